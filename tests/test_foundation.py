@@ -1,0 +1,104 @@
+"""The embedded stack's lifecycle, settings and the schema machinery."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import inspect, text
+
+from flywheel.runtime.proc import free_port, pid_alive, port_open, write_pid
+from flywheel.runtime.stack import down, embedded_broker, embedded_postgres, status, up
+from flywheel.settings import REPO_ROOT, Settings, get_settings
+
+pytestmark = pytest.mark.services
+
+
+def test_settings_come_from_env_with_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLYWHEEL_KAFKA_PORT", "12345")
+    monkeypatch.setenv("FLYWHEEL_DATABASE_URL", "postgresql+psycopg2://u@db:5432/x")
+    s = get_settings()
+    assert s.kafka_port == 12345 and s.bootstrap() == "127.0.0.1:12345"
+    assert s.db_url() == "postgresql+psycopg2://u@db:5432/x" and not s.embedded_database
+
+
+def test_settings_reject_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLYWHEEL_KAFKA_PORT", "not-a-port")
+    with pytest.raises(ValueError, match="kafka_port"):
+        get_settings()
+
+
+@pytest.fixture()
+def private_stack(tmp_path: Path):
+    s = get_settings(state_dir=tmp_path / "state", pg_port=free_port(), kafka_port=free_port(),
+                     database_url=None, kafka_bootstrap=None)
+    yield s
+    down(s)
+
+
+def test_up_twice_down_leaves_no_process(private_stack: Settings) -> None:
+    s = private_stack
+    first = up(s)
+    assert any("started" in line for line in first.lines)
+    pg_pid, br_pid = embedded_postgres(s).pid(), embedded_broker(s).pid()
+    assert pg_pid and br_pid and pid_alive(pg_pid) and pid_alive(br_pid)
+    second = up(s)
+    assert any("already running" in line for line in second.lines)
+    assert embedded_postgres(s).pid() == pg_pid and embedded_broker(s).pid() == br_pid
+    st = status(s)
+    assert st["postgres"]["running"] and st["kafka"]["running"]  # type: ignore[index]
+    assert s.events_topic in st["topics"] and s.dead_letter_topic in st["topics"]  # type: ignore[operator]
+    down(s)
+    assert not pid_alive(pg_pid) and not pid_alive(br_pid)
+    assert not port_open("127.0.0.1", s.pg_port) and not port_open("127.0.0.1", s.kafka_port)
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    assert str(s.state_dir) not in ps
+
+
+def test_stale_pid_file_after_crash_is_handled(private_stack: Settings) -> None:
+    s = private_stack
+    up(s)
+    br = embedded_broker(s)
+    old = br.pid()
+    assert old
+    os.kill(old, 9)  # a crash: the PID file stays behind, naming a dead process
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    write_pid(br.pidfile, dead.pid)  # even a recycled-looking stale PID must not be trusted
+    lines = up(s).lines
+    assert any("tansu started" in line for line in lines), lines
+    assert br.pid() not in (None, old, dead.pid)
+
+
+def test_migrations_create_and_drop_cleanly(settings: Settings, engine) -> None:
+    from flywheel.db.migrate import current, downgrade, upgrade
+
+    assert "pipeline_runs" in inspect(engine).get_table_names()
+    assert current(settings) is not None
+    downgrade(settings, "base")
+    assert inspect(engine).get_table_names() == ["alembic_version"]
+    upgrade(settings)
+    with engine.connect() as c:
+        assert c.execute(text("select count(*) from pipeline_runs")).scalar() == 0
+
+
+def test_compose_file_is_valid_and_uses_settings_names() -> None:
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for name in ("kafka", "postgres", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
+                 "airflow-triggerer", "ingest", "assistant"):
+        assert name in services, name
+    fields = set(Settings.model_fields)
+    seen = set()
+    for svc in services.values():
+        env = svc.get("environment", {})
+        keys = env.keys() if isinstance(env, dict) else [e.split("=")[0] for e in env]
+        for key in keys:
+            if key.startswith("FLYWHEEL_"):
+                assert key.removeprefix("FLYWHEEL_").lower() in fields, key
+                seen.add(key)
+    assert {"FLYWHEEL_DATABASE_URL", "FLYWHEEL_KAFKA_BOOTSTRAP"} <= seen
