@@ -45,8 +45,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             console.print(f"[bold]{k}[/]: {v}")
 
     @db.command("upgrade")
-    def db_upgrade(revision: str = typer.Argument("head")) -> None:
-        """Apply migrations up to REVISION (default: head)."""
+    def db_upgrade(revision: str = typer.Argument("heads")) -> None:
+        """Apply migrations up to REVISION (default: heads)."""
         from flywheel.db.migrate import current, upgrade
 
         s = get_settings()

@@ -15,11 +15,11 @@ def alembic_config(db_url: str) -> Config:
     return cfg
 
 
-def upgrade(settings: Settings, revision: str = "head") -> None:
+def upgrade(settings: Settings, revision: str = "heads") -> None:
     command.upgrade(alembic_config(settings.db_url()), revision)
 
 
-def upgrade_url(db_url: str, revision: str = "head") -> None:
+def upgrade_url(db_url: str, revision: str = "heads") -> None:
     command.upgrade(alembic_config(db_url), revision)
 
 

@@ -1,0 +1,1 @@
+"""App events: the envelope, the publisher (Kafka producer) and the contract validation."""
