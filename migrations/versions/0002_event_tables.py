@@ -33,7 +33,9 @@ def upgrade() -> None:
     sa.Column('replayed_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_failed_events'))
     )
-    op.create_index('uq_failed_events_coords', 'failed_events', ['kafka_topic', 'kafka_partition', 'kafka_offset'], unique=True)
+    op.create_index(
+        'uq_failed_events_coords', 'failed_events', ['kafka_topic', 'kafka_partition', 'kafka_offset'], unique=True
+    )
     op.create_table('intents',
     sa.Column('project_id', sa.String(length=64), nullable=False),
     sa.Column('request_id', sa.String(length=64), nullable=False),

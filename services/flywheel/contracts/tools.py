@@ -37,9 +37,9 @@ class ToolContracts:
             return []
         out = [f"{tool}: {'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
                for e in self.validators[tool].iter_errors(value)]
-        if tool == "filter" and isinstance(value, dict) and isinstance(value.get("name"), str):
-            if value["name"] not in self.filters:
-                out.append(f"filter: name: unknown filter {value['name']!r} (not in the catalogue filters.json)")
+        name = value.get("name") if tool == "filter" and isinstance(value, dict) else None
+        if isinstance(name, str) and name not in self.filters:
+            out.append(f"filter: name: unknown filter {value['name']!r} (not in the catalogue filters.json)")
         return out
 
     def valid(self, tool: str, value: Any) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -67,10 +68,9 @@ def stop_pid(pid: int, timeout: float = 15.0, sig: int = signal.SIGTERM) -> bool
 
 
 def _reap(pid: int) -> None:
-    try:
+    # Only our own children can be reaped; for others waitpid raises and that is fine.
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
