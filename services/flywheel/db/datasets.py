@@ -1,0 +1,112 @@
+"""Ground-truth runs, their rows, training splits and validation results (revision 0005).
+
+A ground-truth run is keyed by the events watermark it was computed at; splits name the run they came from and,
+for derived (augmented) splits, their parent split. Membership rows carry the outputs so a split is self-contained
+in the database (derived splits add intents that are not in any ground-truth run).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from flywheel.db.base import Base
+
+
+class GroundTruthRun(Base):
+    __tablename__ = "groundtruth_runs"
+    __table_args__ = (UniqueConstraint("teacher_arm", "watermark", name="uq_groundtruth_runs_arm_watermark"),)
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    watermark: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    teacher_arm: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    n_responses: Mapped[int | None] = mapped_column(BigInteger)
+    n_intents_seen: Mapped[int | None] = mapped_column(Integer)
+    n_intents: Mapped[int | None] = mapped_column(Integer)
+    n_dropped: Mapped[int | None] = mapped_column(Integer)
+    duration_s: Mapped[float | None] = mapped_column(Double)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class GroundTruthRow(Base):
+    """One (intent_norm, tool) of a run: the chosen output and the evidence behind it."""
+
+    __tablename__ = "groundtruth_rows"
+
+    run_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("groundtruth_runs.run_id", ondelete="CASCADE"), primary_key=True)
+    intent_norm: Mapped[str] = mapped_column(Text, primary_key=True)
+    tool: Mapped[str] = mapped_column(String(32), primary_key=True)
+    output: Mapped[Any] = mapped_column(JSONB, nullable=True)  # SQL NULL = tool not used
+    used: Mapped[bool] = mapped_column(Boolean)
+    shown: Mapped[int] = mapped_column(Integer)
+    exports: Mapped[int] = mapped_column(Integer)
+    export_rate: Mapped[float] = mapped_column(Double)
+    support: Mapped[int] = mapped_column(Integer)
+    n_candidates: Mapped[int] = mapped_column(Integer)
+    # "export_rate" (an exported used candidate won) or "most_frequent" (fallback).
+    rule: Mapped[str] = mapped_column(String(16))
+
+
+class Split(Base):
+    __tablename__ = "splits"
+
+    split_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    parent_split_id: Mapped[str | None] = mapped_column(String(64), ForeignKey("splits.split_id"), index=True)
+    groundtruth_run_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("groundtruth_runs.run_id"), index=True)
+    seed: Mapped[int | None] = mapped_column(Integer)
+    test_size: Mapped[int | None] = mapped_column(Integer)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SplitMember(Base):
+    __tablename__ = "split_members"
+    __table_args__ = (Index("ix_split_members_split_part", "split_id", "part"),)
+
+    split_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("splits.split_id", ondelete="CASCADE"), primary_key=True)
+    intent: Mapped[str] = mapped_column(Text, primary_key=True)
+    part: Mapped[str] = mapped_column(String(8), primary_key=True)  # 'train' | 'test'
+    adjust: Mapped[Any] = mapped_column(JSONB, nullable=True)
+    selective_adjust: Mapped[Any] = mapped_column(JSONB, nullable=True)
+    filter: Mapped[Any] = mapped_column(JSONB, nullable=True)
+    support: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ValidationResult(Base):
+    __tablename__ = "validation_results"
+    __table_args__ = (Index("ix_validation_results_target", "target_kind", "target_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    target_kind: Mapped[str] = mapped_column(String(16))  # 'groundtruth' | 'split'
+    target_id: Mapped[str] = mapped_column(String(64))
+    suite: Mapped[str] = mapped_column(String(128))
+    success: Mapped[bool] = mapped_column(Boolean)
+    n_expectations: Mapped[int] = mapped_column(Integer)
+    n_failed: Mapped[int] = mapped_column(Integer)
+    report: Mapped[str] = mapped_column(Text)
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    gx_version: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
