@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     teacher_port: int = 8601
     assistant_port: int = 8602
 
+    # Augmentation (paraphrase LLM; unset model/base_url/key fall back to the teacher's endpoint).
+    augment_model: str | None = None
+    augment_base_url: str | None = None
+    augment_api_key: str | None = None
+    augment_paraphrases_requested: int = 5
+    augment_paraphrases_kept: int = 1
+    augment_workers: int = 4
+
     # Training and models.
     artifacts_dir: Path = Path("artifacts")
     promotion_margin: float = 0.02
