@@ -1,0 +1,83 @@
+-- Export-rate ground truth (SPEC "Ground truth"), set-based, for one run.
+-- Parameters: :run_id, :arm (the teacher arm), :watermark (only events ingested up to it are considered).
+--
+-- Decisions (see groundtruth.py for the full list):
+--  * a request is counted once: if its intent was re-sent under a new event id, one intent_norm is kept; if the
+--    teacher answered the same request twice, the latest response wins (exports are per request and tool, so two
+--    responses of one request could not be told apart);
+--  * JSON null stored as a value ('null'::jsonb) is the same candidate as SQL NULL: "tool not used";
+--  * exported = bool_or over duplicate tool_exported events of the same request and tool;
+--  * the zero-export filter counts exports of used candidates only (a tool that was not used cannot be exported).
+WITH req AS (
+    SELECT request_id, min(intent_norm) AS intent_norm
+    FROM intents
+    WHERE ingested_at <= :watermark
+    GROUP BY request_id
+),
+resp AS (
+    SELECT r.request_id, r.occurred_at, r.adjust, r.selective_adjust, r.filter
+    FROM responses r
+    WHERE r.arm = :arm AND r.ingested_at <= :watermark
+      AND NOT EXISTS (
+          SELECT 1 FROM responses r2
+          WHERE r2.request_id = r.request_id AND r2.arm = r.arm AND r2.ingested_at <= :watermark
+            AND (r2.occurred_at, r2.event_id) > (r.occurred_at, r.event_id))
+),
+exp AS (
+    SELECT request_id, tool, bool_or(exported) AS exported
+    FROM tool_exports
+    WHERE ingested_at <= :watermark
+    GROUP BY request_id, tool
+),
+cand AS (
+    SELECT q.intent_norm, v.tool, nullif(v.output, 'null'::jsonb) AS output, p.occurred_at,
+           coalesce(e.exported, false) AS exported
+    FROM resp p
+    JOIN req q ON q.request_id = p.request_id
+    CROSS JOIN LATERAL (VALUES ('adjust', p.adjust), ('selective_adjust', p.selective_adjust),
+                               ('filter', p.filter)) AS v(tool, output)
+    LEFT JOIN exp e ON e.request_id = p.request_id AND e.tool = v.tool
+),
+agg AS (
+    SELECT intent_norm, tool, output,
+           count(*) AS shown,
+           count(*) FILTER (WHERE exported) AS exports,
+           max(occurred_at) AS last_shown
+    FROM cand
+    GROUP BY intent_norm, tool, output
+),
+ranked AS (
+    SELECT a.*,
+           sum(shown) OVER w AS support,
+           count(*) OVER w AS n_candidates,
+           bool_or(output IS NOT NULL AND exports > 0) OVER w AS tool_exported,
+           sum(CASE WHEN output IS NOT NULL THEN exports ELSE 0 END) OVER (PARTITION BY intent_norm) AS intent_exports
+    FROM agg a
+    WINDOW w AS (PARTITION BY intent_norm, tool)
+),
+pick AS (
+    SELECT DISTINCT ON (intent_norm, tool) *
+    FROM ranked
+    WHERE intent_exports > 0
+    ORDER BY intent_norm, tool,
+             -- an exported, used candidate always beats the rest; among them: rate, exports, shown, most recent.
+             (output IS NOT NULL AND exports > 0) DESC,
+             CASE WHEN output IS NOT NULL THEN exports::float8 / shown ELSE 0 END DESC,
+             CASE WHEN output IS NOT NULL THEN exports ELSE 0 END DESC,
+             -- fallback (no used candidate of this tool was exported): the most frequent output, then most recent.
+             shown DESC,
+             last_shown DESC,
+             output::text  -- total order, so the pick never depends on the plan
+),
+ins AS (
+    INSERT INTO groundtruth_rows
+        (run_id, intent_norm, tool, output, used, shown, exports, export_rate, support, n_candidates, rule)
+    SELECT :run_id, intent_norm, tool, output, output IS NOT NULL, shown, exports,
+           exports::float8 / shown, support, n_candidates,
+           CASE WHEN tool_exported THEN 'export_rate' ELSE 'most_frequent' END
+    FROM pick
+    RETURNING intent_norm, tool
+)
+SELECT (SELECT count(DISTINCT intent_norm) FROM agg) AS n_intents_seen,
+       (SELECT count(*) FROM ins WHERE tool = 'adjust') AS n_intents,
+       (SELECT coalesce(sum(shown), 0) FROM agg WHERE tool = 'adjust') AS n_responses

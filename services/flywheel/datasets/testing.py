@@ -1,0 +1,86 @@
+"""Hand-made event sets written straight into the event tables (tests and examples; bypasses Kafka on purpose).
+
+    w = EventWriter(engine)
+    w.request("Golden hour!", {"adjust": {...}, "selective_adjust": None, "filter": f}, exported={"adjust": True})
+    w.flush()
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from flywheel.contracts import TOOLS, normalize_intent
+
+_T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+class EventWriter:
+    def __init__(self, engine: Engine, producer: str = "test") -> None:
+        self.engine = engine
+        self.producer = producer
+        self._intents: list[dict[str, Any]] = []
+        self._responses: list[dict[str, Any]] = []
+        self._exports: list[dict[str, Any]] = []
+        self._clock = 0
+
+    def _tick(self) -> datetime:
+        self._clock += 1
+        return _T0 + timedelta(seconds=self._clock)
+
+    def request(self, intent: str, outputs: dict[str, Any], exported: dict[str, bool | list[bool]] | None = None,
+                *, arm: str = "teacher", occurred_at: datetime | None = None, request_id: str | None = None,
+                project_id: str | None = None) -> str:
+        """One intent + one response + tool_exported events. ``exported[tool]`` may be a list (duplicate events)."""
+        rid = request_id or uuid.uuid4().hex
+        pid = project_id or f"p-{rid[:12]}"
+        at = occurred_at or self._tick()
+        self._intents.append({"event_id": str(uuid.uuid4()), "occurred_at": at, "project_id": pid,
+                              "request_id": rid, "intent": intent, "intent_norm": normalize_intent(intent)})
+        row = {"event_id": str(uuid.uuid4()), "occurred_at": at, "project_id": pid, "request_id": rid, "arm": arm,
+               "model_name": "teacher-test" if arm == "teacher" else f"{arm}-model"}
+        for tool in TOOLS:
+            row[tool] = _jsonb(outputs.get(tool))
+        self._responses.append(row)
+        for tool, flags in (exported or {}).items():
+            for flag in flags if isinstance(flags, list) else [flags]:
+                self._exports.append({"event_id": str(uuid.uuid4()), "occurred_at": at, "project_id": pid,
+                                      "request_id": rid, "tool": tool, "exported": bool(flag)})
+        return rid
+
+    def flush(self) -> None:
+        common = "schema_version, occurred_at, producer, event_id"
+        vals = "1, :occurred_at, :producer, CAST(:event_id AS uuid)"
+        with self.engine.begin() as conn:
+            if self._intents:
+                conn.execute(text(f"INSERT INTO intents ({common}, project_id, request_id, intent, intent_norm)"
+                                  f" VALUES ({vals}, :project_id, :request_id, :intent, :intent_norm)"),
+                             [dict(r, producer=self.producer) for r in self._intents])
+            if self._responses:
+                conn.execute(text(
+                    f"INSERT INTO responses ({common}, project_id, request_id, arm, model_name, model_version,"
+                    " adjust, selective_adjust, filter, latency_ms)"
+                    f" VALUES ({vals}, :project_id, :request_id, :arm, :model_name, 'v1',"
+                    " CAST(:adjust AS jsonb), CAST(:selective_adjust AS jsonb), CAST(:filter AS jsonb), 100)"),
+                    [dict(r, producer=self.producer) for r in self._responses])
+            if self._exports:
+                conn.execute(text(f"INSERT INTO tool_exports ({common}, project_id, request_id, tool, exported)"
+                                  f" VALUES ({vals}, :project_id, :request_id, :tool, :exported)"),
+                             [dict(r, producer=self.producer) for r in self._exports])
+        self._intents, self._responses, self._exports = [], [], []
+
+
+def _jsonb(value: Any) -> str | None:
+    import json
+
+    return None if value is None else json.dumps(value)
+
+
+def clear_events(engine: Engine) -> None:
+    """Empty the event tables (and everything derived from them) between hand-made scenarios."""
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE intents, responses, tool_exports, split_members, splits, groundtruth_rows,"
+                          " groundtruth_runs, validation_results"))
