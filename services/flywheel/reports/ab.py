@@ -1,0 +1,280 @@
+"""`project_completion_rate` per arm for an A/B experiment: counted in SQL, stored, written as a report with a plot.
+
+Definitions (SPEC "Online metric", decisions written down here):
+- a project's arm is the arm on its `responses` rows inside the experiment window; a project that saw more than one
+  arm (should not happen with per-user hashing) is counted once, under the arm of its first response, and the number
+  of such projects is reported (`n_projects_multi_arm`);
+- started = projects with at least one response of the arm in the window; exported = those with a `project_exports`
+  row (at any time: exports after the window still complete a project started in it);
+- the day of a project is the UTC date of its `project_started` event (its first response when that event is missing);
+- the control arm is "teacher" when present (else the first configured arm); ratios are every other arm / control;
+- without an `experiments` row the report covers all traffic, and the SRM test is skipped (no configured weights).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from flywheel.reports.ab_stats import RatioCI, SRMResult, rate_ratio, srm_test, wilson_interval
+from flywheel.settings import Settings
+
+CONTROL_ARM = "teacher"
+
+
+class ABReportError(RuntimeError):
+    """The report cannot be computed (unknown experiment, no traffic, ...). The message says why."""
+
+
+@dataclass(frozen=True)
+class ArmResult:
+    arm: str
+    weight: float | None
+    started: int
+    exported: int
+    rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass(frozen=True)
+class DailyResult:
+    day: date
+    arm: str
+    started: int
+    exported: int
+    rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass
+class ABReport:
+    report_id: str
+    experiment_id: str | None
+    generated_at: datetime
+    since: datetime | None
+    until: datetime | None
+    control_arm: str
+    arms: list[ArmResult]
+    ratios: list[RatioCI]
+    srm: SRMResult | None
+    daily: list[DailyResult]
+    n_projects_multi_arm: int = 0
+    assignment_mismatches: int | None = None
+    paths: dict[str, str] = field(default_factory=dict)
+
+    def arm(self, name: str) -> ArmResult:
+        for a in self.arms:
+            if a.arm == name:
+                return a
+        raise KeyError(f"no arm {name!r} in report {self.report_id} (arms: {[a.arm for a in self.arms]})")
+
+    def ratio(self, numerator: str, denominator: str | None = None) -> RatioCI:
+        den = denominator or self.control_arm
+        for r in self.ratios:
+            if (r.numerator, r.denominator) == (numerator, den):
+                return r
+        raise KeyError(f"no ratio {numerator}/{den} in report {self.report_id}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return json.loads(json.dumps(d, default=_json_default))
+
+    def to_markdown(self) -> str:
+        from flywheel.reports.render import render_markdown
+
+        return render_markdown(self)
+
+
+def _json_default(o: object) -> str:
+    if isinstance(o, datetime | date):
+        return o.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+@dataclass(frozen=True)
+class _Experiment:
+    experiment_id: str | None
+    salt: str | None
+    since: datetime | None
+    until: datetime | None
+    weights: dict[str, float] | None  # configured arm -> weight, in configured order
+
+
+def _table_exists(conn: Connection, name: str) -> bool:
+    return bool(conn.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar())
+
+
+def _resolve_experiment(conn: Connection, experiment_id: str | None) -> _Experiment:
+    if not _table_exists(conn, "experiments"):
+        if experiment_id is not None:
+            raise ABReportError(f"experiment {experiment_id!r} requested but there is no experiments table "
+                                "(run `flywheel db upgrade`)")
+        return _Experiment(None, None, None, None, None)
+    if experiment_id is None:
+        # The running experiment if any, else the most recent one.
+        row = conn.execute(text(
+            "SELECT experiment_id FROM experiments ORDER BY (status = 'active') DESC, started_at DESC NULLS LAST, "
+            "experiment_id DESC LIMIT 1")).first()
+        if row is None:
+            return _Experiment(None, None, None, None, None)
+        experiment_id = row[0]
+    exp = conn.execute(text(
+        "SELECT experiment_id, salt, started_at, ended_at FROM experiments WHERE experiment_id = :e"),
+        {"e": experiment_id}).first()
+    if exp is None:
+        known = [r[0] for r in conn.execute(text("SELECT experiment_id FROM experiments ORDER BY 1"))]
+        raise ABReportError(f"unknown experiment {experiment_id!r}; known: {known or 'none'}")
+    arms = conn.execute(text(
+        "SELECT arm, weight FROM experiment_arms WHERE experiment_id = :e ORDER BY arm"), {"e": experiment_id}).all()
+    if not arms:
+        raise ABReportError(f"experiment {experiment_id!r} has no arms in experiment_arms")
+    return _Experiment(exp[0], exp[1], exp[2], exp[3], {a: float(w) for a, w in arms})
+
+
+def _window_sql(exp: _Experiment, alias: str = "r") -> tuple[str, dict[str, Any]]:
+    where, params = ["TRUE"], {}
+    if exp.weights is not None:
+        where.append(f"{alias}.arm = ANY(:arms)")
+        params["arms"] = list(exp.weights)
+    if exp.since is not None:
+        where.append(f"{alias}.occurred_at >= :since")
+        params["since"] = exp.since
+    if exp.until is not None:
+        where.append(f"{alias}.occurred_at < :until")
+        params["until"] = exp.until
+    return " AND ".join(where), params
+
+
+_DAILY_SQL = """
+WITH first_resp AS (
+    SELECT DISTINCT ON (r.project_id) r.project_id, r.arm, r.occurred_at AS first_response_at
+    FROM responses r WHERE {where}
+    ORDER BY r.project_id, r.occurred_at, r.event_id
+), started AS (
+    SELECT project_id, min(occurred_at) AS started_at FROM projects GROUP BY project_id
+), exported AS (
+    SELECT DISTINCT project_id FROM project_exports
+)
+SELECT f.arm,
+       (coalesce(s.started_at, f.first_response_at) AT TIME ZONE 'UTC')::date AS day,
+       count(*) AS started,
+       count(e.project_id) AS exported
+FROM first_resp f
+LEFT JOIN started s USING (project_id)
+LEFT JOIN exported e USING (project_id)
+GROUP BY 1, 2
+ORDER BY 2, 1
+"""
+
+_MULTI_ARM_SQL = """
+SELECT count(*) FROM (
+    SELECT r.project_id FROM responses r WHERE {where} GROUP BY r.project_id HAVING count(DISTINCT r.arm) > 1
+) m
+"""
+
+_USERS_SQL = """
+SELECT DISTINCT p.user_id, f.arm
+FROM (SELECT DISTINCT ON (r.project_id) r.project_id, r.arm FROM responses r WHERE {where}
+      ORDER BY r.project_id, r.occurred_at, r.event_id) f
+JOIN projects p USING (project_id)
+"""
+
+
+def _assignment_mismatches(conn: Connection, exp: _Experiment, where: str, params: dict[str, Any]) -> int | None:
+    """Projects whose served arm disagrees with the hash assignment (None when the router is not installed)."""
+    if exp.salt is None or exp.weights is None:
+        return None
+    try:
+        from flywheel.assistant.routing import assign_arm
+    except ImportError:
+        return None
+    arms = list(exp.weights.items())
+    rows = conn.execute(text(_USERS_SQL.format(where=where)), params).all()
+    return sum(1 for user_id, arm in rows if assign_arm(user_id, exp.salt, arms) != arm)
+
+
+def compute_ab(conn: Connection, experiment_id: str | None = None) -> ABReport:
+    """All numbers of the report from the database (nothing stored, nothing written)."""
+    exp = _resolve_experiment(conn, experiment_id)
+    where, params = _window_sql(exp)
+    rows = conn.execute(text(_DAILY_SQL.format(where=where)), params).all()
+    if not rows:
+        scope = f"experiment {exp.experiment_id!r}" if exp.experiment_id else "all traffic"
+        raise ABReportError(f"no projects with assistant responses for {scope} "
+                            f"(window {exp.since} .. {exp.until or 'now'}); nothing to report")
+    daily = []
+    totals: dict[str, list[int]] = {}
+    for arm, day, started, exported in rows:
+        ci = wilson_interval(int(exported), int(started))
+        daily.append(DailyResult(day, arm, int(started), int(exported), ci.rate, ci.ci_low, ci.ci_high))
+        t = totals.setdefault(arm, [0, 0])
+        t[0] += int(started)
+        t[1] += int(exported)
+    arm_names = list(exp.weights) if exp.weights else sorted(totals)
+    arms = []
+    for name in arm_names:
+        started, exported = totals.get(name, [0, 0])
+        ci = wilson_interval(exported, started)
+        weight = exp.weights.get(name) if exp.weights else None
+        arms.append(ArmResult(name, weight, started, exported, ci.rate, ci.ci_low, ci.ci_high))
+    control = CONTROL_ARM if CONTROL_ARM in arm_names else arm_names[0]
+    c = next(a for a in arms if a.arm == control)
+    ratios = [rate_ratio(a.exported, a.started, c.exported, c.started, numerator=a.arm, denominator=control)
+              for a in arms if a.arm != control]
+    srm = None
+    if exp.weights and len(exp.weights) >= 2:
+        srm = srm_test({a.arm: a.started for a in arms}, exp.weights)
+    multi = int(conn.execute(text(_MULTI_ARM_SQL.format(where=where)), params).scalar() or 0)
+    now = datetime.now(UTC)
+    return ABReport(
+        report_id=f"ab-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
+        experiment_id=exp.experiment_id, generated_at=now, since=exp.since, until=exp.until, control_arm=control,
+        arms=arms, ratios=ratios, srm=srm, daily=daily, n_projects_multi_arm=multi,
+        assignment_mismatches=_assignment_mismatches(conn, exp, where, params),
+    )
+
+
+def store_report(conn: Connection, report: ABReport) -> None:
+    from flywheel.db.reports import ABReportArm, ABReportDaily, ABReportRow
+
+    d = report.to_dict()
+    summary = {k: d[k] for k in ("control_arm", "ratios", "srm", "n_projects_multi_arm", "assignment_mismatches",
+                                 "paths", "since", "until")}
+    conn.execute(ABReportRow.__table__.insert().values(
+        report_id=report.report_id, experiment_id=report.experiment_id, generated_at=report.generated_at,
+        params={"experiment_id": report.experiment_id}, summary=summary))
+    conn.execute(ABReportArm.__table__.insert(), [asdict(a) | {"report_id": report.report_id} for a in report.arms])
+    conn.execute(ABReportDaily.__table__.insert(),
+                 [asdict(x) | {"report_id": report.report_id} for x in report.daily])
+
+
+def ab_report(settings: Settings, experiment_id: str | None = None, out_dir: Path | str | None = None) -> ABReport:
+    """Compute the A/B report, write `<report_id>.md/.json/.png` under `out_dir` (default
+    `{artifacts_dir}/reports/`) and store it in ab_reports / ab_report_arms / ab_report_daily."""
+    from flywheel.db.engine import make_engine
+    from flywheel.reports.render import render_markdown, render_plot
+
+    engine = make_engine(settings)
+    try:
+        with engine.begin() as conn:
+            report = compute_ab(conn, experiment_id)
+            out = Path(out_dir) if out_dir is not None else Path(settings.artifacts_dir) / "reports"
+            out.mkdir(parents=True, exist_ok=True)
+            base = out / report.report_id
+            report.paths = {"markdown": str(base.with_suffix(".md")), "json": str(base.with_suffix(".json")),
+                            "plot": str(base.with_suffix(".png"))}
+            render_plot(report, Path(report.paths["plot"]))
+            Path(report.paths["json"]).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+            Path(report.paths["markdown"]).write_text(render_markdown(report))
+            store_report(conn, report)
+    finally:
+        engine.dispose()
+    return report
