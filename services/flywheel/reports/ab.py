@@ -219,6 +219,8 @@ def compute_ab(conn: Connection, experiment_id: str | None = None) -> ABReport:
         t[0] += int(started)
         t[1] += int(exported)
     arm_names = list(exp.weights) if exp.weights else sorted(totals)
+    # Control first: tables and plots read "control, then treatments".
+    arm_names.sort(key=lambda a: a != CONTROL_ARM)
     arms = []
     for name in arm_names:
         started, exported = totals.get(name, [0, 0])

@@ -59,10 +59,11 @@ def render_markdown(report: ABReport) -> str:
 
 def render_plot(report: ABReport, path: Path) -> Path:
     """Left: daily rate per arm with its 95 % band; right: overall rate per arm with its interval."""
+    from matplotlib.dates import DateFormatter, DayLocator
     from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    ax_day, ax_all = fig.subplots(1, 2, width_ratios=[2.2, 1])
+    fig = Figure(figsize=(12, 4.4), layout="constrained")
+    ax_day, ax_all = fig.subplots(1, 2, width_ratios=[2, 1])
     for i, arm in enumerate(a.arm for a in report.arms):
         rows = [d for d in report.daily if d.arm == arm and d.rate is not None]
         if not rows:
@@ -75,7 +76,11 @@ def render_plot(report: ABReport, path: Path) -> Path:
     ax_day.set_ylabel("projects exported / started")
     ax_day.legend(loc="best")
     ax_day.grid(alpha=0.3)
-    fig.autofmt_xdate()
+    days_all = sorted({d.day for d in report.daily})
+    span = (days_all[-1] - days_all[0]).days if days_all else 0
+    ax_day.xaxis.set_major_locator(DayLocator(interval=max(1, span // 8 + 1)))
+    ax_day.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))
+    ax_day.tick_params(axis="x", labelrotation=30)
     xs, names = [], []
     for i, a in enumerate(report.arms):
         if a.rate is None:
@@ -89,7 +94,7 @@ def render_plot(report: ABReport, path: Path) -> Path:
     title = "overall (95 % CI)"
     if report.ratios and report.ratios[0].ratio is not None:
         r = report.ratios[0]
-        title += f"\n{r.numerator}/{r.denominator} = {r.ratio:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
+        title += f"\n{r.numerator}/{r.denominator}: {r.ratio:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
     ax_all.set_title(title)
     ax_all.grid(alpha=0.3, axis="y")
     path.parent.mkdir(parents=True, exist_ok=True)
