@@ -29,8 +29,6 @@ class EventPublisher:
                 compression_type=compression,
                 retries=5,
                 max_in_flight_requests_per_connection=1,  # keep per-partition order across retries
-                key_serializer=lambda k: k.encode("utf-8"),
-                value_serializer=lambda v: v if isinstance(v, bytes) else json.dumps(v, separators=(",", ":")).encode(),
                 max_block_ms=int(connect_timeout_s * 1000),
             )
         except (KafkaError, OSError) as exc:
@@ -44,10 +42,14 @@ class EventPublisher:
             raise PublishError(f"event {event.get('event_id')} has no project_id (the Kafka key)")
         self.publish_raw(key, event)
 
-    def publish_raw(self, key: str, value: bytes | dict[str, Any]) -> None:
-        """Send bytes as they are (tests and replays of dead letters use this)."""
+    def publish_raw(self, key: str | bytes | None, value: bytes | dict[str, Any] | None,
+                    headers: list[tuple[str, bytes]] | None = None) -> None:
+        """Send bytes as they are (tests and replays of dead letters use this); a dict is JSON-encoded."""
+        # Serialized here rather than via the producer's key/value_serializer (deprecated in kafka-python 3).
+        kb = key.encode("utf-8") if isinstance(key, str) else key
+        vb = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode() if isinstance(value, dict) else value
         try:
-            self._producer.send(self.topic, key=key, value=value)
+            self._producer.send(self.topic, key=kb, value=vb, headers=headers)
         except (KafkaError, OSError) as exc:
             raise PublishError(f"publish to {self.topic} at {self.bootstrap} failed: {exc}") from exc
         self.sent += 1

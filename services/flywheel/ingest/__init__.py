@@ -1,0 +1,1 @@
+"""Kafka -> Postgres ingest of app events (consumer service, sink, dead letters, metrics, benchmark)."""

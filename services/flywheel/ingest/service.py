@@ -1,0 +1,309 @@
+"""`flywheel ingest`: Kafka consumer group -> validate -> Postgres, at-least-once with idempotent writes.
+
+Two threads. The consumer thread is the only one that touches the KafkaConsumer (it is not thread-safe): it polls,
+hands batches to a bounded queue, and commits offsets only for batches the writer reports as committed in Postgres
+(and whose dead letters the broker acknowledged). The writer thread validates, writes one transaction per batch and
+sends dead letters. DB time thus overlaps with consumption; the bounded queue is the backpressure.
+
+Crash anywhere -> the uncommitted batches are read again and ON CONFLICT makes the rewrite a no-op: 0 lost, 0 dup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from flywheel.events.validation import load_validator
+from flywheel.ingest.dlq import DeadLetterProducer
+from flywheel.ingest.metrics import IngestMetrics
+from flywheel.ingest.sink import BatchResult, PostgresSink
+
+log = logging.getLogger("flywheel.ingest")
+
+
+class IngestAborted(RuntimeError):
+    """Stopped before every consumed batch reached Postgres (offsets of those batches were not committed)."""
+
+
+@dataclass
+class IngestOptions:
+    max_events: int | None = None  # stop after this many records (tests, demo)
+    idle_exit_s: float | None = None  # stop once nothing arrived for this long and everything is written
+    metrics_port: int | None = None
+    batch_size: int | None = None  # default: settings.ingest_batch_size
+    linger_s: float = 0.2  # how long a partial batch waits for more records
+    queue_depth: int = 3
+    progress_every_s: float = 5.0
+    shutdown_grace_s: float = 30.0  # on SIGTERM, how long to wait for an unreachable Postgres
+    group: str | None = None  # default: settings.ingest_group
+
+
+@dataclass
+class IngestStats:
+    consumed: int = 0
+    accepted: int = 0
+    inserted: int = 0
+    failed: int = 0
+    batches: int = 0
+    db_retries: int = 0
+    lag: int | None = None
+    seconds: float = 0.0
+    active_seconds: float = 0.0  # first record consumed -> last batch committed (what the benchmark times)
+    failed_kinds: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.consumed / self.seconds if self.seconds > 0 else 0.0
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, service: IngestService) -> None:
+        self.service = service
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        # Write and commit what we hold for these partitions, so the next owner does not redo it.
+        if revoked:
+            self.service._drain(timeout_s=self.service.settings.kafka_session_timeout_ms / 2000)
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("assigned partitions: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+
+
+class IngestService:
+    def __init__(self, settings: Any, options: IngestOptions | None = None,
+                 metrics: IngestMetrics | None = None) -> None:
+        self.settings = settings
+        self.opts = options or IngestOptions()
+        self.metrics = metrics or IngestMetrics()
+        self.stats = IngestStats()
+        self.batch_size = self.opts.batch_size or settings.ingest_batch_size
+        self._stop = threading.Event()
+        self._abort = threading.Event()
+        self._inq: queue.Queue[list[Any] | None] = queue.Queue(maxsize=self.opts.queue_depth)
+        self._outq: queue.Queue[BatchResult | BaseException] = queue.Queue()
+        self._inflight = 0
+        self._next: dict[tuple[str, int], int] = {}  # next offset to read, per partition (for lag)
+        self._consumer: KafkaConsumer | None = None
+
+    # ---- control -------------------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Finish the batches in hand, commit, return (safe from any thread and from a signal handler)."""
+        self._stop.set()
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        log.info("%s: finishing the current batch, then exiting", signal.Signals(signum).name)
+        self.stop()
+
+    # ---- writer thread -------------------------------------------------------------------------------------
+    def _writer(self) -> None:
+        sink = PostgresSink(self.settings.db_url(), load_validator(self.settings), should_abort=self._abort.is_set)
+        dlq = DeadLetterProducer(self.settings.bootstrap(), self.settings.dead_letter_topic)
+        try:
+            while True:
+                batch = self._inq.get()
+                if batch is None:
+                    return
+                result = sink.write(batch)
+                for f in result.failures:
+                    log.warning("rejected %s", f.describe())
+                dlq.send(result.failures)
+                self._outq.put(result)
+        except BaseException as exc:  # handed to the consumer thread, which stops without committing
+            self._outq.put(exc)
+        finally:
+            sink.close()
+            dlq.close()
+
+    # ---- consumer thread -----------------------------------------------------------------------------------
+    def _collect(self, block: bool, timeout_s: float = 0.2) -> bool:
+        """Take finished batches from the writer and commit their offsets. Returns True if one was taken."""
+        try:
+            item = self._outq.get(block=block, timeout=timeout_s if block else None)
+        except queue.Empty:
+            return False
+        self._inflight -= 1
+        if isinstance(item, BaseException):
+            raise IngestAborted(f"writer stopped: {item}") from item
+        self._account(item)
+        self._commit(item.offsets)
+        return True
+
+    def _account(self, r: BatchResult) -> None:
+        s, m = self.stats, self.metrics
+        s.batches += 1
+        s.accepted += r.accepted
+        s.inserted += r.inserted
+        s.failed += len(r.failures)
+        s.db_retries += r.db_retries
+        for f in r.failures:
+            s.failed_kinds[f.rejection.kind] = s.failed_kinds.get(f.rejection.kind, 0) + 1
+            m.failed.labels(kind=f.rejection.kind).inc()
+        m.accepted.inc(r.accepted)
+        m.inserted.inc(r.inserted)
+        m.batches.inc()
+        m.db_retries.inc(r.db_retries)
+        m.batch_seconds.observe(r.seconds)
+
+    def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        assert self._consumer is not None
+        owned = self._consumer.assignment()
+        todo = {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()
+                if TopicPartition(t, p) in owned}
+        if not todo:
+            return  # partitions moved to another member: it re-reads them, and the rewrite is a no-op
+        try:
+            self._consumer.commit(todo)
+        except KafkaError as exc:
+            self.metrics.commit_errors.inc()
+            where = ", ".join(f"{tp.topic}[{tp.partition}]@{om.offset}" for tp, om in todo.items())
+            log.warning("offset commit failed (%s): %s; these records will be read again (idempotent)", where, exc)
+
+    def _drain(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self._inflight > 0 and time.monotonic() < deadline:
+            self._collect(block=True, timeout_s=min(0.5, max(deadline - time.monotonic(), 0.01)))
+
+    def _submit(self, batch: list[Any]) -> None:
+        while True:
+            try:
+                self._inq.put(batch, timeout=0.2)
+                self._inflight += 1
+                return
+            except queue.Full:
+                self._collect(block=False)
+
+    def _poll_batch(self, consumer: KafkaConsumer) -> list[Any]:
+        batch: list[Any] = []
+        first_at = 0.0
+        while len(batch) < self.batch_size and not self._stop.is_set():
+            want = self.batch_size - len(batch)
+            got = consumer.poll(timeout_ms=100, max_records=want)
+            for recs in got.values():
+                batch.extend(recs)
+            if not batch:
+                return batch
+            first_at = first_at or time.monotonic()
+            if not got or time.monotonic() - first_at > self.opts.linger_s:
+                break
+            while self._collect(block=False):
+                pass
+        for recs_tp_last in _last_per_partition(batch):
+            self._next[(recs_tp_last.topic, recs_tp_last.partition)] = recs_tp_last.offset + 1
+        return batch
+
+    def _lag(self, consumer: KafkaConsumer) -> int | None:
+        total, known = 0, False
+        for tp in consumer.assignment():
+            hw = consumer.highwater(tp)
+            if hw is None:
+                continue
+            known = True
+            total += max(hw - self._next.get((tp.topic, tp.partition), 0), 0)
+        return total if known else None
+
+    def run(self) -> IngestStats:
+        s = self.settings
+        group = self.opts.group or s.ingest_group
+        restore = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                restore[sig] = signal.signal(sig, self._on_signal)
+        if self.opts.metrics_port:
+            self.metrics.serve(self.opts.metrics_port)
+        consumer = KafkaConsumer(
+            bootstrap_servers=s.bootstrap(), group_id=group, client_id="flywheel-ingest",
+            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=self.batch_size,
+            session_timeout_ms=s.kafka_session_timeout_ms,
+            heartbeat_interval_ms=max(s.kafka_session_timeout_ms // 4, 500),
+            max_poll_interval_ms=600_000, fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024,
+        )
+        self._consumer = consumer
+        consumer.subscribe([s.events_topic], listener=_Listener(self))
+        writer = threading.Thread(target=self._writer, name="ingest-writer", daemon=True)
+        writer.start()
+        log.info("ingest: %s -> Postgres, group %s, batch %d, dead letters -> %s", s.events_topic, group,
+                 self.batch_size, s.dead_letter_topic)
+        t0 = last_log = last_data = time.monotonic()
+        logged = 0
+        t_first: float | None = None
+        try:
+            while not self._stop.is_set():
+                while self._collect(block=False):
+                    pass
+                batch = self._poll_batch(consumer)
+                now = time.monotonic()
+                if batch:
+                    if t_first is None:
+                        t_first = now
+                    last_data = now
+                    self.stats.consumed += len(batch)
+                    self.metrics.consumed.inc(len(batch))
+                    self._submit(batch)
+                if self.opts.max_events is not None and self.stats.consumed >= self.opts.max_events:
+                    self._stop.set()
+                if (self.opts.idle_exit_s is not None and self._inflight == 0
+                        and now - last_data >= self.opts.idle_exit_s):
+                    log.info("idle for %.1fs: exiting", now - last_data)
+                    self._stop.set()
+                if now - last_log >= self.opts.progress_every_s:
+                    lag = self._lag(consumer)
+                    self.stats.lag = lag
+                    if lag is not None:
+                        self.metrics.lag.set(lag)
+                    rate = (self.stats.consumed - logged) / (now - last_log)
+                    log.info("ingest: %d consumed (%.0f/s), %d written, %d failed, lag %s, %d batches in flight",
+                             self.stats.consumed, rate, self.stats.accepted, self.stats.failed,
+                             "?" if lag is None else lag, self._inflight)
+                    last_log, logged = now, self.stats.consumed
+            # Stopping: let the writer finish what it holds, then commit those offsets.
+            self._drain(timeout_s=self.opts.shutdown_grace_s)
+            if t_first is not None:
+                self.stats.active_seconds = time.monotonic() - t_first
+            if self._inflight > 0:
+                self._abort.set()
+                self._drain(timeout_s=15)
+                raise IngestAborted(f"{self._inflight} batch(es) not written (Postgres unreachable); their offsets "
+                                    "are not committed, so they will be read again")
+        except IngestAborted:
+            self._abort.set()
+            raise
+        finally:
+            # If the queue stays full the writer is gone or stuck on an aborted batch; it is a daemon thread.
+            with contextlib.suppress(queue.Full):
+                self._inq.put(None, timeout=5)
+            writer.join(timeout=5)
+            self.stats.seconds = time.monotonic() - t0
+            self.stats.lag = self._lag(consumer) if self.stats.lag is None else self.stats.lag
+            try:
+                consumer.close(autocommit=False)
+            except Exception as exc:  # closing must not hide the reason we stopped
+                log.warning("consumer close: %s", exc)
+            for sig, h in restore.items():
+                signal.signal(sig, h)
+        log.info("ingest stopped: %d consumed, %d written (%d new rows), %d failed in %.1fs (%.0f/s)",
+                 self.stats.consumed, self.stats.accepted, self.stats.inserted, self.stats.failed,
+                 self.stats.seconds, self.stats.rate)
+        return self.stats
+
+
+def _last_per_partition(batch: list[Any]) -> list[Any]:
+    last: dict[tuple[str, int], Any] = {}
+    for r in batch:
+        last[(r.topic, r.partition)] = r
+    return list(last.values())
+
+
+def run_ingest(settings: Any, options: IngestOptions | None = None) -> IngestStats:
+    """Run the ingest service until stopped (SIGTERM/SIGINT, max_events or idle_exit_s)."""
+    return IngestService(settings, options).run()
