@@ -1,0 +1,199 @@
+"""`flywheel simulate`: publish the app's events to Kafka, directly or by driving the assistant over HTTP.
+
+Direct mode asks the simulator's teacher in-process (fast, deterministic: the same seed gives the same events).
+Assistant mode posts every intent to ``POST {url}/v1/edits``, so the A/B arm really changes what users get; the
+assistant publishes intent_submitted/assistant_responded and the simulator the rest, all stamped with wall-clock time.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flywheel.simulator.plan import (
+    Answer,
+    PlannedProject,
+    ProjectOutcome,
+    RequestFailed,
+    Responder,
+    direct_responder,
+    make_plan,
+    run_project,
+)
+from flywheel.simulator.teacher import SimTeacher
+from flywheel.simulator.truth import TruthRow, truth_path, write_truth
+from flywheel.simulator.world import DEFAULT_BASE_INTENTS, World, build_world
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SimulationSummary:
+    seed: int
+    mode: str  # "direct" | "assistant"
+    intents: int
+    unique_intents: int
+    requests: int
+    projects: int
+    projects_exported: int
+    failed_requests: int
+    events: int
+    events_by_type: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    events_per_s: float = 0.0
+    truth_path: str = ""
+    topic: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def write_world_truth(world: World, catalogue: list[tuple[str, int, int]], path: Path) -> Path:
+    return write_truth(path, [TruthRow(norm, world.bases[i].base_id, world.bases[i].ideal) for norm, i, _ in catalogue])
+
+
+def generate_events(seed: int, intents: int, days: float, *, base_intents: int = DEFAULT_BASE_INTENTS,
+                    requests_per_intent: float = 3.0, model_name: str = "gpt-3.5-turbo") -> Iterator[dict[str, Any]]:
+    """The direct-mode event stream, without Kafka (tests and dry runs)."""
+    world = build_world(seed, base_intents)
+    plan = make_plan(world, intents, days, seed, requests_per_intent)
+    respond = direct_responder(SimTeacher(world), model_name)
+    for pp in plan.projects:
+        buf: list[dict[str, Any]] = []
+        run_project(pp, world, seed, respond, buf.append)
+        yield from buf
+
+
+def http_responder(url: str, timeout_s: float = 30.0) -> Responder:
+    import httpx
+
+    local = threading.local()
+
+    def client() -> httpx.Client:
+        c = getattr(local, "client", None)
+        if c is None:
+            c = local.client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s)
+        return c
+
+    def respond(pp: PlannedProject, intent: str, at: datetime, rng: random.Random,
+                emit: Callable[[dict[str, Any]], None]) -> Answer:
+        try:
+            r = client().post("/v1/edits", json={"project_id": pp.project_id, "user_id": pp.user_id, "intent": intent})
+        except httpx.HTTPError as exc:
+            log.warning("assistant at %s unreachable: %s", url, exc)
+            raise RequestFailed(str(exc)) from exc
+        if r.status_code != 200:
+            log.warning("assistant answered %s: %s", r.status_code, r.text[:300])
+            raise RequestFailed(f"HTTP {r.status_code}")
+        body = r.json()
+        return Answer(body["request_id"], body["outputs"], float(body.get("latency_ms", 0.0)))
+    return respond
+
+
+class _Throttle:
+    """At most `rate` events per second on average (None = as fast as possible)."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = rate
+        self.t0 = time.monotonic()
+        self.n = 0
+        self.lock = threading.Lock()
+
+    def tick(self) -> None:
+        if not self.rate:
+            return
+        with self.lock:
+            self.n += 1
+            ahead = self.n / self.rate - (time.monotonic() - self.t0)
+        if ahead > 0:
+            time.sleep(ahead)
+
+
+def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | None = None,
+             via_assistant_url: str | None = None, progress: bool = True, *,
+             base_intents: int = DEFAULT_BASE_INTENTS, requests_per_intent: float = 3.0,
+             workers: int = 8) -> SimulationSummary:
+    """Run the simulation and publish its events to ``settings.events_topic``; write the hidden truth file."""
+    from flywheel.events.publisher import EventPublisher
+    from flywheel.kafka_admin import ensure_topics
+
+    if rate is not None and rate <= 0:
+        raise ValueError(f"--rate must be > 0 events/s, got {rate}")
+    world = build_world(seed, base_intents)
+    plan = make_plan(world, intents, days, seed, requests_per_intent)
+    path = write_world_truth(world, plan.catalogue, truth_path(settings.artifacts_dir, seed))
+    ensure_topics(settings.bootstrap(), {settings.events_topic: settings.topic_partitions})
+    counts: Counter[str] = Counter()
+    outcomes: list[ProjectOutcome] = []
+    throttle = _Throttle(rate)
+    lock = threading.Lock()
+    mode = "assistant" if via_assistant_url else "direct"
+    t0 = time.perf_counter()
+    with EventPublisher(settings.bootstrap(), settings.events_topic, client_id="flywheel-simulator") as pub:
+        def emit(ev: dict[str, Any]) -> None:
+            throttle.tick()
+            pub.publish(ev)
+            with lock:
+                counts[ev["event_type"]] += 1
+
+        with _progress(progress, len(plan.projects), mode) as advance:
+            if via_assistant_url is None:
+                respond = direct_responder(SimTeacher(world), settings.teacher_model)
+                for pp in plan.projects:
+                    outcomes.append(run_project(pp, world, seed, respond, emit))
+                    advance()
+            else:
+                respond = http_responder(via_assistant_url, settings.teacher_timeout_s * 2)
+
+                def one(pp: PlannedProject) -> ProjectOutcome:
+                    o = run_project(pp, world, seed, respond, emit, wall_clock=True)
+                    advance()
+                    return o
+                with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
+                    outcomes = list(ex.map(one, plan.projects))
+    seconds = time.perf_counter() - t0
+    n_events = sum(counts.values())
+    summary = SimulationSummary(
+        seed=seed, mode=mode, intents=intents, unique_intents=len(plan.catalogue), requests=plan.requests,
+        projects=len(plan.projects), projects_exported=sum(o.exported for o in outcomes),
+        failed_requests=sum(o.failed for o in outcomes), events=n_events, events_by_type=dict(counts),
+        seconds=round(seconds, 3), events_per_s=round(n_events / seconds, 1) if seconds else 0.0,
+        truth_path=str(path), topic=settings.events_topic)
+    log.info("simulation done: %s", summary)
+    return summary
+
+
+class _progress:
+    """Rich progress bar over projects (or nothing). Thread-safe advance()."""
+
+    def __init__(self, enabled: bool, total: int, mode: str) -> None:
+        self.enabled, self.total, self.mode = enabled, total, mode
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> Callable[[], None]:
+        if not self.enabled:
+            return lambda: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.p = Progress(TextColumn(f"simulate ({self.mode})"), BarColumn(), MofNCompleteColumn(),
+                          TextColumn("projects"), TimeRemainingColumn())
+        self.p.start()
+        self.task = self.p.add_task("projects", total=self.total)
+
+        def advance() -> None:
+            with self.lock:
+                self.p.advance(self.task)
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.p.stop()
