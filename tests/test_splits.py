@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 
@@ -17,30 +16,15 @@ from flywheel.datasets.splits import (
     register_split,
     split_dir,
 )
-from flywheel.datasets.testing import EventWriter, clear_events
+from flywheel.datasets.testing import clear_events, write_varied_events
 
 N_INTENTS = 60
-
-
-def make_events(engine, seed: int = 7) -> None:
-    """N_INTENTS intents with 1..6 teacher responses each; tool usage varies; every intent exported once."""
-    rng = random.Random(seed)
-    w = EventWriter(engine)
-    for i in range(N_INTENTS):
-        for j in range(1 + i % 6):
-            outs = {"adjust": {k: rng.randint(0, 50) for k in ADJUST_KEYS} if i % 4 else None,
-                    "selective_adjust": {"red": {"saturation": 10, "luminance": -5}} if i % 3 == 0 else None,
-                    "filter": {"name": "faded_HighNoon", "intensity": 40 + j} if i % 2 == 0 else None}
-            if not any(outs.values()):
-                outs["filter"] = {"name": "faded_Dusk", "intensity": 10}
-            w.request(f"Intent number {i}!", outs, {t: j == 0 for t, v in outs.items() if v is not None})
-    w.flush()
 
 
 @pytest.fixture(scope="module")
 def run(settings, engine):
     clear_events(engine)
-    make_events(engine)
+    write_varied_events(engine, N_INTENTS)
     return run_groundtruth(settings, engine=engine)
 
 

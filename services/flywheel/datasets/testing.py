@@ -84,3 +84,25 @@ def clear_events(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE intents, responses, tool_exports, split_members, splits, groundtruth_rows,"
                           " groundtruth_runs, validation_results"))
+
+
+def write_varied_events(engine: Engine, n_intents: int = 60, seed: int = 7) -> None:
+    """``n_intents`` intents ("intent number i") with 1..6 teacher responses each and varied tool usage; every
+    intent is exported once, so none is dropped."""
+    import random
+
+    from flywheel.contracts import ADJUST_KEYS
+
+    rng = random.Random(seed)
+    w = EventWriter(engine)
+    for i in range(n_intents):
+        for j in range(1 + i % 6):
+            outs: dict[str, Any] = {
+                "adjust": {k: rng.randint(0, 50) for k in ADJUST_KEYS} if i % 4 else None,
+                "selective_adjust": {"red": {"saturation": 10, "luminance": -5}} if i % 3 == 0 else None,
+                "filter": {"name": "faded_HighNoon", "intensity": 40 + j} if i % 2 == 0 else None,
+            }
+            if not any(outs.values()):
+                outs["filter"] = {"name": "faded_Dusk", "intensity": 10}
+            w.request(f"Intent number {i}!", outs, {t: j == 0 for t, v in outs.items() if v is not None})
+    w.flush()
