@@ -1,0 +1,230 @@
+"""RQ2, the paper's low-data experiment: is error-targeted augmentation effective with 1/8 of the training data?
+
+Three students, one training config, one test set (the base split's test part, which every derived split copies):
+
+    row  train            augmentations           paper: train size  overall
+    1    100 %            0                        8,252              0.72
+    2    fraction (12.5%) 0                        1,031              0.52
+    3    fraction         one round on row 2's    1,837 (806 added)  0.65
+                          mistakes
+
+Row 2's split is a seeded sample of the base split's train intents (registered as a derived split, parent = base);
+row 3's split is ``augment_split(model of row 2, split of row 2, iterations=1)``. All three train with the SAME
+TrainConfig (epochs, not steps, are fixed, as a fine-tuning recipe would be), so the budget is set by
+``config.epochs``/``config.max_steps`` and the tiny model size. The table is printed, written to
+``{artifacts_dir}/reports/lowdata-{run_id}.json`` and kept in ``pipeline_runs`` (stage ``experiment.low_data``,
+``params.table``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flywheel.settings import Settings
+
+PAPER = [{"train_pct": 100.0, "augmentations": 0, "train_size": 8252, "overall": 0.72},
+         {"train_pct": 12.5, "augmentations": 0, "train_size": 1031, "overall": 0.52},
+         {"train_pct": 12.5, "augmentations": 806, "train_size": 1837, "overall": 0.65}]
+STAGE = "experiment.low_data"
+
+
+class ExperimentError(RuntimeError):
+    pass
+
+
+@dataclass
+class LowDataRow:
+    label: str
+    train_pct: float
+    augmentations: int
+    train_size: int
+    split_id: str
+    model_id: str
+    overall: float
+    finals: dict[str, float] = field(default_factory=dict)
+    invalid_rate: float = 0.0
+    train_seconds: float = 0.0
+
+
+@dataclass
+class LowDataReport:
+    run_id: str
+    base_split_id: str
+    fraction: float
+    seed: int
+    config: dict[str, Any]
+    rows: list[LowDataRow]
+    augment: dict[str, Any]
+    seconds: float
+    report_path: str = ""
+
+    @property
+    def gain(self) -> float:
+        return self.rows[2].overall - self.rows[1].overall
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["gain"] = self.gain
+        d["relative_gain"] = self.gain / self.rows[1].overall if self.rows[1].overall else None
+        d["paper"] = PAPER
+        return d
+
+
+def build_simulated_split(settings: Settings, seed: int, intents: int, days: float = 120.0, test_size: int = 1000,
+                          base_intents: int | None = None) -> str:
+    """The platform's own path to a 100 % split on the simulator: simulate -> ingest -> ground truth -> GX -> split."""
+    from flywheel.datasets.groundtruth import run_groundtruth
+    from flywheel.datasets.splits import make_split
+    from flywheel.ingest.service import IngestOptions, run_ingest
+    from flywheel.simulator.run import simulate
+
+    kw = {"base_intents": base_intents} if base_intents else {}
+    sim = simulate(settings, intents=intents, days=days, seed=seed, **kw)
+    print(f"[lowdata] simulated {sim.events} events ({sim.unique_intents} intents) in {sim.seconds:.0f}s", flush=True)
+    stats = run_ingest(settings, IngestOptions(max_events=sim.events, idle_exit_s=10.0))
+    print(f"[lowdata] ingested {stats.consumed} events", flush=True)
+    gt = run_groundtruth(settings)
+    return make_split(settings, gt.run_id, test_size=test_size, seed=seed).split_id
+
+
+def subsample_split(settings: Settings, split_id: str, fraction: float, seed: int) -> str:
+    """A derived split with a seeded `fraction` of the parent's train intents and the parent's test part."""
+    from flywheel.augment.pipeline import _load_split
+    from flywheel.datasets.splits import register_split
+
+    if not 0 < fraction <= 1:
+        raise ExperimentError(f"fraction must be in (0, 1], got {fraction}")
+    train, test, meta, _ = _load_split(settings, split_id)
+    train = sorted((r for r in train), key=lambda r: r["intent"])
+    n = max(1, round(fraction * len(train)))
+    keep = sorted(random.Random(f"lowdata:{seed}").sample(range(len(train)), n))
+    rows = [{k: v for k, v in train[i].items() if k != "augmented_root"} for i in keep]
+    return register_split(settings, rows, test, parent_split_id=split_id,
+                          groundtruth_run_id=meta["groundtruth_run_id"],
+                          params={"method": "subsample", "fraction": fraction, "seed": seed,
+                                  "n_train_parent": len(train)})
+
+
+def _train(settings: Settings, split_id: str, config: Any) -> tuple[str, float]:
+    t0 = time.perf_counter()
+    try:
+        from flywheel.training.launcher import launch
+    except ImportError:  # D's launcher not installed: train in-process with the same entry it runs
+        from flywheel.training.train import run_training
+
+        return run_training(settings, split_id, config).model_id, time.perf_counter() - t0
+    return launch(settings, split_id, config), time.perf_counter() - t0
+
+
+def _evaluate(settings: Settings, model_id: str, test_rows: list[dict]) -> dict[str, Any]:
+    from flywheel.augment.pipeline import model_dir
+    from flywheel.evaluation.metrics import evaluate
+    from flywheel.inference.predictor import load_predictor
+
+    predictor = load_predictor(model_dir(settings, model_id))
+    preds = predictor.predict_detailed([r["intent"] for r in test_rows], progress=True)
+    rep = evaluate([p.record() for p in preds], test_rows)
+    tools = rep.subsets["All"].tools
+    return {"overall": rep.overall, "invalid_rate": rep.invalid_rate,
+            "finals": {t: s.final for t, s in tools.items()}}
+
+
+def _record(settings: Settings, run_id: str, params: dict[str, Any], status: str, message: str) -> None:
+    from sqlalchemy.orm import Session
+
+    from flywheel.db.core import PipelineRun
+    from flywheel.db.engine import make_engine
+
+    eng = make_engine(settings)
+    try:
+        with Session(eng) as s, s.begin():
+            run = s.get(PipelineRun, run_id) or PipelineRun(run_id=run_id, stage=STAGE)
+            run.params, run.status, run.message = json.loads(json.dumps(params, default=str)), status, message
+            if status != "running":
+                run.finished_at = datetime.now(UTC)
+            s.add(run)
+    finally:
+        eng.dispose()
+
+
+def run_low_data(settings: Settings, split_id: str, fraction: float = 0.125, seed: int = 0, config: Any = None,
+                 paraphraser: Any = None, progress: bool = True) -> LowDataReport:
+    """Rows 1-3 of the paper's RQ2 table on `split_id` (the 100 % split)."""
+    from flywheel.augment.pipeline import RoundResult, _load_split, augment_split
+    from flywheel.training.config import TrainConfig
+
+    cfg = config if config is not None else TrainConfig(seed=seed)
+    cfg = cfg.model_copy(update={"evaluate_test": False})  # evaluated below, once, on the base test set
+    run_id = f"lowdata-{uuid.uuid4().hex[:12]}"
+    params: dict[str, Any] = {"split_id": split_id, "fraction": fraction, "seed": seed, "config": cfg.model_dump()}
+    _record(settings, run_id, params, "running", "")
+    t0 = time.perf_counter()
+    try:
+        base_train, test, _, _ = _load_split(settings, split_id)
+        if not test:
+            raise ExperimentError(f"split {split_id!r} has no test rows")
+        low_split = subsample_split(settings, split_id, fraction, seed)
+        n_low = max(1, round(fraction * len(base_train)))
+        rows: list[LowDataRow] = []
+        plan = [("100%", 100.0, split_id, len(base_train)), (f"{fraction:.1%}", 100 * fraction, low_split, n_low)]
+        models: list[tuple[str, float]] = []
+        for label, _, sid, _ in plan:
+            print(f"[lowdata] training on {label} ({sid})", flush=True)
+            models.append(_train(settings, sid, cfg))
+        print("[lowdata] augmenting the low-data split with its own student's mistakes", flush=True)
+        rounds: list[RoundResult] = []
+        aug_split = augment_split(settings, models[1][0], low_split, iterations=1, paraphraser=paraphraser,
+                                  progress=progress, rounds=rounds)
+        n_added = rounds[0].n_added
+        plan.append((f"{fraction:.1%} + aug", 100 * fraction, aug_split, n_low + n_added))
+        print(f"[lowdata] training on the augmented split ({aug_split}, +{n_added})", flush=True)
+        models.append(_train(settings, aug_split, cfg))
+        for (label, pct, sid, size), (mid, secs) in zip(plan, models, strict=True):
+            print(f"[lowdata] evaluating {label} on the base test set ({len(test)} intents)", flush=True)
+            ev = _evaluate(settings, mid, test)
+            rows.append(LowDataRow(label=label, train_pct=pct, augmentations=n_added if "aug" in label else 0,
+                                   train_size=size, split_id=sid, model_id=mid, overall=ev["overall"],
+                                   finals=ev["finals"], invalid_rate=ev["invalid_rate"],
+                                   train_seconds=round(secs, 1)))
+        report = LowDataReport(run_id=run_id, base_split_id=split_id, fraction=fraction, seed=seed,
+                               config=cfg.model_dump(), rows=rows,
+                               augment={"mining": rounds[0].mining, "dedupe": rounds[0].dedupe,
+                                        "paraphrase_failures": rounds[0].n_paraphrase_failures},
+                               seconds=round(time.perf_counter() - t0, 1))
+    except Exception as e:
+        _record(settings, run_id, params, "failed", f"{type(e).__name__}: {e}")
+        raise
+    out = Path(settings.artifacts_dir) / "reports" / f"{run_id}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report.report_path = str(out)
+    out.write_text(json.dumps(report.to_dict(), indent=2, default=str))
+    params.update({"table": [asdict(r) for r in rows], "gain": report.gain, "report_path": str(out),
+                   "augment": report.augment})
+    _record(settings, run_id, params, "succeeded",
+            " | ".join(f"{r.label}: n={r.train_size} overall={r.overall:.3f}" for r in rows))
+    return report
+
+
+def render_table(report: LowDataReport) -> Any:
+    """rich Table: measured rows next to the paper's."""
+    from rich.table import Table
+
+    t = Table(title=f"RQ2 low-data (base split {report.base_split_id}, seed {report.seed})")
+    for col in ("Train %", "Augmentations", "Train size", "Overall", "adjust", "sel_adjust", "filter",
+                "paper size", "paper overall"):
+        t.add_column(col, justify="right")
+    for r, p in zip(report.rows, PAPER, strict=True):
+        aug = f"{r.augmentations} ({r.augmentations / r.train_size:.1%})" if r.augmentations else "0"
+        t.add_row(f"{r.train_pct:g}", aug, f"{r.train_size:,}", f"{r.overall:.3f}",
+                  *(f"{r.finals.get(k, 0):.2f}" for k in ("adjust", "selective_adjust", "filter")),
+                  f"{p['train_size']:,}", f"{p['overall']:.2f}")
+    rel = f"{report.gain / report.rows[1].overall:+.0%}" if report.rows[1].overall else "n/a"
+    t.caption = f"augmentation gain {report.gain:+.3f} ({rel}); paper +0.13 (+25%)"
+    return t
