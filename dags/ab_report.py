@@ -1,0 +1,56 @@
+"""Daily A/B report: per-arm `project_completion_rate`, ratio between arms, sample-ratio-mismatch check, daily trend.
+
+One thin task calling `flywheel.reports.ab.ab_report` (imported inside the task: parsing touches nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+
+log = logging.getLogger(__name__)
+
+AB_REPORTS = Asset(name="flywheel_ab_reports", uri="flywheel://reports/ab")
+
+
+@task(outlets=[AB_REPORTS], retries=2, retry_delay=timedelta(minutes=5))
+def ab_report(params: dict | None = None) -> dict:
+    """Compute, store (ab_reports, ab_report_arms, ab_report_daily) and write the report files with the plot."""
+    from flywheel.reports.ab import ab_report as _ab_report
+    from flywheel.settings import get_settings
+
+    rep = _ab_report(get_settings(), experiment_id=(params or {}).get("experiment_id") or None)
+    log.info("A/B report %s\n%s", rep.report_id, rep.to_markdown())
+    if rep.srm is not None and rep.srm.flagged:
+        log.warning("SAMPLE-RATIO MISMATCH: p = %.3g; the assignment looks broken", rep.srm.p_value)
+    get_current_context()["outlet_events"][AB_REPORTS].extra = {"report_id": rep.report_id, **rep.paths}
+    return {"report_id": rep.report_id, **rep.paths}
+
+
+@dag(
+    dag_id="ab_report", schedule="0 6 * * *", start_date=datetime(2026, 11, 1, tzinfo=UTC), catchup=False,
+    max_active_runs=1, tags=["flywheel", "ab", "reporting"],
+    default_args={"owner": "flywheel-analytics", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    params={"experiment_id": Param(None, type=["null", "string"],
+                                   description="experiment to report (empty: the active, else the latest one)")},
+    doc_md="""
+### ab_report — online metric of the running experiment
+
+`project_completion_rate` = projects exported / projects started, per arm (a project's arm is the arm on its
+assistant responses inside the experiment window), with:
+
+* a 95 % Wilson interval per arm, and per day (the trend, by project start day);
+* the ratio of every arm to the `teacher` arm with a delta-method 95 % interval on the log scale;
+* a sample-ratio-mismatch chi-square test against the configured weights (flagged when p < 0.001).
+
+Stored in `ab_reports`, `ab_report_arms`, `ab_report_daily` (see the `analytics.*` views) and written to
+`{artifacts_dir}/reports/<report_id>.md|.json|.png`. The report text is in the task log.
+""",
+)
+def ab_report_dag():
+    ab_report()
+
+
+ab_report_dag()

@@ -1,0 +1,263 @@
+"""Nightly retraining: ground truth -> GX gate -> split -> GX gate -> (augment) -> fine-tune -> evaluate -> promote.
+
+Every task is a thin call into the `flywheel` package, imported inside the task so parsing this file touches no
+database, broker or heavy library. Three DAGs share one chain of tasks:
+
+- `flywheel_nightly` (daily): the whole chain.
+- `flywheel_groundtruth` (manual): only ground truth and its gate; it updates the `flywheel://groundtruth` asset.
+- `flywheel_retrain` (on `flywheel://groundtruth`): the rest of the chain for a ground-truth run made outside the
+  nightly DAG (the nightly DAG continues its own run itself, so events it produced are skipped here).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+log = logging.getLogger(__name__)
+
+GROUNDTRUTH = Asset(name="flywheel_groundtruth", uri="flywheel://groundtruth")
+SPLITS = Asset(name="flywheel_splits", uri="flywheel://splits")
+MODELS = Asset(name="flywheel_models", uri="flywheel://models")
+PRODUCTION = Asset(name="flywheel_production_model", uri="flywheel://models/production")
+
+NIGHTLY_ID = "flywheel_nightly"
+START = datetime(2026, 11, 1, tzinfo=UTC)
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "flywheel-ml",
+    # Data stages read and write Postgres: a restart or a brief outage should not fail the night.
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+}
+GATE_ARGS: dict[str, Any] = {"retries": 0}  # a failed gate is a finding, not a transient error: never retry it
+
+PARAMS = {
+    "test_size": Param(1000, type="integer", minimum=1, description="unique test intents (the paper uses 1,000)"),
+    "seed": Param(0, type="integer", description="split and training seed"),
+    "backend": Param("seq2seq", enum=["seq2seq", "causal"], description="student family"),
+    "base_model": Param("tiny", type="string", description='"tiny", "smollm2", a hub name or a local path'),
+    "epochs": Param(None, type=["null", "number"], description="training epochs (empty: the TrainConfig default)"),
+    "max_steps": Param(None, type=["null", "integer"], description="stop after N optimizer steps (overrides epochs)"),
+    "launcher": Param("local", enum=["local", "kubernetes"], description="where fine-tuning runs"),
+    "skip_augmentation": Param(False, type="boolean", description="train on the plain split"),
+    "augmentation_iterations": Param(1, type="integer", minimum=1, maximum=5),
+    "groundtruth_run_id": Param(None, type=["null", "string"],
+                                description="reuse this ground-truth run instead of computing a new one"),
+}
+
+
+def _settings():
+    from flywheel.settings import get_settings
+
+    return get_settings()
+
+
+def _gate(fn, *args: Any) -> Any:
+    """Run a great-expectations gate; a failure fails the task at once (no retry) with the report in the log."""
+    from flywheel.datasets.validate import ValidationFailed
+
+    try:
+        return fn(_settings(), *args)
+    except ValidationFailed as e:
+        log.error("validation gate failed:\n%s", e.report)
+        raise AirflowFailException(f"validation gate failed for {e.target_kind} {e.target_id}:\n{e.report}") from e
+
+
+def _emit(asset: Asset, **extra: Any) -> None:
+    get_current_context()["outlet_events"][asset].extra = {k: v for k, v in extra.items() if v is not None}
+
+
+def _train_config(params: dict[str, Any]):
+    from flywheel.training.config import TrainConfig
+
+    keys = ("backend", "base_model", "epochs", "max_steps", "seed")
+    return TrainConfig(**{k: params[k] for k in keys if params.get(k) is not None})
+
+
+# ---------------------------------------------------------------- tasks (each a thin call into flywheel)
+
+@task(retries=2)
+def run_groundtruth(params: dict[str, Any] | None = None) -> str:
+    """Export-rate ground truth over all ingested events (a new run per events watermark)."""
+    from flywheel.datasets.groundtruth import run_groundtruth as _run
+
+    if params and params.get("groundtruth_run_id"):
+        return params["groundtruth_run_id"]
+    run = _run(_settings())
+    log.info("ground truth %s: %d intents kept, %d dropped", run.run_id, run.n_intents, run.n_dropped)
+    return run.run_id
+
+
+@task(outlets=[GROUNDTRUTH], **GATE_ARGS)
+def validate_groundtruth(run_id: str) -> str:
+    """GX gate on the ground-truth run."""
+    from flywheel.datasets.validate import validate_groundtruth as _validate
+
+    _gate(_validate, run_id)
+    _emit(GROUNDTRUTH, run_id=run_id)
+    return run_id
+
+
+@task
+def make_split(run_id: str, params: dict[str, Any] | None = None) -> str:
+    """Deterministic train/test split by unique intent (the gate runs as its own task)."""
+    from flywheel.datasets.splits import make_split as _split
+
+    p = params or {}
+    res = _split(_settings(), run_id, test_size=int(p.get("test_size", 1000)), seed=int(p.get("seed", 0)),
+                 validate=False)
+    log.info("split %s: %s", res.split_id, res.set_table)
+    return res.split_id
+
+
+@task(outlets=[SPLITS], **GATE_ARGS)
+def validate_split(split_id: str) -> str:
+    """GX gate on the split (schemas, no intent in both parts, sizes)."""
+    from flywheel.datasets.validate import validate_split as _validate
+
+    _gate(_validate, split_id)
+    _emit(SPLITS, split_id=split_id)
+    return split_id
+
+
+@task(retries=1, execution_timeout=timedelta(hours=2))
+def augment(split_id: str, params: dict[str, Any] | None = None) -> str:
+    """Paraphrase what the production model gets wrong into a derived split; passes the split through if skipped."""
+    p = params or {}
+    if p.get("skip_augmentation"):
+        log.info("augmentation skipped by parameter; training on %s", split_id)
+        return split_id
+    from flywheel.augment.pipeline import augment_split
+    from flywheel.datasets.validate import validate_split as _validate
+    from flywheel.registry.store import production_model
+
+    s = _settings()
+    prod = production_model(s)
+    if prod is None:
+        log.info("no production model yet to mine mistakes from; training on %s", split_id)
+        return split_id
+    new_split = augment_split(s, prod.model_id, split_id, iterations=int(p.get("augmentation_iterations", 1)))
+    _gate(_validate, new_split)
+    return new_split
+
+
+@task(outlets=[MODELS], retries=1, execution_timeout=timedelta(hours=6))
+def train(split_id: str, params: dict[str, Any] | None = None) -> str:
+    """Fine-tune the student via the launcher (local process, or a Kubernetes Job manifest)."""
+    from flywheel.training.launcher import launch
+
+    p = params or {}
+    model_id = launch(_settings(), split_id, _train_config(p), launcher=p.get("launcher", "local"))
+    _emit(MODELS, model_id=model_id, split_id=split_id, launcher=p.get("launcher", "local"))
+    return model_id
+
+
+@task(retries=1)
+def evaluate(model_id: str, split_id: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Offline evaluation on the split's test part (the paper's metrics), stored with the model."""
+    if (params or {}).get("launcher") == "kubernetes":
+        raise AirflowSkipException(f"training was submitted to Kubernetes ({model_id}); evaluate when it finishes")
+    from flywheel.evaluation.offline import evaluate_model
+
+    result = evaluate_model(_settings(), model_id, split_id)
+    log.info("evaluation of %s on %s: %s", model_id, split_id, result)
+    return {"model_id": model_id, "split_id": split_id}
+
+
+@task(outlets=[PRODUCTION], retries=1)
+def promote(evaluated: dict[str, Any]) -> str:
+    """Promotion gate: the registry decides; not promoted = skipped (visible in the grid), with the reason."""
+    from flywheel.registry.store import promote as _promote
+
+    decision = _promote(_settings(), evaluated["model_id"])
+    log.info("promotion of %s: %s (%s)", evaluated["model_id"], decision.promoted, decision.reason)
+    if not decision.promoted:
+        raise AirflowSkipException(f"not promoted: {decision.reason}")
+    _emit(PRODUCTION, model_id=evaluated["model_id"])
+    return evaluated["model_id"]
+
+
+def retrain_chain(run_id: Any) -> Any:
+    """split -> gate -> augment -> train -> evaluate -> promote for a validated ground-truth run id (XComArg)."""
+    split = validate_split(make_split(run_id))
+    train_split = augment(split)
+    model = train(train_split)
+    return promote(evaluate(model, train_split))
+
+
+# ---------------------------------------------------------------- DAGs
+
+@dag(
+    dag_id=NIGHTLY_ID, schedule="0 2 * * *", start_date=START, catchup=False, max_active_runs=1,
+    default_args=DEFAULT_ARGS, params=PARAMS, tags=["flywheel", "training", "nightly"],
+    dagrun_timeout=timedelta(hours=10),
+    doc_md="""
+### flywheel_nightly — retrain the student from yesterday's feedback
+
+`run_groundtruth` → **`validate_groundtruth`** (GX gate) → `make_split` → **`validate_split`** (GX gate) →
+`augment` (optional) → `train` (launcher) → `evaluate` → **`promote`** (registry gate).
+
+* Ground truth = per intent and tool, the teacher output with the best export rate (SPEC "Ground truth").
+* A failed GX gate fails its task at once (no retries); the full report is in the task log and in
+  `validation_results`.
+* `promote` is *skipped* (not failed) when the registry keeps the current model; the reason is in the log.
+* Assets: `flywheel://groundtruth`, `flywheel://splits`, `flywheel://models`, `flywheel://models/production`
+  (extras carry the run, split and model ids).
+* Manual runs: trigger with params (test size, backend, base model, epochs/max steps, launcher, skip augmentation,
+  seed, or an existing `groundtruth_run_id`).
+""",
+)
+def flywheel_nightly():
+    retrain_chain(validate_groundtruth(run_groundtruth()))
+
+
+@dag(
+    dag_id="flywheel_groundtruth", schedule=None, start_date=START, catchup=False, max_active_runs=1,
+    default_args=DEFAULT_ARGS, tags=["flywheel", "groundtruth", "manual"],
+    params={"groundtruth_run_id": Param(None, type=["null", "string"], description="re-validate this run")},
+    doc_md="""
+### flywheel_groundtruth — ground truth on demand
+
+`run_groundtruth` → **`validate_groundtruth`**. A successful run updates the `flywheel://groundtruth` asset, which
+starts `flywheel_retrain` (split → gate → augment → train → evaluate → promote) on that run.
+""",
+)
+def flywheel_groundtruth():
+    validate_groundtruth(run_groundtruth())
+
+
+@task(retries=0)
+def groundtruth_from_asset() -> str:
+    """The ground-truth run id carried by the asset event that started this run (events from the nightly DAG skip:
+    that DAG continues its own run)."""
+    events = get_current_context()["triggering_asset_events"].get(GROUNDTRUTH, [])
+    for ev in reversed(list(events)):
+        if ev.source_dag_id != NIGHTLY_ID and (ev.extra or {}).get("run_id"):
+            return ev.extra["run_id"]
+    raise AirflowSkipException("no ground-truth run from outside the nightly DAG in the triggering events")
+
+
+@dag(
+    dag_id="flywheel_retrain", schedule=[GROUNDTRUTH], start_date=START, catchup=False, max_active_runs=1,
+    default_args=DEFAULT_ARGS, tags=["flywheel", "training", "asset"],
+    params={k: v for k, v in PARAMS.items() if k != "groundtruth_run_id"},
+    doc_md="""
+### flywheel_retrain — the rest of the chain for a manual ground-truth run
+
+Scheduled on the `flywheel://groundtruth` asset: when `flywheel_groundtruth` (or anything outside the nightly DAG)
+publishes a validated run, this DAG splits, gates, augments, trains, evaluates and promotes on it.
+""",
+)
+def flywheel_retrain():
+    retrain_chain(groundtruth_from_asset())
+
+
+flywheel_nightly()
+flywheel_groundtruth()
+flywheel_retrain()
