@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     artifacts_dir: Path = Path("artifacts")
     promotion_margin: float = 0.02
     promotion_floor: float = 0.30
+    # Kubernetes launcher (renders a Job manifest; applying it is the cluster's job).
+    train_image: str = "ghcr.io/flywheel/flywheel-train:latest"
+    k8s_namespace: str = "flywheel"
+    k8s_artifacts_pvc: str = "flywheel-artifacts"
+    k8s_db_secret: str = "flywheel-db"
 
     @property
     def embedded_database(self) -> bool:

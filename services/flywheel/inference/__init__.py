@@ -1,0 +1,1 @@
+"""Student inference: load a trained checkpoint and generate schema-checked tool outputs."""

@@ -1,0 +1,141 @@
+"""Student predictor: batched and single-request generation with a contract check of every output.
+
+An output that is not valid JSON or breaks its tool's schema counts as ``null`` (tool not used) and is counted in
+``Predictor.counts``; the raw text is kept in :class:`Prediction` so nothing the model said is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+from flywheel.contracts import TOOLS, load_tool_contracts, normalize_intent
+from flywheel.training.data import prompt
+from flywheel.training.models import SEPARATOR
+
+MODEL_CARD = "flywheel_model.json"
+
+
+@dataclass
+class Prediction:
+    intent: str
+    outputs: dict[str, Any]
+    raw: dict[str, str]
+    invalid: list[str] = field(default_factory=list)
+
+    def record(self) -> dict[str, Any]:
+        """Predictions-file row (SPEC format). An invalid output is written as its raw text, so evaluation still
+        sees (and counts) it as invalid."""
+        row: dict[str, Any] = {"intent": self.intent}
+        for t in TOOLS:
+            row[t] = self.raw[t] if t in self.invalid else self.outputs[t]
+        return row
+
+
+class Predictor:
+    def __init__(self, model: Any, tokenizer: Any, backend: str, *, model_name: str, model_version: str,
+                 max_new_tokens: int = 160, batch_size: int = 128, num_threads: int | None = None) -> None:
+        if backend not in ("seq2seq", "causal"):
+            raise ValueError(f"unknown backend {backend!r}")
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.backend = backend
+        self.model_name = model_name
+        self.model_version = model_version
+        self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
+        self.contracts = load_tool_contracts()
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        if num_threads:
+            torch.set_num_threads(num_threads)
+        if backend == "causal":
+            tokenizer.padding_side = "left"  # generation continues right after each prompt
+
+    # -- generation -----------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _generate(self, sources: list[str]) -> list[str]:
+        tok = self.tokenizer
+        if self.backend == "seq2seq":
+            enc = tok(sources, return_tensors="pt", padding=True, truncation=True, max_length=128)
+        else:
+            enc = tok([s + SEPARATOR for s in sources], return_tensors="pt", padding=True, add_special_tokens=False)
+        out = self.model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1,
+                                  pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+        if self.backend == "causal":
+            out = out[:, enc["input_ids"].shape[1]:]
+        return [t.strip() for t in tok.batch_decode(out, skip_special_tokens=True)]
+
+    def generate_raw(self, sources: list[str], progress: bool = False) -> list[str]:
+        """Raw texts for prompts, batched; prompts are grouped by length (less padding) and put back in order."""
+        order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+        texts: list[str] = [""] * len(sources)
+        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        it: Any = batches
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(batches, desc="generate", unit="batch")
+        with self._lock:
+            for b in it:
+                for i, text in zip(b, self._generate([sources[i] for i in b]), strict=True):
+                    texts[i] = text
+        return texts
+
+    def predict_detailed(self, intents: list[str], progress: bool = False) -> list[Prediction]:
+        norm = [normalize_intent(i) for i in intents]
+        sources = [prompt(t, i) for i in norm for t in TOOLS]
+        raw = self.generate_raw(sources, progress=progress)
+        preds = []
+        for k, intent in enumerate(norm):
+            outputs, texts, invalid = {}, {}, []
+            for j, tool in enumerate(TOOLS):
+                text = raw[k * len(TOOLS) + j]
+                value, ok = self.contracts.parse(tool, text)
+                outputs[tool], texts[tool] = value, text
+                if not ok:
+                    invalid.append(tool)
+            self.counts["outputs"] += len(TOOLS)
+            self.counts["invalid"] += len(invalid)
+            for t in invalid:
+                self.counts[f"invalid.{t}"] += 1
+            preds.append(Prediction(intent, outputs, texts, invalid))
+        return preds
+
+    def predict(self, intents: list[str], progress: bool = False) -> list[dict[str, Any]]:
+        """Tool -> value|None per intent (the assistant's student-arm seam)."""
+        return [p.outputs for p in self.predict_detailed(intents, progress=progress)]
+
+    def predict_one(self, intent: str) -> dict[str, Any]:
+        return self.predict([intent])[0]
+
+    @property
+    def invalid_rate(self) -> float:
+        return self.counts["invalid"] / self.counts["outputs"] if self.counts["outputs"] else 0.0
+
+
+def write_card(model_dir: Path, **card: Any) -> None:
+    (model_dir / MODEL_CARD).write_text(json.dumps(card, indent=2))
+
+
+def load_predictor(model_dir: str | Path, batch_size: int = 128, num_threads: int | None = None) -> Predictor:
+    """A predictor for a checkpoint folder written by `flywheel train`."""
+    d = Path(model_dir)
+    card_path = d / MODEL_CARD
+    if not card_path.is_file():
+        raise FileNotFoundError(f"{d} is not a flywheel model folder (no {MODEL_CARD})")
+    card = json.loads(card_path.read_text())
+    backend = card["backend"]
+    tok = AutoTokenizer.from_pretrained(d)
+    auto = AutoModelForSeq2SeqLM if backend == "seq2seq" else AutoModelForCausalLM
+    model = auto.from_pretrained(d, dtype=torch.float32)
+    return Predictor(model, tok, backend, model_name=card.get("model_name", f"student-{backend}"),
+                     model_version=card.get("model_version", d.name), max_new_tokens=card.get("max_new_tokens", 160),
+                     batch_size=batch_size, num_threads=num_threads)

@@ -1,0 +1,1 @@
+"""Model registry: trained models, their evaluations and the promotion gate."""

