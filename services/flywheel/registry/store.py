@@ -180,15 +180,20 @@ def promote(settings: Any, model_id: str, evaluate_production: bool = True) -> P
         return PromotionDecision(True, "already the production model (no change)", model_id)
     prod = production_model(settings)
     cand_overall = overall_on(settings, model_id, cand.split_id)
-    prod_overall = None
+    prod_overall, prod_error = None, ""
     if prod is not None:
         prod_overall = overall_on(settings, prod.model_id, cand.split_id)
-        if prod_overall is None and evaluate_production and Path(prod.path).is_dir():
+        if prod_overall is None and evaluate_production:
             from flywheel.evaluation.offline import evaluate_model
 
-            prod_overall = evaluate_model(settings, prod.model_id, cand.split_id)["overall"]
+            try:
+                prod_overall = evaluate_model(settings, prod.model_id, cand.split_id)["overall"]
+            except Exception as e:  # noqa: BLE001 - any failure is a refusal with its reason, never a crash
+                prod_error = f"{type(e).__name__}: {e}"
     promoted, reason = _decide(cand_overall, prod_overall, prod.model_id if prod else None,
                                settings.promotion_margin, settings.promotion_floor)
+    if prod_error and not promoted:
+        reason = f"{reason} ({prod_error})"
     with _session(settings) as s, s.begin():
         if promoted:
             # Lock the current production row so two concurrent promotions cannot both win.
