@@ -106,3 +106,61 @@ def write_varied_events(engine: Engine, n_intents: int = 60, seed: int = 7) -> N
                 outs["filter"] = {"name": "faded_Dusk", "intensity": 10}
             w.request(f"Intent number {i}!", outs, {t: j == 0 for t, v in outs.items() if v is not None})
     w.flush()
+
+
+def insert_event_dicts(engine: Engine, events: Any, chunk: int = 20_000) -> dict[str, int]:
+    """Write envelope dicts (as the simulator emits them) straight into the event tables: no Kafka, no ingest.
+
+    For tests and benches that need realistic events fast; `flywheel ingest` is the production path.
+    """
+    import io
+    import json
+
+    cols = {
+        "intent_submitted": ("intents", ["project_id", "request_id", "intent", "intent_norm"]),
+        "assistant_responded": ("responses", ["project_id", "request_id", "arm", "model_name", "model_version",
+                                              "adjust", "selective_adjust", "filter", "rationale", "latency_ms"]),
+        "tool_exported": ("tool_exports", ["project_id", "request_id", "tool", "exported"]),
+    }
+    head = ["event_id", "schema_version", "occurred_at", "producer"]
+    counts: dict[str, int] = {}
+    bufs: dict[str, io.StringIO] = {t: io.StringIO() for t, _ in cols.values()}
+
+    def cell(v: Any) -> str:
+        if v is None:
+            return "\\N"
+        s = json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+        return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+    def flush() -> None:
+        raw = engine.raw_connection()
+        try:
+            with raw.cursor() as cur:
+                for table, c in cols.values():
+                    buf = bufs[table]
+                    if buf.tell():
+                        buf.seek(0)
+                        cur.copy_expert(f"COPY {table} ({', '.join(head + c)}) FROM STDIN", buf)
+                    bufs[table] = io.StringIO()
+            raw.commit()
+        finally:
+            raw.close()
+
+    n = 0
+    for ev in events:
+        spec = cols.get(ev.get("event_type"))
+        if spec is None:
+            continue
+        table, c = spec
+        row = dict(ev)
+        if table == "intents":
+            row["intent_norm"] = normalize_intent(ev["intent"])
+        elif table == "responses":
+            row.update({t: (ev.get("outputs") or {}).get(t) for t in TOOLS})
+        bufs[table].write("\t".join(cell(row.get(k)) for k in head + c) + "\n")
+        counts[table] = counts.get(table, 0) + 1
+        n += 1
+        if n % chunk == 0:
+            flush()
+    flush()
+    return counts
