@@ -95,7 +95,9 @@ def selective_from(colors: dict[str, tuple[float, float]], a: dict[str, float], 
 
 
 def filter_score(want: set[str], ftags: set[str]) -> float:
-    return len(want & ftags) - .5 * len(ftags - want)
+    # Black-and-white is not one tag among many: a colour filter on a mono look (or the reverse) is simply wrong.
+    mono = 2.0 if ("mono" in want) == ("mono" in ftags) else -2.0
+    return len(want & ftags) - .5 * len(ftags - want) + (mono if "mono" in want | ftags else 0.0)
 
 
 def best_filter(a: dict[str, float], filters: dict[str, list[str]], rng: random.Random) -> str:
