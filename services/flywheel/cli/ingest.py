@@ -8,10 +8,16 @@ import typer
 
 
 def _logging(verbose: bool) -> None:
-    from rich.logging import RichHandler
+    import sys
 
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
-                        handlers=[RichHandler(show_path=False, rich_tracebacks=False)], force=True)
+    level = logging.DEBUG if verbose else logging.INFO
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
+
+        logging.basicConfig(level=level, format="%(message)s", force=True,
+                            handlers=[RichHandler(show_path=False, rich_tracebacks=False)])
+    else:  # services under a supervisor: one plain line per record, easy to grep
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     logging.getLogger("kafka").setLevel(logging.WARNING if not verbose else logging.INFO)
 
 
@@ -23,6 +29,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         metrics_port: int = typer.Option(None, help="Serve Prometheus counters on 127.0.0.1:PORT."),
         batch_size: int = typer.Option(None, help="Records per transaction (default FLYWHEEL_INGEST_BATCH_SIZE)."),
         group: str = typer.Option(None, help="Consumer group (default FLYWHEEL_INGEST_GROUP)."),
+        writers: int = typer.Option(2, help="Writer threads (Postgres connections)."),
         verbose: bool = typer.Option(False, "--verbose", "-v"),
     ) -> None:
         """Long-running Kafka -> Postgres ingest (consumer group). SIGTERM finishes the batch and exits 0."""
@@ -31,7 +38,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from flywheel.settings import get_settings
 
         opts = IngestOptions(max_events=max_events, idle_exit_s=idle_exit_s, metrics_port=metrics_port,
-                             batch_size=batch_size, group=group)
+                             batch_size=batch_size, group=group, writers=writers)
         try:
             stats = run_ingest(get_settings(), opts)
         except IngestAborted as exc:
@@ -60,14 +67,15 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     @bench.command("ingest")
     def bench_ingest(
         events: int = typer.Option(200_000, help="Events to produce and ingest."),
-        seed: int = typer.Option(0),
+        seed: int = typer.Option(None, help="Event stream seed (default: a fresh one, so every event is new)."),
+        writers: int = typer.Option(2, help="Writer threads (Postgres connections)."),
     ) -> None:
         """Consume-only rate vs full ingest rate (Kafka -> validate -> Postgres) on the same topic; their ratio."""
         _logging(False)
         from flywheel.ingest.bench import run_bench
         from flywheel.settings import get_settings
 
-        r = run_bench(get_settings(), events, seed=seed)
+        r = run_bench(get_settings(), events, seed=seed, writers=writers)
         typer.echo(f"events={r.events} produced in {r.produce_s:.1f}s; rows written={r.rows}")
         typer.echo(f"consume-only: {r.consume_only_rate:,.0f} events/s")
         typer.echo(f"ingest:       {r.ingest_rate:,.0f} events/s")

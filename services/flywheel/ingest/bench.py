@@ -56,12 +56,14 @@ def _consume_only(settings: Any, topic: str, n: int, batch: int) -> float:
         consumer.close(autocommit=False)
 
 
-def run_bench(settings: Any, events: int, seed: int = 0, keep_topic: bool = False) -> BenchResult:
+def run_bench(settings: Any, events: int, seed: int | None = None, keep_topic: bool = False,
+              writers: int = 2) -> BenchResult:
     import psycopg
 
     from flywheel.ingest.sink import libpq_url
 
     tag = uuid.uuid4().hex[:8]
+    seed = int(tag, 16) if seed is None else seed  # fresh event ids: every event must become a new row
     topic, dlq = f"bench.events.{tag}", f"bench.dlq.{tag}"
     ensure_topics(settings.bootstrap(), {topic: settings.topic_partitions, dlq: settings.topic_partitions})
     s = settings.model_copy(update={"events_topic": topic, "dead_letter_topic": dlq, "ingest_group": f"bench-{tag}"})
@@ -77,7 +79,7 @@ def run_bench(settings: Any, events: int, seed: int = 0, keep_topic: bool = Fals
         consume_rate = _consume_only(s, topic, events, s.ingest_batch_size)
         with psycopg.connect(libpq_url(s.db_url())) as conn:
             before = _rows(conn)
-        svc = IngestService(s, IngestOptions(max_events=events, progress_every_s=5))
+        svc = IngestService(s, IngestOptions(max_events=events, progress_every_s=5, writers=writers))
         stats = svc.run()
         with psycopg.connect(libpq_url(s.db_url())) as conn:
             rows = _rows(conn) - before

@@ -1,9 +1,10 @@
 """`flywheel ingest`: Kafka consumer group -> validate -> Postgres, at-least-once with idempotent writes.
 
-Two threads. The consumer thread is the only one that touches the KafkaConsumer (it is not thread-safe): it polls,
-hands batches to a bounded queue, and commits offsets only for batches the writer reports as committed in Postgres
-(and whose dead letters the broker acknowledged). The writer thread validates, writes one transaction per batch and
-sends dead letters. DB time thus overlaps with consumption; the bounded queue is the backpressure.
+The consumer thread is the only one that touches the KafkaConsumer (it is not thread-safe): it polls, hands numbered
+batches to a bounded queue, and commits offsets only for batches that writers report as committed in Postgres (and
+whose dead letters the broker acknowledged), strictly in batch order, so a committed offset never passes an unwritten
+record. Writer threads (each with its own connection) validate, write one transaction per batch and send dead letters.
+DB time thus overlaps with consumption and with the other writer's validation; the bounded queue is backpressure.
 
 Crash anywhere -> the uncommitted batches are read again and ON CONFLICT makes the rewrite a no-op: 0 lost, 0 dup.
 """
@@ -44,6 +45,7 @@ class IngestOptions:
     batch_size: int | None = None  # default: settings.ingest_batch_size
     linger_s: float = 0.2  # how long a partial batch waits for more records
     queue_depth: int = 3
+    writers: int = 2  # writer threads (Postgres connections)
     progress_every_s: float = 5.0
     shutdown_grace_s: float = 30.0  # on SIGTERM, how long to wait for an unreachable Postgres
     group: str | None = None  # default: settings.ingest_group
@@ -90,9 +92,12 @@ class IngestService:
         self.batch_size = self.opts.batch_size or settings.ingest_batch_size
         self._stop = threading.Event()
         self._abort = threading.Event()
-        self._inq: queue.Queue[list[Any] | None] = queue.Queue(maxsize=self.opts.queue_depth)
-        self._outq: queue.Queue[BatchResult | BaseException] = queue.Queue()
+        self._inq: queue.Queue[tuple[int, list[Any]] | None] = queue.Queue(maxsize=self.opts.queue_depth)
+        self._outq: queue.Queue[tuple[int, BatchResult] | BaseException] = queue.Queue()
         self._inflight = 0
+        self._seq = 0  # number of the next batch handed out
+        self._commit_seq = 0  # number of the next batch whose offsets may be committed
+        self._done: dict[int, BatchResult] = {}  # finished out of order, waiting for earlier batches
         self._next: dict[tuple[str, int], int] = {}  # next offset to read, per partition (for lag)
         self._consumer: KafkaConsumer | None = None
 
@@ -111,14 +116,16 @@ class IngestService:
         dlq = DeadLetterProducer(self.settings.bootstrap(), self.settings.dead_letter_topic)
         try:
             while True:
-                batch = self._inq.get()
-                if batch is None:
+                item = self._inq.get()
+                if item is None:
+                    self._inq.put(None)  # wake the next writer too
                     return
+                seq, batch = item
                 result = sink.write(batch)
                 for f in result.failures:
                     log.warning("rejected %s", f.describe())
                 dlq.send(result.failures)
-                self._outq.put(result)
+                self._outq.put((seq, result))
         except BaseException as exc:  # handed to the consumer thread, which stops without committing
             self._outq.put(exc)
         finally:
@@ -132,11 +139,18 @@ class IngestService:
             item = self._outq.get(block=block, timeout=timeout_s if block else None)
         except queue.Empty:
             return False
-        self._inflight -= 1
         if isinstance(item, BaseException):
             raise IngestAborted(f"writer stopped: {item}") from item
-        self._account(item)
-        self._commit(item.offsets)
+        seq, result = item
+        self._inflight -= 1
+        self._account(result)
+        self._done[seq] = result
+        offsets: dict[tuple[str, int], int] = {}
+        while self._commit_seq in self._done:
+            offsets.update(self._done.pop(self._commit_seq).offsets)  # later batches win: offsets only grow
+            self._commit_seq += 1
+        if offsets:
+            self._commit(offsets)
         return True
 
     def _account(self, r: BatchResult) -> None:
@@ -177,7 +191,8 @@ class IngestService:
     def _submit(self, batch: list[Any]) -> None:
         while True:
             try:
-                self._inq.put(batch, timeout=0.2)
+                self._inq.put((self._seq, batch), timeout=0.2)
+                self._seq += 1
                 self._inflight += 1
                 return
             except queue.Full:
@@ -230,8 +245,10 @@ class IngestService:
         )
         self._consumer = consumer
         consumer.subscribe([s.events_topic], listener=_Listener(self))
-        writer = threading.Thread(target=self._writer, name="ingest-writer", daemon=True)
-        writer.start()
+        writers = [threading.Thread(target=self._writer, name=f"ingest-writer-{i}", daemon=True)
+                   for i in range(max(self.opts.writers, 1))]
+        for w in writers:
+            w.start()
         log.info("ingest: %s -> Postgres, group %s, batch %d, dead letters -> %s", s.events_topic, group,
                  self.batch_size, s.dead_letter_topic)
         t0 = last_log = last_data = time.monotonic()
@@ -282,7 +299,8 @@ class IngestService:
             # If the queue stays full the writer is gone or stuck on an aborted batch; it is a daemon thread.
             with contextlib.suppress(queue.Full):
                 self._inq.put(None, timeout=5)
-            writer.join(timeout=5)
+            for w in writers:
+                w.join(timeout=5)
             self.stats.seconds = time.monotonic() - t0
             self.stats.lag = self._lag(consumer) if self.stats.lag is None else self.stats.lag
             try:

@@ -25,7 +25,7 @@ DB_REJECTED = "db_rejected"
 
 _STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS stage_events (
-    kafka_topic text, kafka_partition int, kafka_offset bigint, intent_norm text, doc jsonb
+    kafka_topic text, kafka_partition int, kafka_offset bigint, event_type text, intent_norm text, doc jsonb
 ) ON COMMIT DELETE ROWS
 """
 
@@ -59,9 +59,11 @@ def _fanout_sql(etype: str) -> str:
     cols = f"{_COMMON[0]}, {cols}" if cols else _COMMON[0]
     exprs = f"{_COMMON[1]}, {exprs}" if exprs else _COMMON[1]
     return (f"INSERT INTO {table} ({cols}) SELECT {exprs} FROM stage_events "
-            f"WHERE doc->>'event_type' = '{etype}' ON CONFLICT (event_id) DO NOTHING")
+            f"WHERE event_type = '{etype}' ON CONFLICT (event_id) DO NOTHING")
 
 
+_COPY_SQL = ("COPY stage_events (kafka_topic, kafka_partition, kafka_offset, event_type, intent_norm, doc) "
+             "FROM STDIN")
 _FANOUT_SQL = {t: _fanout_sql(t) for t in _FANOUT}
 
 _FAILED_SQL = """
@@ -205,10 +207,9 @@ class PostgresSink:
         inserted = 0
         with conn.cursor() as cur:
             if good:
-                with cur.copy("COPY stage_events (kafka_topic, kafka_partition, kafka_offset, intent_norm, doc) "
-                              "FROM STDIN") as copy:
+                with cur.copy(_COPY_SQL) as copy:
                     for r, a in good:
-                        copy.write_row((r.topic, r.partition, r.offset, a.intent_norm, a.text))
+                        copy.write_row((r.topic, r.partition, r.offset, a.event["event_type"], a.intent_norm, a.text))
                 present = {a.event_type for _, a in good}
                 for etype in present:
                     cur.execute(_FANOUT_SQL[etype])
