@@ -30,6 +30,7 @@ class EventPublisher:
                 retries=5,
                 max_in_flight_requests_per_connection=1,  # keep per-partition order across retries
                 max_block_ms=int(connect_timeout_s * 1000),
+                bootstrap_timeout_ms=int(connect_timeout_s * 1000),
             )
         except (KafkaError, OSError) as exc:
             raise PublishError(f"cannot reach Kafka at {bootstrap} (topic {topic}): {exc}") from exc

@@ -44,6 +44,7 @@ class DeadLetterProducer:
         if self._producer is None:
             self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, client_id="flywheel-ingest-dlq",
                                            acks="all", retries=5, linger_ms=5, max_block_ms=10000,
+                                           bootstrap_timeout_ms=10000,
                                            max_in_flight_requests_per_connection=1)
         return self._producer
 
@@ -81,6 +82,7 @@ class ReplaySummary:
     scanned: int = 0
     replayed: int = 0
     already_replayed: int = 0
+    other_topic: int = 0
     still_failing: dict[str, int] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
 
@@ -126,8 +128,9 @@ def replay_dead_letters(settings: Any, *, source: str = "topic", dry_run: bool =
     """Re-publish dead letters that pass today's contracts into the events topic (original key and bytes).
 
     `source="topic"` reads the dead-letter topic; `source="table"` reads `failed_events` (also covers a broker that
-    lost its topics). Records already replayed (failed_events.replayed_at) are skipped, so running it twice is safe;
-    records that still fail stay where they are, for the next fix. Ingest dedups on event_id, so a replay that is
+    lost its topics). Only dead letters that came from `settings.events_topic` are replayed, into that topic.
+    Records already replayed (failed_events.replayed_at) are skipped, so running it twice is safe; records that still
+    fail stay where they are, for the next fix. Ingest dedups on event_id, so a replay that is
     interrupted between publishing and marking only causes redelivery, never a duplicate row.
     """
     import psycopg
@@ -142,7 +145,8 @@ def replay_dead_letters(settings: Any, *, source: str = "topic", dry_run: bool =
             "SELECT kafka_topic, kafka_partition, kafka_offset FROM failed_events WHERE replayed_at IS NOT NULL")}
         if source == "table":
             rows = conn.execute("SELECT kafka_topic, kafka_partition, kafka_offset, kafka_key, raw FROM failed_events "
-                                "WHERE replayed_at IS NULL ORDER BY id").fetchall()
+                                "WHERE replayed_at IS NULL AND kafka_topic = %s ORDER BY id",
+                                (settings.events_topic,)).fetchall()
             items = [(Record(t, p, o, k, bytes(v) if v is not None else None), (t, p, o)) for t, p, o, k, v in rows]
         elif source == "topic":
             items = _from_topic(settings.bootstrap(), settings.dead_letter_topic, timeout_s)
@@ -153,6 +157,9 @@ def replay_dead_letters(settings: Any, *, source: str = "topic", dry_run: bool =
             summary.scanned += 1
             if src is not None and src in done:
                 summary.already_replayed += 1
+                continue
+            if src is not None and src[0] != settings.events_topic:
+                summary.other_topic += 1  # a dead letter of another stream: replay it with that stream's settings
                 continue
             res = validator.validate(rec.value)
             if isinstance(res, Accepted):

@@ -79,6 +79,7 @@ class _Listener(ConsumerRebalanceListener):
             self.service._drain(timeout_s=self.service.settings.kafka_session_timeout_ms / 2000)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
+        self.service._assigned_at = time.monotonic()  # idle time counts from when there is something to read
         log.info("assigned partitions: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
 
 
@@ -100,6 +101,7 @@ class IngestService:
         self._done: dict[int, BatchResult] = {}  # finished out of order, waiting for earlier batches
         self._next: dict[tuple[str, int], int] = {}  # next offset to read, per partition (for lag)
         self._consumer: KafkaConsumer | None = None
+        self._assigned_at: float | None = None
 
     # ---- control -------------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -269,10 +271,12 @@ class IngestService:
                     self._submit(batch)
                 if self.opts.max_events is not None and self.stats.consumed >= self.opts.max_events:
                     self._stop.set()
-                if (self.opts.idle_exit_s is not None and self._inflight == 0
-                        and now - last_data >= self.opts.idle_exit_s):
-                    log.info("idle for %.1fs: exiting", now - last_data)
-                    self._stop.set()
+                if self.opts.idle_exit_s is not None and self._inflight == 0:
+                    # Before the group has given us partitions only a long wait counts (joining takes seconds).
+                    since = max(last_data, self._assigned_at) if self._assigned_at else last_data + 60
+                    if now - since >= self.opts.idle_exit_s:
+                        log.info("idle for %.1fs: exiting", now - max(since, t0))
+                        self._stop.set()
                 if now - last_log >= self.opts.progress_every_s:
                     lag = self._lag(consumer)
                     self.stats.lag = lag
