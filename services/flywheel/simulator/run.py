@@ -138,7 +138,8 @@ def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | 
     lock = threading.Lock()
     mode = "assistant" if via_assistant_url else "direct"
     t0 = time.perf_counter()
-    with EventPublisher(settings.bootstrap(), settings.events_topic, client_id="flywheel-simulator") as pub:
+    with EventPublisher(settings.bootstrap(), settings.events_topic, client_id="flywheel-simulator",
+                        linger_ms=100, batch_size=1024 * 1024) as pub:
         def emit(ev: dict[str, Any]) -> None:
             throttle.tick()
             pub.publish(ev)
