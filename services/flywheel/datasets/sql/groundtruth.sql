@@ -6,7 +6,8 @@
 --    teacher answered the same request twice, the latest response wins (exports are per request and tool, so two
 --    responses of one request could not be told apart);
 --  * JSON null stored as a value ('null'::jsonb) is the same candidate as SQL NULL: "tool not used";
---  * exported = bool_or over duplicate tool_exported events of the same request and tool;
+--  * exported = bool_or over duplicate tool_exported events of the same request and tool (pivoted per request:
+--    one hash entry per request instead of three);
 --  * the zero-export filter counts exports of used candidates only (a tool that was not used cannot be exported).
 WITH req AS (
     SELECT request_id, min(intent_norm) AS intent_norm
@@ -24,19 +25,22 @@ resp AS (
             AND (r2.occurred_at, r2.event_id) > (r.occurred_at, r.event_id))
 ),
 exp AS (
-    SELECT request_id, tool, bool_or(exported) AS exported
+    SELECT request_id,
+           coalesce(bool_or(exported) FILTER (WHERE tool = 'adjust'), false) AS ex_a,
+           coalesce(bool_or(exported) FILTER (WHERE tool = 'selective_adjust'), false) AS ex_s,
+           coalesce(bool_or(exported) FILTER (WHERE tool = 'filter'), false) AS ex_f
     FROM tool_exports
     WHERE ingested_at <= :watermark
-    GROUP BY request_id, tool
+    GROUP BY request_id
 ),
 cand AS (
     SELECT q.intent_norm, v.tool, nullif(v.output, 'null'::jsonb) AS output, p.occurred_at,
-           coalesce(e.exported, false) AS exported
+           coalesce(v.exported, false) AS exported
     FROM resp p
     JOIN req q ON q.request_id = p.request_id
-    CROSS JOIN LATERAL (VALUES ('adjust', p.adjust), ('selective_adjust', p.selective_adjust),
-                               ('filter', p.filter)) AS v(tool, output)
-    LEFT JOIN exp e ON e.request_id = p.request_id AND e.tool = v.tool
+    LEFT JOIN exp e ON e.request_id = p.request_id
+    CROSS JOIN LATERAL (VALUES ('adjust', p.adjust, e.ex_a), ('selective_adjust', p.selective_adjust, e.ex_s),
+                               ('filter', p.filter, e.ex_f)) AS v(tool, output, exported)
 ),
 agg AS (
     SELECT intent_norm, tool, output,

@@ -1,0 +1,211 @@
+"""`flywheel bench groundtruth`: ground truth + splits at 1M and 10M events; the per-event cost ratio (goal <= 1.2).
+
+Synthetic events are COPY'd straight into the event tables of a scratch database (created, migrated and dropped
+here), streamed from a generator so memory stays flat at any size. Each request is 5 events (intent, teacher
+response, 3 tool_exported); intents scale with the events (about 20 requests per intent, Zipf-free so every size has
+the same shape), each intent has 4 teacher variants per tool, ~25 % of them "not used".
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from flywheel.contracts import ADJUST_KEYS, COLORS
+from flywheel.settings import Settings
+
+EVENTS_PER_REQUEST = 5
+REQUESTS_PER_INTENT = 20
+VARIANTS = 4
+POOL = 4096
+T0 = datetime(2026, 10, 1, tzinfo=UTC)
+
+
+@dataclass
+class BenchResult:
+    events: int
+    requests: int
+    intents: int
+    load_s: float
+    groundtruth_s: float
+    split_s: float
+    validate_s: float
+    gt_intents: int
+
+    @property
+    def cost_s(self) -> float:
+        return self.groundtruth_s + self.split_s
+
+    @property
+    def per_million_s(self) -> float:
+        return self.cost_s / (self.events / 1e6)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "cost_s": self.cost_s, "per_million_s": self.per_million_s}
+
+
+def _pools(rng: random.Random) -> dict[str, list[str]]:
+    filters = ["faded_HighNoon", "faded_GoldenHour", "faded_BlueHour", "faded_Dusk"]
+    from flywheel.contracts import load_tool_contracts
+
+    filters = load_tool_contracts().filter_names or filters
+    return {
+        "adjust": [json.dumps({k: rng.randint(0 if k in ("bloom", "sharpen", "structure") else -60, 60)
+                               for k in ADJUST_KEYS}) for _ in range(POOL)],
+        "selective_adjust": [json.dumps({c: {"saturation": rng.randint(-50, 50), "luminance": rng.randint(-50, 50)}
+                                         for c in rng.sample(COLORS, 2)}) for _ in range(POOL)],
+        "filter": [json.dumps({"name": rng.choice(filters), "intensity": rng.randint(10, 100)}) for _ in range(POOL)],
+    }
+
+
+class _Stream:
+    """File-like object for COPY: lines come from a generator, a chunk at a time."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self._buf = ""
+
+    def read(self, size: int = 1 << 16) -> str:
+        while len(self._buf) < size:
+            chunk = "".join(islice(self._lines, 2000))
+            if not chunk:
+                break
+            self._buf += chunk
+        out, self._buf = self._buf[:size], self._buf[size:]
+        return out
+
+    readline = read
+
+
+def synthetic_lines(n_requests: int, seed: int) -> dict[str, Iterator[str]]:
+    """One COPY line generator per table; all three walk the same seeded request sequence."""
+    n_intents = max(10, n_requests // REQUESTS_PER_INTENT)
+
+    def walk(table: str) -> Iterator[str]:
+        rng = random.Random(seed)
+        pools = _pools(random.Random(seed + 1))
+        for i in range(n_requests):
+            intent = rng.randrange(n_intents)
+            rid = f"{seed}-{i}"
+            at = (T0 + timedelta(seconds=i)).isoformat()
+            eid = uuid.UUID(int=rng.getrandbits(128), version=4)
+            picks = [(intent * 7919 + rng.randrange(VARIANTS) * 104729 + k) % POOL for k in range(3)]
+            used = [rng.random() > 0.25 for _ in range(3)]
+            exported = [u and rng.random() < 0.35 + 0.1 * (p % VARIANTS) for u, p in zip(used, picks, strict=True)]
+            if table == "intents":
+                yield f"{eid}\t1\t{at}\tbench\tp{i}\t{rid}\tIntent {intent}\tintent {intent}\n"
+            elif table == "responses":
+                outs = [pools[t][p] if u else "\\N" for t, p, u in
+                        zip(("adjust", "selective_adjust", "filter"), picks, used, strict=True)]
+                yield f"{eid}\t1\t{at}\tbench\tp{i}\t{rid}\tteacher\tbench-teacher\tv1\t" + "\t".join(outs) + "\t120\n"
+            else:
+                for k, tool in enumerate(("adjust", "selective_adjust", "filter")):
+                    ek = uuid.UUID(int=(eid.int + k + 1) % (1 << 128), version=4)
+                    yield f"{ek}\t1\t{at}\tbench\tp{i}\t{rid}\t{tool}\t{'t' if exported[k] else 'f'}\n"
+
+    return {t: walk(t) for t in ("intents", "responses", "tool_exports")}
+
+
+_COLS = {
+    "intents": "event_id, schema_version, occurred_at, producer, project_id, request_id, intent, intent_norm",
+    "responses": "event_id, schema_version, occurred_at, producer, project_id, request_id, arm, model_name,"
+                 " model_version, adjust, selective_adjust, filter, latency_ms",
+    "tool_exports": "event_id, schema_version, occurred_at, producer, project_id, request_id, tool, exported",
+}
+
+
+def _scratch(settings: Settings, name: str, artifacts: Path) -> Settings:
+    url = make_url(settings.db_url()).set(database=name)
+    return settings.model_copy(update={"database_url": url.render_as_string(hide_password=False),
+                                       "pg_database": name, "artifacts_dir": artifacts})
+
+
+def _admin(settings: Settings, sql: str) -> None:
+    from sqlalchemy import create_engine
+
+    url = make_url(settings.db_url()).set(database="postgres")
+    eng = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as conn:
+            conn.execute(text(sql))
+    finally:
+        eng.dispose()
+
+
+def bench_one(settings: Settings, n_events: int, seed: int = 0, keep: bool = False, validate: bool = False,
+              progress: Any = None) -> BenchResult:
+    from flywheel.datasets.groundtruth import run_groundtruth
+    from flywheel.datasets.splits import make_split
+    from flywheel.db.engine import make_engine
+    from flywheel.db.migrate import upgrade
+
+    n_requests = n_events // EVENTS_PER_REQUEST
+    name = f"flywheel_bench_{n_events}"
+    _admin(settings, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _admin(settings, f'CREATE DATABASE "{name}"')
+    tmp = tempfile.TemporaryDirectory(prefix="flywheel-bench-")
+    s = _scratch(settings, name, Path(tmp.name))
+    upgrade(s)
+    eng = make_engine(s)
+    try:
+        t0 = time.perf_counter()
+        raw = eng.raw_connection()
+        try:
+            with raw.cursor() as cur:
+                for table, lines in synthetic_lines(n_requests, seed).items():
+                    if progress:
+                        progress(f"COPY {table} ({n_requests:,} requests)")
+                    cur.copy_expert(f"COPY {table} ({_COLS[table]}) FROM STDIN", _Stream(lines))
+            raw.commit()
+        finally:
+            raw.close()
+        with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE intents, responses, tool_exports"))
+        load_s = time.perf_counter() - t0
+        if progress:
+            progress(f"loaded {n_events:,} events in {load_s:.1f}s; ground truth ...")
+        t1 = time.perf_counter()
+        run = run_groundtruth(s, engine=eng)
+        gt_s = time.perf_counter() - t1
+        if progress:
+            progress(f"ground truth {gt_s:.1f}s ({run.n_intents:,} intents); split ...")
+        t2 = time.perf_counter()
+        split = make_split(s, run.run_id, test_size=min(1000, run.n_intents // 5), seed=seed, validate=False,
+                           engine=eng)
+        split_s = time.perf_counter() - t2
+        val_s = 0.0
+        if validate:
+            from flywheel.datasets.validate import validate_groundtruth, validate_split
+
+            t3 = time.perf_counter()
+            validate_groundtruth(s, run.run_id, engine=eng)
+            validate_split(s, split.split_id, engine=eng)
+            val_s = time.perf_counter() - t3
+        return BenchResult(events=n_requests * EVENTS_PER_REQUEST, requests=n_requests,
+                           intents=max(10, n_requests // REQUESTS_PER_INTENT), load_s=load_s, groundtruth_s=gt_s,
+                           split_s=split_s, validate_s=val_s, gt_intents=run.n_intents)
+    finally:
+        eng.dispose()
+        tmp.cleanup()
+        if not keep:
+            _admin(settings, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def per_event_ratio(results: list[BenchResult]) -> float | None:
+    """Per-event cost of the largest size over the smallest (1.0 = perfectly linear)."""
+    if len(results) < 2:
+        return None
+    small, large = min(results, key=lambda r: r.events), max(results, key=lambda r: r.events)
+    return (large.cost_s / large.events) / (small.cost_s / small.events)
