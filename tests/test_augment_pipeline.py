@@ -124,3 +124,19 @@ def test_augment_rejects_unknown_split(settings) -> None:
 
     with pytest.raises(SplitError, match="no split"):
         augment_once(settings, "m", "sp-doesnotexist", predictions=[], progress=False)
+
+
+def test_paraphrases_come_from_the_teacher_server_families(settings) -> None:
+    """Over real HTTP through the OpenAI client to engineer B's teacher-server (in-process, simulator world)."""
+    from flywheel.augment.serve import local_teacher
+    from flywheel.simulator.world import build_world
+
+    world = build_world(3, 40)
+    intent = world.bases[5].variants[0]
+    with local_teacher(settings, 3, base_intents=40) as s:
+        assert s.augment_base_url.startswith("http://127.0.0.1:")
+        batch = Paraphraser(s).paraphrase_many([intent, world.bases[7].variants[1]], n=3)
+    assert not batch.failures
+    got = batch.results[intent]
+    assert 1 <= len(got) <= 3 and intent not in got
+    assert set(got) <= set(world.family(intent))

@@ -113,14 +113,10 @@ def subsample_split(settings: Settings, split_id: str, fraction: float, seed: in
 
 
 def _train(settings: Settings, split_id: str, config: Any) -> tuple[str, float]:
-    t0 = time.perf_counter()
-    try:
-        from flywheel.training.launcher import launch
-    except ImportError:  # D's launcher not installed: train in-process with the same entry it runs
-        from flywheel.training.train import run_training
+    from flywheel.augment.pipeline import train_on_split
 
-        return run_training(settings, split_id, config).model_id, time.perf_counter() - t0
-    return launch(settings, split_id, config), time.perf_counter() - t0
+    t0 = time.perf_counter()
+    return train_on_split(settings, split_id, config), time.perf_counter() - t0
 
 
 def _evaluate(settings: Settings, model_id: str, test_rows: list[dict]) -> dict[str, Any]:

@@ -235,10 +235,8 @@ def augment_split(settings: Settings, model_id: str, split_id: str, iterations: 
     try:
         for k in range(1, iterations + 1):
             if k > 1:
-                from flywheel.training.launcher import launch
-
                 cfg = train_config if train_config is not None else _stored_config(settings, model_id)
-                current_model = launch(settings, current_split, cfg)
+                current_model = train_on_split(settings, current_split, cfg)
             new_split, rr = augment_once(settings, current_model, current_split, iteration=k, baseline=baseline,
                                          paraphraser=paraphraser, progress=progress)
             baseline = rr.mining["baseline"]
@@ -252,6 +250,17 @@ def augment_split(settings: Settings, model_id: str, split_id: str, iterations: 
     _record_run(settings, run_id, params, "succeeded",
                 f"{iterations} round(s): {split_id} -> {current_split}, +{sum(r.n_added for r in rounds)} intents")
     return current_split
+
+
+def train_on_split(settings: Settings, split_id: str, config: Any) -> str:
+    """D's launcher (local) when installed, else the training entry it runs, in-process; returns the model id."""
+    try:
+        from flywheel.training.launcher import launch
+    except ImportError:
+        from flywheel.training.train import run_training
+
+        return run_training(settings, split_id, config).model_id
+    return launch(settings, split_id, config)
 
 
 def _stored_config(settings: Settings, model_id: str) -> Any:

@@ -33,7 +33,8 @@ def local_teacher(settings: Settings, world_seed: int, base_intents: int | None 
             raise RuntimeError(f"in-process teacher-server did not start on 127.0.0.1:{port}")
         time.sleep(0.05)
     try:
-        yield settings.model_copy(update={"augment_base_url": f"http://127.0.0.1:{port}/v1"})
+        # One worker: the server draws paraphrases from one RNG, so a fixed request order makes runs repeatable.
+        yield settings.model_copy(update={"augment_base_url": f"http://127.0.0.1:{port}/v1", "augment_workers": 1})
     finally:
         server.should_exit = True
         thread.join(timeout=10)
