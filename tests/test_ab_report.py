@@ -148,3 +148,45 @@ def test_no_traffic_is_a_clear_error(settings, engine, tmp_path):
                           "('future', 'teacher', 1, 'teacher'), ('future', 'student', 1, 'student')"))
     with pytest.raises(ABReportError, match="no projects"):
         ab_report(settings, experiment_id="future", out_dir=tmp_path)
+
+
+def test_analytics_views(settings, engine, world, tmp_path):
+    """The analyst views agree with the report and with the router's hash assignment."""
+    from flywheel.assistant.routing import assign_arm
+    from flywheel.reports.views import VIEWS, create_views, drop_views
+
+    assert _experiments_table(engine)
+    with engine.begin() as conn:
+        if not conn.execute(text("SELECT 1 FROM experiments WHERE experiment_id = 'exp1'")).first():
+            conn.execute(text("INSERT INTO experiments (experiment_id, name, salt, status, started_at) "
+                              "VALUES ('exp1', 'teacher vs student', 'salt1', 'active', :t)"), {"t": DAY1})
+            conn.execute(text("INSERT INTO experiment_arms (experiment_id, arm, weight, backend) VALUES "
+                              "('exp1', 'teacher', 0.5, 'teacher'), ('exp1', 'student', 0.5, 'student')"))
+        create_views(conn)
+        create_views(conn)  # idempotent
+    rep = ab_report(settings, experiment_id="exp1", out_dir=tmp_path)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM analytics.experiment_assignments WHERE experiment_id = 'exp1'")).all()
+        assert len(rows) == 90
+        checked = 0
+        for r in rows:
+            if r.user_id is not None:
+                assert r.hash_arm == assign_arm(r.user_id, "salt1", [("student", 0.5), ("teacher", 0.5)])
+                checked += 1
+        assert checked == 89  # one project has no project_started row
+        daily = {(str(r.day), r.arm): (r.started, r.exported) for r in conn.execute(text(
+            "SELECT * FROM analytics.arm_daily_completion WHERE experiment_id = 'exp1'"))}
+        assert daily == {(str(d.day), d.arm): (d.started, d.exported) for d in rep.daily}
+        latest = {r.arm: r for r in conn.execute(text(
+            "SELECT * FROM analytics.ab_report_latest WHERE experiment_id = 'exp1'"))}
+        assert latest["student"].report_id == rep.report_id
+        assert latest["student"].ratio_to_control == pytest.approx(rep.ratio("student").ratio)
+        assert latest["teacher"].ratio_to_control is None
+        assert latest["teacher"].srm_p_value == pytest.approx(rep.srm.p_value)
+        for v in ("model_history", "dataset_lineage"):
+            conn.execute(text(f"SELECT * FROM analytics.{v}")).all()
+    with engine.begin() as conn:
+        drop_views(conn)
+        left = conn.execute(text("SELECT count(*) FROM information_schema.views WHERE table_schema = 'analytics'"))
+        assert left.scalar() == 0
+    assert len(VIEWS) == 5

@@ -1,0 +1,35 @@
+"""Analyst views in schema `analytics` (views.sql), created idempotently from a migration or `flywheel report views`.
+
+They read the tables of several revisions (events 0002, experiments 0004, datasets 0005, registry 0006, reports
+0007), so they belong in the merge revision that follows all of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+SQL_PATH = Path(__file__).with_name("views.sql")
+VIEWS = ("experiment_assignments", "arm_daily_completion", "ab_report_latest", "model_history", "dataset_lineage")
+
+
+def views_sql() -> str:
+    return SQL_PATH.read_text()
+
+
+def _execute(conn: Any, sql: str) -> None:
+    # SQLAlchemy Connection (alembic's op.get_bind()) or a raw DB-API connection; no bind parameters in the SQL.
+    if hasattr(conn, "exec_driver_sql"):
+        conn.exec_driver_sql(sql)
+    else:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+
+
+def create_views(conn: Any) -> None:
+    """(Re)create every analytics view; safe to run again after the tables change."""
+    _execute(conn, views_sql())
+
+
+def drop_views(conn: Any) -> None:
+    _execute(conn, "".join(f"DROP VIEW IF EXISTS analytics.{v};\n" for v in reversed(VIEWS)))

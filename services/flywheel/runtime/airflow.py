@@ -1,0 +1,277 @@
+"""Airflow around the platform: `airflow standalone` on loopback (the UI) and one-off DAG runs (`airflow dags test`).
+
+Airflow keeps its own metadata database (SQLite) under `{state_dir}/airflow`; the DAGs read `dags/` of this
+checkout. Library code never imports Airflow: everything here drives the `airflow` executable of this venv.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flywheel.runtime.proc import free_port, pid_alive, port_open, read_pid, stop_pid, write_pid
+from flywheel.settings import REPO_ROOT, Settings
+
+PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
+DEFAULT_PORT = 8080
+
+
+class AirflowError(RuntimeError):
+    pass
+
+
+def airflow_home(settings: Settings) -> Path:
+    return settings.state_dir.resolve() / "airflow"
+
+
+def airflow_bin() -> Path:
+    return Path(sys.executable).parent / "airflow"
+
+
+def airflow_env(settings: Settings, port: int = DEFAULT_PORT, home: Path | None = None,
+                extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for every Airflow process: loopback API, this repo's DAGs, no examples, and absolute
+    flywheel paths (tasks run in other working directories)."""
+    home = home or airflow_home(settings)
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "PATH": f"{airflow_bin().parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": base,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
+        # Log servers bind every interface (not configurable); free ports keep two instances from colliding.
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "FLYWHEEL_STATE_DIR": str(settings.state_dir.resolve()),
+        "FLYWHEEL_ARTIFACTS_DIR": str(Path(settings.artifacts_dir).resolve()),
+    }
+    # Tasks must reach the same database and broker as the caller, whatever its overrides were.
+    env["FLYWHEEL_DATABASE_URL"] = settings.db_url()
+    env["FLYWHEEL_KAFKA_BOOTSTRAP"] = settings.bootstrap()
+    env.update(extra or {})
+    return env
+
+
+def read_login(home: Path) -> tuple[str, str] | None:
+    """(user, password) from the simple auth manager's generated password file, once it exists."""
+    try:
+        users = json.loads((home / PASSWORD_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not users:
+        return None
+    user = "admin" if "admin" in users else next(iter(users))
+    return user, users[user]
+
+
+def _pgroup_pids(pgid: int) -> list[int]:
+    """PIDs in one process group (our standalone's own session): survives re-parenting to init."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 3 and int(fields[2]) == pgid and fields[0] != "Z":
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+@dataclass
+class Standalone:
+    """`airflow standalone` in its own session; stop() ends every component by PID."""
+
+    settings: Settings
+    port: int = DEFAULT_PORT
+    home: Path = field(default=None)  # type: ignore[assignment]
+    extra_env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+
+    def __post_init__(self) -> None:
+        self.home = self.home or airflow_home(self.settings)
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "standalone.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "standalone.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def running_pid(self) -> int | None:
+        return read_pid(self.pid_file)
+
+    def start(self) -> int:
+        if (pid := self.running_pid()) is not None:
+            raise AirflowError(f"airflow standalone already running (pid {pid}); `flywheel airflow --stop` stops it")
+        if port_open("127.0.0.1", self.port):
+            raise AirflowError(f"port {self.port} is taken; choose another with --port")
+        self.home.mkdir(parents=True, exist_ok=True)
+        env = airflow_env(self.settings, self.port, self.home, self.extra_env)
+        log = self.log_file.open("ab")
+        self.proc = subprocess.Popen([str(airflow_bin()), "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.home)
+        log.close()
+        write_pid(self.pid_file, self.proc.pid)
+        return self.proc.pid
+
+    def wait_ready(self, timeout: float = 240.0, progress: Callable[[str], None] | None = None) -> bool:
+        """Until the API answers and the login file exists (first start migrates the metadata DB: ~1 min)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid = self.running_pid()
+            if pid is None:
+                raise AirflowError(f"airflow standalone exited during start-up; see {self.log_file}")
+            if port_open("127.0.0.1", self.port) and read_login(self.home):
+                return True
+            time.sleep(1.0)
+        if progress:
+            progress(f"not ready after {timeout:.0f}s; see {self.log_file}")
+        return False
+
+    def components(self) -> list[int]:
+        pid = self.running_pid() or (self.proc.pid if self.proc else None)
+        return _pgroup_pids(pid) if pid else []
+
+    def stop(self, timeout: float = 45.0) -> list[str]:
+        """SIGINT to standalone (its own clean shutdown of scheduler, dag-processor, api-server, triggerer), then
+        every process left in its session is stopped by PID (SIGTERM, then SIGKILL)."""
+        lines: list[str] = []
+        pid = self.running_pid() or (self.proc.pid if self.proc and pid_alive(self.proc.pid) else None)
+        if pid is None:
+            return ["airflow: was not running"]
+        pids = _pgroup_pids(pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and pid_alive(pid):
+            if self.proc is not None:
+                self.proc.poll()
+            time.sleep(0.2)
+        leftovers = [p for p in sorted(set(pids) | set(_pgroup_pids(pid))) if pid_alive(p)]
+        for p in leftovers:
+            stop_pid(p, timeout=10.0)
+        if self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
+        alive = [p for p in leftovers if pid_alive(p)]
+        lines.append(f"airflow: stopped standalone (pid {pid}) and {len(pids) - 1} component process(es)"
+                     + (f"; {len(leftovers)} needed a signal by PID" if leftovers else ""))
+        if alive:
+            lines.append(f"airflow: still alive: {alive}")
+        self.pid_file.unlink(missing_ok=True)
+        return lines
+
+
+def serve(settings: Settings, port: int = DEFAULT_PORT, echo: Callable[[str], None] = print,
+          extra_env: dict[str, str] | None = None) -> None:
+    """Run the UI until Ctrl-C / SIGTERM, print the login, then stop every component."""
+    sa = Standalone(settings, port=port, extra_env=extra_env or {})
+    stopping = {"flag": False}
+
+    def _handler(signum: int, frame: Any) -> None:
+        stopping["flag"] = True
+
+    old = {s: signal.signal(s, _handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        pid = sa.start()
+        echo(f"airflow standalone starting (pid {pid}); AIRFLOW_HOME={sa.home}; log: {sa.log_file}")
+        ready = False
+        while not stopping["flag"]:
+            if not ready and sa.wait_ready(timeout=2.0):
+                ready = True
+                user, password = read_login(sa.home) or ("admin", "?")
+                echo(f"Airflow UI: {sa.url}   login: {user} / {password}   (password file: {sa.home / PASSWORD_FILE})")
+                echo("DAGs: flywheel_nightly, flywheel_groundtruth, flywheel_retrain, ab_report. Ctrl-C stops it.")
+            if sa.running_pid() is None:
+                echo(f"airflow standalone exited; see {sa.log_file}")
+                break
+            time.sleep(0.5)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        for line in sa.stop():
+            echo(line)
+
+
+def stop(settings: Settings) -> list[str]:
+    """Stop a standalone started by another `flywheel airflow` (by its PID file)."""
+    return Standalone(settings).stop()
+
+
+@dataclass
+class DagRunResult:
+    dag_id: str
+    returncode: int
+    seconds: float
+    log_path: Path
+    task_states: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and all(s in ("success", "skipped") for s in self.task_states.values())
+
+
+def run_dag(settings: Settings, dag_id: str, conf: dict[str, Any] | None = None, *, home: Path | None = None,
+            timeout: float = 3600.0, echo: Callable[[str], None] | None = None) -> DagRunResult:
+    """One DAG run in-process of `airflow dags test` (no scheduler/UI needed); task logs stream to `echo`.
+    The task states are read back from Airflow's metadata DB."""
+    home = home or airflow_home(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    env = airflow_env(settings, home=home)
+    log_path = home / f"dags-test-{dag_id}-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    subprocess.run([str(airflow_bin()), "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
+    cmd = [str(airflow_bin()), "dags", "test", dag_id]
+    if conf:
+        cmd += ["-c", json.dumps(conf)]
+    t0 = time.monotonic()
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                cwd=home)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            if echo:
+                echo(line.rstrip())
+        rc = proc.wait(timeout=timeout)
+    states = _task_states(env, dag_id)
+    return DagRunResult(dag_id, rc, time.monotonic() - t0, log_path, states)
+
+
+def _task_states(env: dict[str, str], dag_id: str) -> dict[str, str]:
+    """Task states of the latest run of `dag_id`, via `airflow tasks states-for-dag-run` (JSON)."""
+    runs = subprocess.run([str(airflow_bin()), "dags", "list-runs", dag_id, "-o", "json"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    try:
+        run_id = json.loads(runs.stdout)[0]["run_id"]
+    except (ValueError, IndexError, KeyError):
+        return {}
+    out = subprocess.run([str(airflow_bin()), "tasks", "states-for-dag-run", dag_id, run_id, "-o", "json"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    try:
+        return {r["task_id"]: r["state"] for r in json.loads(out.stdout)}
+    except (ValueError, KeyError):
+        return {}
