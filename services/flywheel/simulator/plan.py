@@ -76,7 +76,8 @@ def make_plan(world: World, n_intents: int, days: float, seed: int, requests_per
     rng.shuffle(draws)
     total = len(draws)
     n_users = max(3, round(total / 1.4 / 3))
-    sizes, probs = zip(*PROJECT_SIZES, strict=True)
+    sizes = [k for k, _ in PROJECT_SIZES]
+    probs = [p for _, p in PROJECT_SIZES]
     projects: list[PlannedProject] = []
     cursor = 0
     span = days * 86400.0

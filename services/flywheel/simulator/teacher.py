@@ -150,6 +150,6 @@ def rationale(tool: str, intent: str, value: Any, world: World) -> str:
         moves = ", ".join(f"{k} {v:+d}" for _, k, v in top)
         return f"'{intent}' reads as {look}: {moves}."
     if tool == "selective_adjust":
-        top = sorted(((abs(ch["saturation"]) + abs(ch["luminance"]), c) for c, ch in value.items()), reverse=True)[:2]
-        return f"'{intent}' calls for colour emphasis on {' and '.join(c for _, c in top)}."
+        ranked = sorted(((abs(ch["saturation"]) + abs(ch["luminance"]), c) for c, ch in value.items()), reverse=True)
+        return f"'{intent}' calls for colour emphasis on {' and '.join(c for _, c in ranked[:2])}."
     return f"'{intent}' matches the {value['name']} filter ({look}) at {value['intensity']}%."
