@@ -178,3 +178,16 @@ def test_student_arm_without_a_production_model_is_503_and_no_experiment_means_t
         assert r.status_code == 200 and r.json()["arm"] == "teacher" and r.json()["experiment_id"] is None
     finally:
         srv.stop()
+
+
+def test_unreachable_teacher_is_a_503_with_the_reason(settings):
+    from flywheel.runtime.proc import free_port
+
+    dead = settings.model_copy(update={"openai_base_url": f"http://127.0.0.1:{free_port()}/v1",
+                                       "openai_api_key": None, "teacher_max_retries": 0})
+    srv = start_in_thread(create_app(dead, experiment_ttl_s=0))
+    try:
+        r = httpx.post(f"{srv.url}/v1/edits", json={"project_id": "p", "user_id": "u", "intent": "warm"}, timeout=30)
+        assert r.status_code == 503 and "teacher unavailable" in r.json()["detail"] and r.json()["arm"] == "teacher"
+    finally:
+        srv.stop()
