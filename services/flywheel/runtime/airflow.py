@@ -80,6 +80,12 @@ def read_login(home: Path) -> tuple[str, str] | None:
     return user, users[user]
 
 
+def all_admins(env: dict[str, str] | None = None) -> bool:
+    """Simple auth manager without login (every visitor is admin): no password file is generated then."""
+    env = os.environ if env is None else env
+    return env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "").lower() in ("true", "1")
+
+
 def _pgroup_pids(pgid: int) -> list[int]:
     """PIDs in one process group (our standalone's own session): survives re-parenting to init."""
     pids = []
@@ -145,7 +151,8 @@ class Standalone:
             pid = self.running_pid()
             if pid is None:
                 raise AirflowError(f"airflow standalone exited during start-up; see {self.log_file}")
-            if port_open("127.0.0.1", self.port) and read_login(self.home):
+            login_ready = read_login(self.home) is not None or all_admins({**os.environ, **self.extra_env})
+            if login_ready and port_open("127.0.0.1", self.port):
                 return True
             time.sleep(1.0)
         if progress:
@@ -203,8 +210,12 @@ def serve(settings: Settings, port: int = DEFAULT_PORT, echo: Callable[[str], No
         while not stopping["flag"]:
             if not ready and sa.wait_ready(timeout=2.0):
                 ready = True
-                user, password = read_login(sa.home) or ("admin", "?")
-                echo(f"Airflow UI: {sa.url}   login: {user} / {password}   (password file: {sa.home / PASSWORD_FILE})")
+                login = read_login(sa.home)
+                if login:
+                    echo(f"Airflow UI: {sa.url}   login: {login[0]} / {login[1]}   "
+                         f"(password file: {sa.home / PASSWORD_FILE})")
+                else:
+                    echo(f"Airflow UI: {sa.url}   (no login: SIMPLE_AUTH_MANAGER_ALL_ADMINS is on)")
                 echo("DAGs: flywheel_nightly, flywheel_groundtruth, flywheel_retrain, ab_report. Ctrl-C stops it.")
             if sa.running_pid() is None:
                 echo(f"airflow standalone exited; see {sa.log_file}")
