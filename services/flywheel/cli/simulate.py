@@ -54,11 +54,27 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                       f"{s.unique_intents} distinct intents; failed requests {s.failed_requests}")
         console.print(f"  hidden truth: {s.truth_path}")
 
+    @bench.command("simulate")
+    def bench_simulate(
+        intents: int = typer.Option(9252, "--intents", help="Paper scale: 9,252 intents, 27,756 responses."),
+        seed: int = typer.Option(0, "--seed"),
+    ) -> None:
+        """Simulator throughput (events/s) at the paper's scale, into a throwaway topic."""
+        import uuid
+
+        from flywheel.simulator.run import simulate as _simulate
+
+        s = get_settings()
+        s = s.model_copy(update={"events_topic": f"bench.simulate.{uuid.uuid4().hex[:8]}"})
+        r = _simulate(s, intents, 120.0, seed, progress=True)
+        console.print(f"[green]✓[/] {r.events} events, {r.requests} responses over {r.unique_intents} intents in "
+                      f"{r.seconds:.1f}s = [bold]{r.events_per_s:.0f} events/s[/] (topic {r.topic})")
+
     @app.command("teacher-server")
     def teacher_server(
         port: int | None = typer.Option(None, "--port", help="Default: settings.teacher_port (8601)."),
         host: str = typer.Option("127.0.0.1", "--host"),
-        seed: int = typer.Option(0, "--seed", help="The simulator world to answer from."),
+        seed: int = typer.Option(0, "--seed", help="The simulator world to answer from (use the simulate seed)."),
         base_intents: int = typer.Option(600, "--base-intents"),
         delay_ms: float = typer.Option(0.0, "--delay-ms", help="Added think time per completion."),
     ) -> None:
