@@ -119,17 +119,14 @@ def _train(settings: Settings, split_id: str, config: Any) -> tuple[str, float]:
     return train_on_split(settings, split_id, config), time.perf_counter() - t0
 
 
-def _evaluate(settings: Settings, model_id: str, test_rows: list[dict]) -> dict[str, Any]:
-    from flywheel.augment.pipeline import model_dir
-    from flywheel.evaluation.metrics import evaluate
-    from flywheel.inference.predictor import load_predictor
+def _evaluate(settings: Settings, model_id: str, split_id: str) -> dict[str, Any]:
+    """D's offline evaluation on `split_id`'s test part (stored in the evaluations table too)."""
+    from flywheel.evaluation.offline import evaluate_model
 
-    predictor = load_predictor(model_dir(settings, model_id))
-    preds = predictor.predict_detailed([r["intent"] for r in test_rows], progress=True)
-    rep = evaluate([p.record() for p in preds], test_rows)
-    tools = rep.subsets["All"].tools
-    return {"overall": rep.overall, "invalid_rate": rep.invalid_rate,
-            "finals": {t: s.final for t, s in tools.items()}}
+    summary = evaluate_model(settings, model_id, split_id, progress=True)
+    alls = summary.get("All", {})
+    return {"overall": summary["overall"], "invalid_rate": summary.get("invalid_rate", 0.0),
+            "finals": {t: alls[t]["final"] for t in ("adjust", "selective_adjust", "filter") if t in alls}}
 
 
 def _record(settings: Settings, run_id: str, params: dict[str, Any], status: str, message: str) -> None:
@@ -184,7 +181,7 @@ def run_low_data(settings: Settings, split_id: str, fraction: float = 0.125, see
         models.append(_train(settings, aug_split, cfg))
         for (label, pct, sid, size), (mid, secs) in zip(plan, models, strict=True):
             print(f"[lowdata] evaluating {label} on the base test set ({len(test)} intents)", flush=True)
-            ev = _evaluate(settings, mid, test)
+            ev = _evaluate(settings, mid, split_id)
             rows.append(LowDataRow(label=label, train_pct=pct, augmentations=n_added if "aug" in label else 0,
                                    train_size=size, split_id=sid, model_id=mid, overall=ev["overall"],
                                    finals=ev["finals"], invalid_rate=ev["invalid_rate"],

@@ -116,13 +116,14 @@ def model_dir(settings: Settings, model_id: str) -> Path:
     if p.is_dir():
         return p
     try:
-        from flywheel.registry.store import get_model  # type: ignore[attr-defined]
+        from flywheel.registry.store import get_model
     except ImportError:
         get_model = None
     if get_model is not None:
-        rec = get_model(settings, model_id)
-        if rec is not None:
-            return Path(rec.path)
+        try:
+            return Path(get_model(settings, model_id).path)
+        except LookupError:
+            pass  # not registered (e.g. trained with --no-register): try the default folder below
     guess = Path(settings.artifacts_dir) / "models" / model_id
     if guess.is_dir():
         return guess
