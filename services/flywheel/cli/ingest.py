@@ -19,6 +19,8 @@ def _logging(verbose: bool) -> None:
     else:  # services under a supervisor: one plain line per record, easy to grep
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     logging.getLogger("kafka").setLevel(logging.WARNING if not verbose else logging.INFO)
+    # kafka-python 3 warns whenever a poll-loop task runs > 100 ms, which a busy 2-core box does all the time.
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR if not verbose else logging.WARNING)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
@@ -80,3 +82,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         typer.echo(f"consume-only: {r.consume_only_rate:,.0f} events/s")
         typer.echo(f"ingest:       {r.ingest_rate:,.0f} events/s")
         typer.echo(f"ratio:        {r.ratio:.2f} (goal >= 0.90)")
+        fmt = lambda d: ", ".join(f"{k} {v:.1f}" for k, v in sorted(d.items()))  # noqa: E731
+        typer.echo(f"CPU us/event consume-only: {fmt(r.cpu_consume_us)}")
+        typer.echo(f"CPU us/event ingest:       {fmt(r.cpu_ingest_us)}")
+        import os
+
+        typer.echo(f"cores: {os.cpu_count()}, load average now: {os.getloadavg()[0]:.1f}")
