@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema_rs
 import msgspec
 
-from flywheel.contracts import TOOLS, load_tool_contracts, normalize_intent
+from flywheel.contracts import load_tool_contracts, normalize_intent
 
 # Rejection kinds (stable strings: they prefix failed_events.reason and the dead-letter `reason` header).
 OVERSIZED = "oversized"
@@ -194,8 +194,3 @@ def load_validator(settings: Any = None) -> EventValidator:
         settings = get_settings()
     return _cached(str(Path(settings.schemas_dir).resolve()), int(settings.ingest_max_event_bytes))
 
-
-def tool_columns(event: dict[str, Any]) -> dict[str, Any]:
-    """assistant_responded outputs split per tool (None = tool not used), in TOOLS order."""
-    outputs = event["outputs"]
-    return {t: outputs[t] for t in TOOLS}

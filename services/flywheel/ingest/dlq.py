@@ -147,7 +147,8 @@ def replay_dead_letters(settings: Any, *, source: str = "topic", dry_run: bool =
             rows = conn.execute("SELECT kafka_topic, kafka_partition, kafka_offset, kafka_key, raw FROM failed_events "
                                 "WHERE replayed_at IS NULL AND kafka_topic = %s ORDER BY id",
                                 (settings.events_topic,)).fetchall()
-            items = [(Record(t, p, o, k, bytes(v) if v is not None else None), (t, p, o)) for t, p, o, k, v in rows]
+            items: list[tuple[Record, tuple[str, int, int] | None]] = [
+                (Record(t, p, o, k, bytes(v) if v is not None else None), (t, p, o)) for t, p, o, k, v in rows]
         elif source == "topic":
             items = _from_topic(settings.bootstrap(), settings.dead_letter_topic, timeout_s)
         else:

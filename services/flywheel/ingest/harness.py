@@ -73,8 +73,8 @@ def landed(settings: Any, event_ids: Iterable[str]) -> dict[str, int]:
     out = {}
     with psycopg.connect(libpq_url(settings.db_url())) as conn:
         for table in EVENT_TABLES.values():
-            out[table] = conn.execute(f"SELECT count(*) FROM {table} WHERE event_id = ANY(%s::uuid[])",
-                                      (ids,)).fetchone()[0]
+            row = conn.execute(f"SELECT count(*) FROM {table} WHERE event_id = ANY(%s::uuid[])", (ids,)).fetchone()
+            out[table] = row[0] if row else 0
     return out
 
 

@@ -102,6 +102,7 @@ class IngestService:
         self._next: dict[tuple[str, int], int] = {}  # next offset to read, per partition (for lag)
         self._consumer: KafkaConsumer | None = None
         self._assigned_at: float | None = None
+        self._fatal: BaseException | None = None
 
     # ---- control -------------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -142,6 +143,8 @@ class IngestService:
         except queue.Empty:
             return False
         if isinstance(item, BaseException):
+            # Kept as well as raised: kafka-python swallows exceptions raised inside rebalance callbacks.
+            self._fatal = item
             raise IngestAborted(f"writer stopped: {item}") from item
         seq, result = item
         self._inflight -= 1
@@ -258,6 +261,8 @@ class IngestService:
         t_first: float | None = None
         try:
             while not self._stop.is_set():
+                if self._fatal is not None:
+                    raise IngestAborted(f"writer stopped: {self._fatal}") from self._fatal
                 while self._collect(block=False):
                     pass
                 batch = self._poll_batch(consumer)

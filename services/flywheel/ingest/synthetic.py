@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flywheel.contracts import ADJUST_KEYS, COLORS, TOOLS, load_tool_contracts
 from flywheel.events.envelope import make_event
@@ -44,7 +45,7 @@ def synthetic_events(n: int, seed: int = 0, producer: str = "bench") -> Iterator
     t = datetime(2026, 11, 1, tzinfo=UTC)
     made = 0
 
-    def emit(etype: str, **payload: object) -> SyntheticEvent:
+    def emit(etype: str, **payload: Any) -> SyntheticEvent:
         nonlocal t
         t += timedelta(milliseconds=rng.randint(1, 500))
         ev = make_event(etype, producer, occurred_at=t, event_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
