@@ -44,6 +44,8 @@ PARAMS = {
     "base_model": Param("tiny", type="string", description='"tiny", "smollm2", a hub name or a local path'),
     "epochs": Param(None, type=["null", "number"], description="training epochs (empty: the TrainConfig default)"),
     "max_steps": Param(None, type=["null", "integer"], description="stop after N optimizer steps (overrides epochs)"),
+    "train_overrides": Param({}, type="object",
+                             description='extra TrainConfig fields, e.g. {"batch_size": 32, "tiny": {"d_model": 64}}'),
     "launcher": Param("local", enum=["local", "kubernetes"], description="where fine-tuning runs"),
     "skip_augmentation": Param(False, type="boolean", description="train on the plain split"),
     "augmentation_iterations": Param(1, type="integer", minimum=1, maximum=5),
@@ -77,7 +79,8 @@ def _train_config(params: dict[str, Any]):
     from flywheel.training.config import TrainConfig
 
     keys = ("backend", "base_model", "epochs", "max_steps", "seed")
-    return TrainConfig(**{k: params[k] for k in keys if params.get(k) is not None})
+    fields = {k: params[k] for k in keys if params.get(k) is not None}
+    return TrainConfig(**{**fields, **(params.get("train_overrides") or {})})
 
 
 # ---------------------------------------------------------------- tasks (each a thin call into flywheel)
@@ -95,22 +98,22 @@ def run_groundtruth(params: dict[str, Any] | None = None) -> str:
 
 
 @task(outlets=[GROUNDTRUTH], **GATE_ARGS)
-def validate_groundtruth(run_id: str) -> str:
+def validate_groundtruth(gt_run_id: str) -> str:
     """GX gate on the ground-truth run."""
     from flywheel.datasets.validate import validate_groundtruth as _validate
 
-    _gate(_validate, run_id)
-    _emit(GROUNDTRUTH, run_id=run_id)
-    return run_id
+    _gate(_validate, gt_run_id)
+    _emit(GROUNDTRUTH, run_id=gt_run_id)
+    return gt_run_id
 
 
 @task
-def make_split(run_id: str, params: dict[str, Any] | None = None) -> str:
+def make_split(gt_run_id: str, params: dict[str, Any] | None = None) -> str:
     """Deterministic train/test split by unique intent (the gate runs as its own task)."""
     from flywheel.datasets.splits import make_split as _split
 
     p = params or {}
-    res = _split(_settings(), run_id, test_size=int(p.get("test_size", 1000)), seed=int(p.get("seed", 0)),
+    res = _split(_settings(), gt_run_id, test_size=int(p.get("test_size", 1000)), seed=int(p.get("seed", 0)),
                  validate=False)
     log.info("split %s: %s", res.split_id, res.set_table)
     return res.split_id
@@ -183,9 +186,9 @@ def promote(evaluated: dict[str, Any]) -> str:
     return evaluated["model_id"]
 
 
-def retrain_chain(run_id: Any) -> Any:
+def retrain_chain(gt_run_id: Any) -> Any:
     """split -> gate -> augment -> train -> evaluate -> promote for a validated ground-truth run id (XComArg)."""
-    split = validate_split(make_split(run_id))
+    split = validate_split(make_split(gt_run_id))
     train_split = augment(split)
     model = train(train_split)
     return promote(evaluate(model, train_split))

@@ -272,17 +272,26 @@ def run_dag(settings: Settings, dag_id: str, conf: dict[str, Any] | None = None,
     return DagRunResult(dag_id, rc, time.monotonic() - t0, log_path, states)
 
 
+def _json_tail(stdout: str) -> Any:
+    """The JSON document in a CLI's stdout (Airflow logs warnings to stdout too when it is not a terminal)."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(("[", "{")):
+            with contextlib.suppress(ValueError):
+                return json.loads(line)
+    return None
+
+
 def _task_states(env: dict[str, str], dag_id: str) -> dict[str, str]:
     """Task states of the latest run of `dag_id`, via `airflow tasks states-for-dag-run` (JSON)."""
     runs = subprocess.run([str(airflow_bin()), "dags", "list-runs", dag_id, "-o", "json"], env=env,
                           capture_output=True, text=True, timeout=120)
     try:
-        run_id = json.loads(runs.stdout)[0]["run_id"]
-    except (ValueError, IndexError, KeyError):
+        run_id = max(_json_tail(runs.stdout), key=lambda r: r.get("run_after") or "")["run_id"]
+    except (TypeError, ValueError, KeyError):
         return {}
     out = subprocess.run([str(airflow_bin()), "tasks", "states-for-dag-run", dag_id, run_id, "-o", "json"],
                          env=env, capture_output=True, text=True, timeout=120)
     try:
-        return {r["task_id"]: r["state"] for r in json.loads(out.stdout)}
-    except (ValueError, KeyError):
+        return {r["task_id"]: r["state"] for r in _json_tail(out.stdout)}
+    except (TypeError, KeyError):
         return {}
