@@ -78,6 +78,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         config: Path | None = typer.Option(None, "--config", help="TrainConfig (.json/.yaml) for all three students"),
         epochs: float | None = typer.Option(None, "--epochs", help="override the config's epochs"),
         max_steps: int | None = typer.Option(None, "--max-steps", help="override: fixed optimizer steps"),
+        min_steps: int | None = typer.Option(300, "--min-steps",
+                                             help="each student trains --epochs but at least this many steps"),
         kept: int | None = typer.Option(None, "--paraphrases-kept", help="new intents per mistaken intent"),
     ) -> None:
         """RQ2: 100 % vs FRACTION vs FRACTION + one augmentation round (train size, overall), stored and printed."""
@@ -96,8 +98,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 raise typer.BadParameter("--world-seed is needed with --split and --serve-teacher "
                                          "(or use --no-serve-teacher and a running paraphrase endpoint)")
             with local_teacher(s, world_seed) as s2:
-                report = run_low_data(s2, split, fraction=fraction, seed=seed, config=cfg)
+                report = run_low_data(s2, split, fraction=fraction, seed=seed, config=cfg, min_steps=min_steps)
         else:
-            report = run_low_data(s, split, fraction=fraction, seed=seed, config=cfg)
+            report = run_low_data(s, split, fraction=fraction, seed=seed, config=cfg, min_steps=min_steps)
         console.print(render_table(report))
         console.print(f"report: {report.report_path} (pipeline_runs {report.run_id}, {report.seconds:.0f}s)")
