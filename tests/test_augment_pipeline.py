@@ -140,3 +140,42 @@ def test_paraphrases_come_from_the_teacher_server_families(settings) -> None:
     got = batch.results[intent]
     assert 1 <= len(got) <= 3 and intent not in got
     assert set(got) <= set(world.family(intent))
+
+
+def test_subsample_split_keeps_test_and_a_seeded_fraction(settings, engine, parent) -> None:
+    from flywheel.augment.experiment import ExperimentError, subsample_split
+
+    a = subsample_split(settings, parent, 0.5, seed=1)
+    b = subsample_split(settings, parent, 0.5, seed=1)
+    ta, testa, _ = _files(settings, a)
+    tb, _, _ = _files(settings, b)
+    assert len(ta) == 2 and ta == tb  # round(0.5 * 3) = 2; same seed, same rows
+    assert {r["intent"] for r in ta} <= {r["intent"] for r in TRAIN}
+    assert testa == _files(settings, parent)[1]
+    with engine.connect() as conn:
+        p = conn.execute(text("SELECT parent_split_id, params FROM splits WHERE split_id = :s"), {"s": a}).one()
+    assert p.parent_split_id == parent and p.params["fraction"] == 0.5
+    with pytest.raises(ExperimentError, match="fraction"):
+        subsample_split(settings, parent, 0.0, seed=1)
+
+
+def test_step_floor_for_small_splits() -> None:
+    from flywheel.augment.experiment import steps_for
+    from flywheel.training.config import TrainConfig
+
+    cfg = TrainConfig(epochs=3, batch_size=64)
+    assert steps_for(cfg, 2000, 250) == 3 * 94  # ceil(6000 / 64) = 94 steps per epoch
+    assert steps_for(cfg, 200, 250) == 250  # 3 * 10 = 30 < floor
+    assert steps_for(cfg, 200, None) is None
+    assert steps_for(cfg.model_copy(update={"max_steps": 7}), 200, 250) is None  # fixed steps win
+
+
+def test_cli_joins_the_existing_experiment_group() -> None:
+    from typer.testing import CliRunner
+
+    from flywheel.cli.main import app
+
+    out = CliRunner().invoke(app, ["experiment", "--help"]).output
+    assert "low-data" in out
+    names = [g.name for g in app.registered_groups]
+    assert names.count("experiment") == 1
