@@ -61,6 +61,10 @@ def test_set_table_r_k_and_files(settings, engine, run):
     row = next(r for r in train if r["adjust"] is not None)
     assert list(row) == ["intent", "adjust", "selective_adjust", "filter", "support"]
     assert list(row["adjust"]) == list(ADJUST_KEYS)  # contract order, not JSONB order
+    sel = next(r for r in train if r["selective_adjust"] is not None)["selective_adjust"]
+    assert sel == {"red": {"saturation": 10, "luminance": -5}} and list(sel["red"]) == ["saturation", "luminance"]
+    flt = next(r for r in train if r["filter"] is not None)["filter"]
+    assert list(flt) == ["name", "intensity"]
     meta = json.loads((split_dir(settings, res.split_id) / "meta.json").read_text())
     assert meta["split_id"] == res.split_id and meta["parent_split_id"] is None
     assert meta["groundtruth_run_id"] == run.run_id and meta["seed"] == 3 and meta["test_size"] == 12

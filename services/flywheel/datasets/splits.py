@@ -194,6 +194,29 @@ def _ordered_channel(ch: Any) -> Any:
     return {k: ch[k] for k in keys}
 
 
+def _ordered_sql(column: str, keys: tuple[str, ...], inner: tuple[str, ...] | None = None) -> str:
+    """SQL for a JSONB column re-emitted as ``json`` with keys in contract order (unknown keys last, by name)."""
+    order = "ARRAY[" + ", ".join(f"'{k}'" for k in keys) + "]"
+    value = "value::json"
+    if inner is not None:
+        iorder = "ARRAY[" + ", ".join(f"'{k}'" for k in inner) + "]"
+        value = ("CASE WHEN jsonb_typeof(value) = 'object' THEN coalesce((SELECT json_object_agg(k2, v2::json ORDER BY"
+                 f" array_position({iorder}, k2), k2) FROM jsonb_each(value) AS e2(k2, v2)), '{{}}'::json)"
+                 " ELSE value::json END")
+    return (f"CASE WHEN jsonb_typeof({column}) = 'object' THEN coalesce((SELECT json_object_agg(key, {value} ORDER BY"
+            f" array_position({order}, key), key) FROM jsonb_each({column})), '{{}}'::json) ELSE {column}::json END")
+
+
+# One JSON line per member, built in Postgres: no per-row JSON parsing in Python, keys in contract order.
+_LINE_SQL = (
+    "SELECT json_build_object('intent', intent, "
+    f"'adjust', {_ordered_sql('adjust', ADJUST_KEYS)}, "
+    f"'selective_adjust', {_ordered_sql('selective_adjust', COLORS, ('saturation', 'luminance'))}, "
+    f"'filter', {_ordered_sql('filter', ('name', 'intensity'))}, "
+    "'support', support)::text FROM split_members WHERE split_id = :s AND part = :p ORDER BY intent"
+)
+
+
 def export_split(settings: Settings, split_id: str, *, engine: Engine | None = None) -> Path:
     """Write ``train.jsonl``, ``test.jsonl`` and ``meta.json`` (atomically: temp file, then rename)."""
     split = get_split(settings, split_id, engine=engine)
@@ -205,14 +228,10 @@ def export_split(settings: Settings, split_id: str, *, engine: Engine | None = N
             for part in PARTS:
                 tmp = out / f".{part}.jsonl.tmp"
                 with tmp.open("w", encoding="utf-8") as fh:
-                    res = conn.execution_options(stream_results=True, yield_per=20_000).execute(text(
-                        "SELECT intent, adjust, selective_adjust, filter, support FROM split_members"
-                        " WHERE split_id = :s AND part = :p ORDER BY intent"), {"s": split_id, "p": part})
-                    for r in res:
-                        row = {"intent": r[0], "adjust": schema_order("adjust", r[1]),
-                               "selective_adjust": schema_order("selective_adjust", r[2]),
-                               "filter": schema_order("filter", r[3]), "support": r[4]}
-                        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    res = conn.execution_options(stream_results=True, yield_per=20_000).execute(
+                        text(_LINE_SQL), {"s": split_id, "p": part})
+                    for chunk in res.partitions():
+                        fh.write("".join(line + "\n" for (line,) in chunk))
                 os.replace(tmp, out / f"{part}.jsonl")
     finally:
         if own:
