@@ -86,9 +86,9 @@ def build_simulated_split(settings: Settings, seed: int, intents: int, days: flo
     from flywheel.datasets.splits import make_split
     from flywheel.ingest.service import IngestOptions, run_ingest
     from flywheel.simulator.run import simulate
+    from flywheel.simulator.world import DEFAULT_BASE_INTENTS
 
-    kw = {"base_intents": base_intents} if base_intents else {}
-    sim = simulate(settings, intents=intents, days=days, seed=seed, **kw)
+    sim = simulate(settings, intents=intents, days=days, seed=seed, base_intents=base_intents or DEFAULT_BASE_INTENTS)
     print(f"[lowdata] simulated {sim.events} events ({sim.unique_intents} intents) in {sim.seconds:.0f}s", flush=True)
     stats = run_ingest(settings, IngestOptions(max_events=sim.events, idle_exit_s=10.0))
     print(f"[lowdata] ingested {stats.consumed} events", flush=True)
@@ -168,7 +168,7 @@ def run_low_data(settings: Settings, split_id: str, fraction: float = 0.125, see
     from flywheel.augment.pipeline import RoundResult, _load_split, augment_split
     from flywheel.training.config import TrainConfig
 
-    cfg = config if config is not None else TrainConfig(seed=seed)
+    cfg = config if config is not None else TrainConfig.model_validate({"seed": seed})
     cfg = cfg.model_copy(update={"evaluate_test": False})  # evaluated below, once, on the base test set
     run_id = f"lowdata-{uuid.uuid4().hex[:12]}"
     params: dict[str, Any] = {"split_id": split_id, "fraction": fraction, "seed": seed, "config": cfg.model_dump(),

@@ -117,13 +117,12 @@ def model_dir(settings: Settings, model_id: str) -> Path:
         return p
     try:
         from flywheel.registry.store import get_model
+
+        return Path(get_model(settings, model_id).path)
     except ImportError:
-        get_model = None
-    if get_model is not None:
-        try:
-            return Path(get_model(settings, model_id).path)
-        except LookupError:
-            pass  # not registered (e.g. trained with --no-register): try the default folder below
+        pass  # no registry installed: only folders
+    except LookupError:
+        pass  # not registered (e.g. trained with --no-register): try the default folder below
     guess = Path(settings.artifacts_dir) / "models" / model_id
     if guess.is_dir():
         return guess

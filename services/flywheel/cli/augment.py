@@ -25,7 +25,7 @@ def _experiment_group(app: typer.Typer) -> typer.Typer:
 def _config(config: Path | None, epochs: float | None, max_steps: int | None, seed: int):
     from flywheel.training.config import TrainConfig
 
-    cfg = TrainConfig.from_file(config) if config else TrainConfig(seed=seed)
+    cfg = TrainConfig.from_file(config) if config else TrainConfig.model_validate({"seed": seed})
     upd: dict = {}
     if epochs is not None:
         upd["epochs"] = epochs
