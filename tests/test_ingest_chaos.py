@@ -11,6 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
 
@@ -76,9 +77,11 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(settings: Setting
     progress = []
     killed_while_writing = 0
     try:
-        for _ in range(6):
+        for cycle in range(6):
             before = total(s, ids)
-            proc = start_ingest(s, ["--batch-size", "150"], log)
+            # Alternate writer threads and writer processes: both must survive SIGKILL without loss.
+            mode = "--processes" if cycle % 2 else "--threads"
+            proc = start_ingest(s, ["--batch-size", "150", mode], log)
             try:
                 # Kill while it is writing: after it has committed something new, at a random moment.
                 p = proc
@@ -86,8 +89,12 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(settings: Setting
                 killed_while_writing += wrote and producer.is_alive()
                 time.sleep(rng.uniform(0.0, 1.2))
                 assert proc.poll() is None, log.read_text()[-3000:]
+                children = psutil.Process(proc.pid).children(recursive=True)
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(timeout=30)
+                # Writer processes die with their parent (PR_SET_PDEATHSIG): nothing keeps writing behind our back.
+                _, alive = psutil.wait_procs(children, timeout=10)
+                assert not alive, alive
             finally:
                 stop(proc)
             progress.append(total(s, ids))

@@ -169,12 +169,13 @@ def test_replay_dead_letters_after_a_fix(settings: Settings, tmp_path: Path) -> 
     assert again.replayed == 0 and again.scanned == 1  # only the garbage one is left unreplayed
 
 
-def test_sigterm_finishes_the_batch_and_exits_zero(settings: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["--threads", "--processes"])
+def test_sigterm_finishes_the_batch_and_exits_zero(settings: Settings, tmp_path: Path, mode: str) -> None:
     s = fresh(settings, "term")
-    good = list(synthetic_events(3000, seed=12))
+    good = list(synthetic_events(3000, seed=12 if mode == "--threads" else 13))
     produce(s, [(g.key, g.value) for g in good])
     log = tmp_path / "ingest.log"
-    proc = start_ingest(s, ["--batch-size", "100"], log)
+    proc = start_ingest(s, ["--batch-size", "100", mode], log)
     try:
         deadline = time.monotonic() + 60
         while sum(landed(s, [g.event_id for g in good]).values()) == 0 and time.monotonic() < deadline:

@@ -31,7 +31,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         metrics_port: int = typer.Option(None, help="Serve Prometheus counters on 127.0.0.1:PORT."),
         batch_size: int = typer.Option(None, help="Records per transaction (default FLYWHEEL_INGEST_BATCH_SIZE)."),
         group: str = typer.Option(None, help="Consumer group (default FLYWHEEL_INGEST_GROUP)."),
-        writers: int = typer.Option(2, help="Writer threads (Postgres connections)."),
+        writers: int = typer.Option(2, help="Writers (Postgres connections)."),
+        processes: bool = typer.Option(False, "--processes/--threads",
+                                       help="Writers as child processes (use spare cores) or threads."),
         verbose: bool = typer.Option(False, "--verbose", "-v"),
     ) -> None:
         """Long-running Kafka -> Postgres ingest (consumer group). SIGTERM finishes the batch and exits 0."""
@@ -40,7 +42,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from flywheel.settings import get_settings
 
         opts = IngestOptions(max_events=max_events, idle_exit_s=idle_exit_s, metrics_port=metrics_port,
-                             batch_size=batch_size, group=group, writers=writers)
+                             batch_size=batch_size, group=group, writers=writers,
+                             writer_processes=processes)
         try:
             stats = run_ingest(get_settings(), opts)
         except IngestAborted as exc:
@@ -70,14 +73,15 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     def bench_ingest(
         events: int = typer.Option(200_000, help="Events to produce and ingest."),
         seed: int = typer.Option(None, help="Event stream seed (default: a fresh one, so every event is new)."),
-        writers: int = typer.Option(2, help="Writer threads (Postgres connections)."),
+        writers: int = typer.Option(2, help="Writers (Postgres connections)."),
+        processes: bool = typer.Option(False, "--processes/--threads", help="Writers as child processes or threads."),
     ) -> None:
         """Consume-only rate vs full ingest rate (Kafka -> validate -> Postgres) on the same topic; their ratio."""
         _logging(False)
         from flywheel.ingest.bench import run_bench
         from flywheel.settings import get_settings
 
-        r = run_bench(get_settings(), events, seed=seed, writers=writers)
+        r = run_bench(get_settings(), events, seed=seed, writers=writers, processes=processes)
         typer.echo(f"events={r.events} produced in {r.produce_s:.1f}s; rows written={r.rows}")
         typer.echo(f"consume-only: {r.consume_only_rate:,.0f} events/s")
         typer.echo(f"ingest:       {r.ingest_rate:,.0f} events/s")

@@ -62,7 +62,7 @@ def _consume_only(settings: Any, topic: str, n: int, batch: int) -> float:
 
 
 def run_bench(settings: Any, events: int, seed: int | None = None, keep_topic: bool = False,
-              writers: int = 2) -> BenchResult:
+              writers: int = 2, processes: bool = False) -> BenchResult:
     import psycopg
 
     from flywheel.ingest.sink import libpq_url
@@ -86,7 +86,8 @@ def run_bench(settings: Any, events: int, seed: int | None = None, keep_topic: b
             consume_rate = _consume_only(s, topic, events, s.ingest_batch_size)
         with psycopg.connect(libpq_url(s.db_url())) as conn:
             before = _rows(conn)
-        svc = IngestService(s, IngestOptions(max_events=events, progress_every_s=5, writers=writers))
+        svc = IngestService(s, IngestOptions(max_events=events, progress_every_s=5, writers=writers,
+                                           writer_processes=processes))
         with CpuMeter(roots) as cpu_in:
             stats = svc.run()
         with psycopg.connect(libpq_url(s.db_url())) as conn:

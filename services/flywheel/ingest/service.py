@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
+import os
 import queue
 import signal
 import threading
@@ -25,10 +27,9 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from flywheel.events.validation import load_validator
-from flywheel.ingest.dlq import DeadLetterProducer
 from flywheel.ingest.metrics import IngestMetrics
-from flywheel.ingest.sink import BatchResult, PostgresSink
+from flywheel.ingest.sink import BatchResult
+from flywheel.ingest.workers import pack, process_main, writer_loop
 
 log = logging.getLogger("flywheel.ingest")
 
@@ -45,7 +46,8 @@ class IngestOptions:
     batch_size: int | None = None  # default: settings.ingest_batch_size
     linger_s: float = 0.2  # how long a partial batch waits for more records
     queue_depth: int = 3
-    writers: int = 2  # writer threads (Postgres connections)
+    writers: int = 2  # writers (Postgres connections)
+    writer_processes: bool = False  # writers as child processes (own GIL) instead of threads
     progress_every_s: float = 5.0
     shutdown_grace_s: float = 30.0  # on SIGTERM, how long to wait for an unreachable Postgres
     group: str | None = None  # default: settings.ingest_group
@@ -92,9 +94,16 @@ class IngestService:
         self.stats = IngestStats()
         self.batch_size = self.opts.batch_size or settings.ingest_batch_size
         self._stop = threading.Event()
-        self._abort = threading.Event()
-        self._inq: queue.Queue[tuple[int, list[Any]] | None] = queue.Queue(maxsize=self.opts.queue_depth)
-        self._outq: queue.Queue[tuple[int, BatchResult] | BaseException] = queue.Queue()
+        if self.opts.writer_processes:
+            self._mp = multiprocessing.get_context("spawn")
+            self._abort: Any = self._mp.Event()
+            self._inq: Any = self._mp.Queue(maxsize=self.opts.queue_depth)
+            self._outq: Any = self._mp.Queue()
+        else:
+            self._abort = threading.Event()
+            self._inq = queue.Queue(maxsize=self.opts.queue_depth)
+            self._outq = queue.Queue()
+        self._writers: list[Any] = []
         self._inflight = 0
         self._seq = 0  # number of the next batch handed out
         self._commit_seq = 0  # number of the next batch whose offsets may be committed
@@ -112,28 +121,6 @@ class IngestService:
     def _on_signal(self, signum: int, _frame: Any) -> None:
         log.info("%s: finishing the current batch, then exiting", signal.Signals(signum).name)
         self.stop()
-
-    # ---- writer thread -------------------------------------------------------------------------------------
-    def _writer(self) -> None:
-        sink = PostgresSink(self.settings.db_url(), load_validator(self.settings), should_abort=self._abort.is_set)
-        dlq = DeadLetterProducer(self.settings.bootstrap(), self.settings.dead_letter_topic)
-        try:
-            while True:
-                item = self._inq.get()
-                if item is None:
-                    self._inq.put(None)  # wake the next writer too
-                    return
-                seq, batch = item
-                result = sink.write(batch)
-                for f in result.failures:
-                    log.warning("rejected %s", f.describe())
-                dlq.send(result.failures)
-                self._outq.put((seq, result))
-        except BaseException as exc:  # handed to the consumer thread, which stops without committing
-            self._outq.put(exc)
-        finally:
-            sink.close()
-            dlq.close()
 
     # ---- consumer thread -----------------------------------------------------------------------------------
     def _collect(self, block: bool, timeout_s: float = 0.2) -> bool:
@@ -196,7 +183,8 @@ class IngestService:
     def _submit(self, batch: list[Any]) -> None:
         while True:
             try:
-                self._inq.put((self._seq, batch), timeout=0.2)
+                item = pack(batch) if self.opts.writer_processes else batch
+                self._inq.put((self._seq, item), timeout=0.2)
                 self._seq += 1
                 self._inflight += 1
                 return
@@ -221,6 +209,30 @@ class IngestService:
         for recs_tp_last in _last_per_partition(batch):
             self._next[(recs_tp_last.topic, recs_tp_last.partition)] = recs_tp_last.offset + 1
         return batch
+
+    def _start_writers(self) -> None:
+        n = max(self.opts.writers, 1)
+        if self.opts.writer_processes:
+            level = logging.getLogger("flywheel.ingest").getEffectiveLevel()
+            self._writers = [self._mp.Process(target=process_main, name=f"ingest-writer-{i}", daemon=True,
+                                              args=(self.settings, self._inq, self._outq, self._abort, os.getpid(),
+                                                    level)) for i in range(n)]
+        else:
+            self._writers = [threading.Thread(target=writer_loop, name=f"ingest-writer-{i}", daemon=True,
+                                              args=(self.settings, self._inq, self._outq, self._abort.is_set, False))
+                             for i in range(n)]
+        for w in self._writers:
+            w.start()
+
+    def _stop_writers(self) -> None:
+        # If the queue stays full the writers are gone or stuck on an aborted batch; they are daemons.
+        with contextlib.suppress(queue.Full):
+            self._inq.put(None, timeout=5)
+        for w in self._writers:
+            w.join(timeout=10)
+            if self.opts.writer_processes and w.is_alive():
+                w.terminate()
+                w.join(timeout=5)
 
     def _lag(self, consumer: KafkaConsumer) -> int | None:
         total, known = 0, False
@@ -250,10 +262,7 @@ class IngestService:
         )
         self._consumer = consumer
         consumer.subscribe([s.events_topic], listener=_Listener(self))
-        writers = [threading.Thread(target=self._writer, name=f"ingest-writer-{i}", daemon=True)
-                   for i in range(max(self.opts.writers, 1))]
-        for w in writers:
-            w.start()
+        self._start_writers()
         log.info("ingest: %s -> Postgres, group %s, batch %d, dead letters -> %s", s.events_topic, group,
                  self.batch_size, s.dead_letter_topic)
         t0 = last_log = last_data = time.monotonic()
@@ -261,6 +270,8 @@ class IngestService:
         t_first: float | None = None
         try:
             while not self._stop.is_set():
+                if self._fatal is None and any(not w.is_alive() for w in self._writers):
+                    self._fatal = RuntimeError("a writer died unexpectedly")
                 if self._fatal is not None:
                     raise IngestAborted(f"writer stopped: {self._fatal}") from self._fatal
                 while self._collect(block=False):
@@ -305,11 +316,7 @@ class IngestService:
             self._abort.set()
             raise
         finally:
-            # If the queue stays full the writer is gone or stuck on an aborted batch; it is a daemon thread.
-            with contextlib.suppress(queue.Full):
-                self._inq.put(None, timeout=5)
-            for w in writers:
-                w.join(timeout=5)
+            self._stop_writers()
             self.stats.seconds = time.monotonic() - t0
             self.stats.lag = self._lag(consumer) if self.stats.lag is None else self.stats.lag
             try:
