@@ -98,6 +98,7 @@ class Answer:
     request_id: str
     outputs: dict[str, Any]
     latency_ms: float
+    arm: str = "teacher"
 
 
 # respond(project, intent, at, rng, emit) -> Answer. The direct responder emits intent_submitted and
@@ -111,6 +112,10 @@ class ProjectOutcome:
     exported: bool = False
     failed: int = 0
     tools_exported: dict[str, int] = field(default_factory=dict)
+    # The hidden truth of the online metric: the project's export probability given what it was shown, and the
+    # arm that served it. Reports compare the A/B estimate against the mean of these per arm.
+    arm: str | None = None
+    p_export: float = 0.0
 
 
 def direct_responder(teacher: SimTeacher, model_name: str) -> Responder:
@@ -153,6 +158,7 @@ def run_project(pp: PlannedProject, world: World, seed: int, respond: Responder,
                     project_id=pp.project_id, user_id=pp.user_id, platform=users.platform_of(pp.user_id, seed),
                     app_version=pp.app_version))
     any_export = False
+    p_none = 1.0  # probability that no tool gets exported, over everything shown in this project
     for intent in pp.intents:
         try:
             ans = respond(pp, intent, at(rng.uniform(5, 90)), rng, emit)
@@ -160,6 +166,7 @@ def run_project(pp: PlannedProject, world: World, seed: int, respond: Responder,
             out.failed += 1
             return out  # the user gives up on a broken assistant: the project is abandoned
         out.requests += 1
+        out.arm = ans.arm
         at(ans.latency_ms / 1000)
         ideal = world.latent(intent)[3]
         for tool in TOOLS:
@@ -167,11 +174,14 @@ def run_project(pp: PlannedProject, world: World, seed: int, respond: Responder,
             if shown is None:
                 continue
             p = users.export_probability(tool, shown, ideal[tool], world.filters, factor)
+            p_none *= 1.0 - p
             exported = rng.random() < p
             any_export |= exported
             out.tools_exported[tool] = out.tools_exported.get(tool, 0) + int(exported)
             emit(make_event("tool_exported", PRODUCER, occurred_at=at(rng.uniform(3, 60)), event_id=seeded_uuid(rng),
                             project_id=pp.project_id, request_id=ans.request_id, tool=tool, exported=exported))
+    out.p_export = ((1.0 - p_none) * users.project_export_probability(True, factor)
+                    + p_none * users.project_export_probability(False, factor))
     if rng.random() < users.project_export_probability(any_export, factor):
         out.exported = True
         emit(make_event("project_exported", PRODUCER, occurred_at=at(rng.uniform(30, 600)),

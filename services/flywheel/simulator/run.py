@@ -52,9 +52,19 @@ class SimulationSummary:
     events_per_s: float = 0.0
     truth_path: str = ""
     topic: str = ""
+    # Hidden truth per arm: {"projects": n, "true_rate": mean export probability} (never read by the pipeline).
+    truth_by_arm: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _truth_by_arm(outcomes: list[ProjectOutcome]) -> dict[str, dict[str, float]]:
+    acc: dict[str, list[float]] = {}
+    for o in outcomes:
+        if o.arm is not None:
+            acc.setdefault(o.arm, []).append(o.p_export)
+    return {arm: {"projects": len(ps), "true_rate": sum(ps) / len(ps)} for arm, ps in sorted(acc.items())}
 
 
 def write_world_truth(world: World, catalogue: list[tuple[str, int, int]], path: Path) -> Path:
@@ -95,7 +105,8 @@ def http_responder(url: str, timeout_s: float = 30.0) -> Responder:
             log.warning("assistant answered %s: %s", r.status_code, r.text[:300])
             raise RequestFailed(f"HTTP {r.status_code}")
         body = r.json()
-        return Answer(body["request_id"], body["outputs"], float(body.get("latency_ms", 0.0)))
+        return Answer(body["request_id"], body["outputs"], float(body.get("latency_ms", 0.0)),
+                      str(body.get("arm", "teacher")))
     return respond
 
 
@@ -168,7 +179,7 @@ def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | 
         projects=len(plan.projects), projects_exported=sum(o.exported for o in outcomes),
         failed_requests=sum(o.failed for o in outcomes), events=n_events, events_by_type=dict(counts),
         seconds=round(seconds, 3), events_per_s=round(n_events / seconds, 1) if seconds else 0.0,
-        truth_path=str(path), topic=settings.events_topic)
+        truth_path=str(path), topic=settings.events_topic, truth_by_arm=_truth_by_arm(outcomes))
     log.info("simulation done: %s", summary)
     return summary
 
