@@ -161,7 +161,7 @@ def bench_one(settings: Settings, n_events: int, seed: int = 0, keep: bool = Fal
     eng = make_engine(s)
     try:
         t0 = time.perf_counter()
-        raw = eng.raw_connection()
+        raw: Any = eng.raw_connection()
         try:
             with raw.cursor() as cur:
                 for table, lines in synthetic_lines(n_requests, seed).items():

@@ -133,7 +133,7 @@ def insert_event_dicts(engine: Engine, events: Any, chunk: int = 20_000) -> dict
         return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
     def flush() -> None:
-        raw = engine.raw_connection()
+        raw: Any = engine.raw_connection()
         try:
             with raw.cursor() as cur:
                 for table, c in cols.values():

@@ -45,7 +45,7 @@ def _expectations(kind: str, filter_names: list[str]) -> dict[str, list[Any]]:
     """frame name -> expectations. Built lazily: importing GX takes seconds."""
     import great_expectations.expectations as gxe
 
-    outputs = {
+    outputs: dict[str, list[Any]] = {
         "params": [
             gxe.ExpectColumnValuesToBeInSet(column="known_param", value_set=[True]),
             gxe.ExpectColumnValuesToBeInSet(column="is_integer", value_set=[True]),
