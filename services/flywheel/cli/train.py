@@ -123,6 +123,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         requests: int = typer.Option(100, "--requests", help="single requests to time"),
         batch_size: int = typer.Option(64, "--batch-size"),
         teacher_seed: int = typer.Option(0, "--teacher-seed", help="simulator seed of the in-process teacher-server"),
+        threads: int = typer.Option(1, "--threads", help="torch threads for the student"),
     ) -> None:
         """Student p50/p95 per request and batch throughput, beside the teacher-server round trip (same run)."""
         from flywheel.inference.bench import bench_inference as run
@@ -132,4 +133,4 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
         s = get_settings()
         print_bench(run(s, resolve_model_dir(model, s), requests=requests, batch_size=batch_size,
-                        teacher_seed=teacher_seed))
+                        teacher_seed=teacher_seed, threads=threads))

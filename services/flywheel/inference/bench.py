@@ -80,9 +80,9 @@ def _teacher_latencies(settings: Any, intents: list[str], seed: int, notes: list
 
 
 def bench_inference(settings: Any, model_dir: str | Path, requests: int = 100, batch_size: int = 64,
-                    teacher_seed: int = 0) -> BenchResult:
+                    teacher_seed: int = 0, threads: int = 1) -> BenchResult:
     d = Path(model_dir)
-    predictor = load_predictor(d, batch_size=batch_size * 3, num_threads=2)
+    predictor = load_predictor(d, batch_size=batch_size * 3, num_threads=threads)
     intents = _intents(d, max(requests, batch_size * 4))
     predictor.predict_one(intents[0])  # warm-up
     single = []

@@ -65,7 +65,9 @@ class TrainConfig(BaseModel):
     eval_batch_size: int = 128
     evaluate_test: bool = True
     max_eval_rows: int | None = None
-    num_threads: int = 2
+    num_threads: int = Field(1, ge=1, le=2, description=(
+        "torch intra-op threads. 1 by default: tiny models gain little from a second thread, and on a shared 2-core "
+        "machine OpenMP spin-waiting made 2 threads ~10x slower per step (measured); use 2 on a dedicated box"))
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:

@@ -113,7 +113,9 @@ def launch(settings: Any, split_id: str, config: TrainConfig, launcher: str = "l
         cmd += ["--split-dir", str(Path(split_dir).resolve())]
     log_path = run_dir / "train.log"
     with log_path.open("w") as log:
-        proc = subprocess.run(cmd, env={**os.environ, **settings_env(settings)}, stdout=log,
+        # PASSIVE: idle OpenMP threads sleep instead of spinning (a shared CPU otherwise thrashes).
+        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", **settings_env(settings)}
+        proc = subprocess.run(cmd, env=env, stdout=log,
                               stderr=subprocess.STDOUT, timeout=timeout_s, check=False)
     if proc.returncode != 0:
         tail = log_path.read_text()[-2000:]

@@ -55,6 +55,13 @@ def _pretrained(config: TrainConfig) -> tuple[Any, PreTrainedTokenizerBase]:
     tok = AutoTokenizer.from_pretrained(where, **kwargs)
     auto = AutoModelForSeq2SeqLM if config.backend == "seq2seq" else AutoModelForCausalLM
     model = auto.from_pretrained(where, dtype=torch.float32, **kwargs)
+    if "gguf_file" in kwargs:
+        # GGUF weights are de-quantized to float32 on load; forget the quantizer so the fine-tuned model can be
+        # saved as an ordinary checkpoint (transformers refuses to serialize "gguf-quantized" models).
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return model, tok
