@@ -43,3 +43,28 @@ def test_nightly_dag_run(settings, engine, tmp_path):
         gates = dict(conn.execute(text("SELECT target_kind, bool_and(success) FROM validation_results "
                                        "GROUP BY target_kind")).all())
         assert gates == {"groundtruth": True, "split": True}
+
+
+@pytest.mark.slow
+def test_failed_gate_fails_the_run_with_its_report(settings, engine, tmp_path):
+    """A ground-truth run that breaks its contract stops the night at the gate, with the GX report in the log."""
+    from flywheel.runtime.airflow import run_dag
+
+    with engine.begin() as conn:
+        run_id = conn.execute(text("SELECT run_id FROM groundtruth_runs ORDER BY created_at DESC LIMIT 1")).scalar()
+        if run_id is None:
+            pytest.skip("needs the ground-truth run of test_nightly_dag_run")
+        n = conn.execute(text(
+            "UPDATE groundtruth_rows SET output = jsonb_set(output, '{name}', '\"no_such_filter\"') "
+            "WHERE run_id = :r AND tool = 'filter' AND used"), {"r": run_id}).rowcount
+        assert n > 0
+    lines: list[str] = []
+    res = run_dag(settings, "flywheel_nightly", {"groundtruth_run_id": run_id, "skip_augmentation": True},
+                  home=tmp_path / "airflow", timeout=600, echo=lines.append)
+    log = "\n".join(lines)
+    assert res.returncode != 0
+    assert res.task_states["run_groundtruth"] == "success"
+    assert res.task_states["validate_groundtruth"] == "failed"
+    assert all(res.task_states[t] == "upstream_failed" for t in ("make_split", "train", "promote")), res.task_states
+    assert f"GX validation of groundtruth {run_id}: FAILED" in log
+    assert "no_such_filter" in log
