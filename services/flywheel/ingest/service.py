@@ -28,7 +28,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from flywheel.ingest.metrics import IngestMetrics
-from flywheel.ingest.sink import BatchResult
+from flywheel.ingest.sink import BatchResult, coords
 from flywheel.ingest.workers import pack, process_main, writer_loop
 
 log = logging.getLogger("flywheel.ingest")
@@ -180,16 +180,29 @@ class IngestService:
         while self._inflight > 0 and time.monotonic() < deadline:
             self._collect(block=True, timeout_s=min(0.5, max(deadline - time.monotonic(), 0.01)))
 
+    def _check_writers(self) -> None:
+        if self._fatal is None and any(not w.is_alive() for w in self._writers):
+            self._fatal = RuntimeError("a writer died unexpectedly")
+        if self._fatal is not None:
+            raise IngestAborted(f"writer stopped: {self._fatal}") from self._fatal
+
     def _submit(self, batch: list[Any]) -> None:
+        item = pack(batch) if self.opts.writer_processes else batch
         while True:
             try:
-                item = pack(batch) if self.opts.writer_processes else batch
                 self._inq.put((self._seq, item), timeout=0.2)
                 self._seq += 1
                 self._inflight += 1
                 return
             except queue.Full:
                 self._collect(block=False)
+                self._check_writers()
+                if self._stop.is_set():
+                    # Writers are stuck (Postgres down): this batch was never handed over, so its offsets cannot
+                    # be committed; it is simply read again by the next run.
+                    log.warning("stopping with an unqueued batch from %s (%d records); it will be read again",
+                                coords(batch[0]), len(batch))
+                    return
 
     def _poll_batch(self, consumer: KafkaConsumer) -> list[Any]:
         batch: list[Any] = []
@@ -270,10 +283,7 @@ class IngestService:
         t_first: float | None = None
         try:
             while not self._stop.is_set():
-                if self._fatal is None and any(not w.is_alive() for w in self._writers):
-                    self._fatal = RuntimeError("a writer died unexpectedly")
-                if self._fatal is not None:
-                    raise IngestAborted(f"writer stopped: {self._fatal}") from self._fatal
+                self._check_writers()
                 while self._collect(block=False):
                     pass
                 batch = self._poll_batch(consumer)
