@@ -180,3 +180,15 @@ def test_smollm2_lora_smoke(split, tmp_path) -> None:
     assert r.lineage["base_model"] == "smollm2" and r.lineage["n_parameters"] > 100_000_000
     p = load_predictor(r.path)
     assert set(p.predict_one("golden hour")) == set(TOOLS)
+
+
+def test_bench_inference_reports_student_and_teacher(trained) -> None:
+    from flywheel.inference.bench import bench_inference
+    from flywheel.settings import get_settings
+
+    r = bench_inference(get_settings(), trained.path, requests=4, batch_size=2)
+    assert 0 < r.student_p50_ms <= r.student_p95_ms and r.batch_intents_per_s > 0
+    if r.teacher_p50_ms is None:  # only when engineer B's teacher-server is not installed
+        assert any("teacher column skipped" in n for n in r.notes)
+    else:
+        assert 0 < r.teacher_p50_ms <= r.teacher_p95_ms

@@ -154,7 +154,7 @@ def evaluate(predictions: list[dict[str, Any]], references: list[dict[str, Any]]
                 bad.add(tool)
         parsed[key] = (values, bad)
     missing = sum(1 for k in refs if k not in parsed)
-    notes = []
+    notes: list[str] = []
     has_support = all(isinstance(r.get("support"), int) for r in refs.values())
     report = EvalReport({}, len(refs), len(predictions), missing, extra, notes)
     for name, k in subsets:

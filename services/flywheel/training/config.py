@@ -45,12 +45,13 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: Backend = "seq2seq"
-    base_model: str = Field(TINY, description='"tiny", "smollm2", a hub name or a local path')
+    base_model: str = Field(default=TINY, description='"tiny", "smollm2", a hub name or a local path')
     tiny: TinyModelConfig = Field(default_factory=TinyModelConfig)
-    lora: LoraConfig | None = Field(None, description="causal backend only: train LoRA adapters instead of all weights")
+    lora: LoraConfig | None = Field(default=None,
+                                    description="causal backend only: train LoRA adapters instead of all weights")
 
     epochs: float = 10.0
-    max_steps: int | None = Field(None, description="stop after this many optimizer steps (overrides epochs)")
+    max_steps: int | None = Field(default=None, description="stop after this many optimizer steps (overrides epochs)")
     batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 0.01
@@ -60,12 +61,12 @@ class TrainConfig(BaseModel):
 
     max_source_tokens: int = 48
     max_target_tokens: int = 96
-    max_train_rows: int | None = Field(None, description="use only the first N train intents (seeded shuffle)")
+    max_train_rows: int | None = Field(default=None, description="train on a seeded sample of N train intents")
 
     eval_batch_size: int = 128
     evaluate_test: bool = True
     max_eval_rows: int | None = None
-    num_threads: int = Field(1, ge=1, le=2, description=(
+    num_threads: int = Field(default=1, ge=1, le=2, description=(
         "torch intra-op threads. 1 by default: tiny models gain little from a second thread, and on a shared 2-core "
         "machine OpenMP spin-waiting made 2 threads ~10x slower per step (measured); use 2 on a dedicated box"))
 

@@ -69,6 +69,8 @@ def _pretrained(config: TrainConfig) -> tuple[Any, PreTrainedTokenizerBase]:
 
 def build(config: TrainConfig, train: list[Example]) -> tuple[Any, PreTrainedTokenizerBase]:
     """Model + tokenizer ready for training (LoRA adapters attached when configured)."""
+    model: Any
+    tok: Any
     if config.base_model == TINY:
         texts = [e.source for e in train] + [e.target for e in train]
         tok = train_tokenizer(texts, config.tiny.vocab_size, add_eos=config.backend == "seq2seq")

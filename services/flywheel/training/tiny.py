@@ -33,7 +33,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, add_eos: bool) -> Pre
 
 
 def t5_config(c: TinyModelConfig, vocab_size: int) -> T5Config:
-    return T5Config(
+    return T5Config(  # type: ignore[call-arg]  # extra kwargs go to PretrainedConfig
         vocab_size=vocab_size, d_model=c.d_model, d_kv=c.d_model // c.num_heads, d_ff=c.d_ff,
         num_layers=c.num_layers, num_decoder_layers=c.num_decoder_layers, num_heads=c.num_heads,
         dropout_rate=c.dropout, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
