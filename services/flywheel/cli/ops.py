@@ -1,4 +1,4 @@
-"""demo / airflow: operator entry points that string the stages together."""
+"""demo: the operator's one-command tour of the whole platform on embedded defaults."""
 
 from __future__ import annotations
 
@@ -14,26 +14,27 @@ console = Console()
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command()
-    def demo(keep: bool = typer.Option(False, help="Leave the embedded services running afterwards.")) -> None:
-        """The main job on embedded defaults, end to end; cleans up after itself."""
-        from flywheel.db.migrate import current, upgrade
-        from flywheel.runtime.stack import down, status, up
+    def demo(
+        intents: int = typer.Option(3000, min=50, help="Unique intents in the simulated collection period."),
+        days: float = typer.Option(60.0, min=1, help="Length of the collection period (simulated days)."),
+        seed: int = typer.Option(7, help="World, traffic, split and training seed."),
+        test_size: int = typer.Option(300, min=10, help="Unique test intents (the paper uses 1,000)."),
+        ab_intents: int = typer.Option(1500, min=50, help="Unique intents in the A/B period."),
+        max_steps: int = typer.Option(0, min=0, help="Cap on student optimizer steps (0: the config default)."),
+        keep: bool = typer.Option(False, help="Leave the embedded services running afterwards."),
+    ) -> None:
+        """The main job on embedded defaults, end to end (traffic -> ingest -> nightly DAG -> A/B -> report)."""
+        from flywheel.demo import DemoOptions, run_demo
 
-        s = get_settings()
         t0 = time.monotonic()
-        try:
-            console.rule("[bold]1. services up")
-            for line in up(s).lines:
-                console.print(f"  {line}")
-            console.rule("[bold]2. migrate")
-            upgrade(s)
-            console.print(f"  schema at revision {current(s)}")
-            console.rule("[bold]3. status")
-            for k, v in status(s).items():
-                console.print(f"  {k}: {v}")
-        finally:
-            if not keep:
-                console.rule("[bold]cleanup")
-                for line in down(s).lines:
-                    console.print(f"  {line}")
-        console.print(f"[bold green]demo finished in {time.monotonic() - t0:.1f}s")
+        opts = DemoOptions(intents=intents, days=days, seed=seed, test_size=test_size, ab_intents=ab_intents,
+                           max_steps=max_steps or None, keep=keep)
+        res = run_demo(get_settings(), opts, console)
+        console.rule("[bold]summary")
+        for title, secs in res.steps.items():
+            console.print(f"  {secs:7.1f}s  {title}")
+        if res.covers_truth is not None:
+            console.print(f"  A/B ratio interval covers the simulator's true ratio: {res.covers_truth}")
+        if res.plot_path:
+            console.print(f"  A/B plot: {res.plot_path}")
+        console.print(f"[bold green]demo finished in {time.monotonic() - t0:.0f}s")

@@ -132,14 +132,18 @@ class _Throttle:
 def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | None = None,
              via_assistant_url: str | None = None, progress: bool = True, *,
              base_intents: int = DEFAULT_BASE_INTENTS, requests_per_intent: float = 3.0,
-             workers: int = 8) -> SimulationSummary:
-    """Run the simulation and publish its events to ``settings.events_topic``; write the hidden truth file."""
+             workers: int = 8, world_seed: int | None = None) -> SimulationSummary:
+    """Run the simulation and publish its events to ``settings.events_topic``; write the hidden truth file.
+
+    ``world_seed`` (default: ``seed``) picks the world; ``seed`` picks the traffic. A later period of the same world
+    (an A/B test after training) uses the training world's seed with a new traffic seed, so its projects, users and
+    event ids are new."""
     from flywheel.events.publisher import EventPublisher
     from flywheel.kafka_admin import ensure_topics
 
     if rate is not None and rate <= 0:
         raise ValueError(f"--rate must be > 0 events/s, got {rate}")
-    world = build_world(seed, base_intents)
+    world = build_world(seed if world_seed is None else world_seed, base_intents)
     plan = make_plan(world, intents, days, seed, requests_per_intent)
     path = write_world_truth(world, plan.catalogue, truth_path(settings.artifacts_dir, seed))
     ensure_topics(settings.bootstrap(), {settings.events_topic: settings.topic_partitions})
