@@ -196,3 +196,36 @@ def test_publisher_reports_an_unreachable_broker_quickly() -> None:
     with pytest.raises(PublishError, match="cannot reach Kafka at 127.0.0.1:1"):
         EventPublisher("127.0.0.1:1", "t", connect_timeout_s=1.5)
     assert time.monotonic() - t0 < 10
+
+
+class _AcceptAnyObject:
+    """A validator that lets everything through, to reach the sink's last line of defence."""
+
+    def validate(self, raw: bytes):  # type: ignore[no-untyped-def]
+        from flywheel.events.validation import Accepted
+
+        ev = json.loads(raw)
+        norm = normalize_intent(ev["intent"]) if ev["event_type"] == "intent_submitted" else None
+        return Accepted(ev, raw.decode(), norm)
+
+
+def test_postgres_rejecting_one_event_does_not_stall_the_batch(settings: Settings) -> None:
+    from flywheel.ingest.sink import DB_REJECTED, PostgresSink, Record
+
+    good = list(synthetic_events(50, seed=14))
+    poison = json.loads(good[0].value)
+    poison.update(event_id=str(uuid.uuid4()), occurred_at="not a timestamp")
+    topic = f"direct.{uuid.uuid4().hex[:6]}"
+    records = [Record(topic, 0, i, g.key, g.value) for i, g in enumerate(good[1:])]
+    records.insert(7, Record(topic, 0, 999, b"p", json.dumps(poison).encode()))
+    sink = PostgresSink(settings.db_url(), _AcceptAnyObject())  # type: ignore[arg-type]
+    try:
+        result = sink.write(records)
+    finally:
+        sink.close()
+    assert [f.rejection.kind for f in result.failures] == [DB_REJECTED]
+    assert result.accepted == result.inserted == len(good) - 1
+    assert "timestamp" in result.failures[0].rejection.reason
+    assert sum(landed(settings, [g.event_id for g in good[1:]]).values()) == len(good) - 1
+    rows = failed_rows(settings, topic)
+    assert [(r[1], r[2].split(":")[0]) for r in rows] == [(999, DB_REJECTED)]
