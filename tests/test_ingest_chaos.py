@@ -122,12 +122,17 @@ def test_postgres_outage_mid_stream_loses_nothing(settings: Settings, tmp_path: 
         ids = [g.event_id for g in good]
         producer = produce_in_background(s, [(g.key, g.value) for g in good], rate=250)
         log = tmp_path / "ingest.log"
-        proc = start_ingest(s, ["--batch-size", "200"], log)
+        proc = start_ingest(s, ["--batch-size", "200", "--shutdown-grace-s", "3"], log)
         try:
             assert wait_for(lambda: total(s, ids) > 0, timeout=60), log.read_text()[-3000:]
             pg.stop()
-            time.sleep(6)
+            time.sleep(5)
             assert proc.poll() is None, "ingest must keep retrying while Postgres is down"
+            # SIGTERM while Postgres is still down: it cannot finish the batch, so it exits 3 without committing.
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 3, log.read_text()[-3000:]
+            proc = start_ingest(s, ["--batch-size", "200"], log)
+            time.sleep(3)
             pg.start()
             producer.join(timeout=120)
             assert wait_for(lambda: total(s, ids) == len(ids), timeout=120, every=1), total(s, ids)

@@ -34,6 +34,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         writers: int = typer.Option(2, help="Writers (Postgres connections)."),
         processes: bool = typer.Option(False, "--processes/--threads",
                                        help="Writers as child processes (use spare cores) or threads."),
+        shutdown_grace_s: float = typer.Option(30.0, help="On SIGTERM, how long to wait for an unreachable Postgres "
+                                               "before exiting 3 (unwritten batches stay uncommitted)."),
         verbose: bool = typer.Option(False, "--verbose", "-v"),
     ) -> None:
         """Long-running Kafka -> Postgres ingest (consumer group). SIGTERM finishes the batch and exits 0."""
@@ -43,7 +45,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
         opts = IngestOptions(max_events=max_events, idle_exit_s=idle_exit_s, metrics_port=metrics_port,
                              batch_size=batch_size, group=group, writers=writers,
-                             writer_processes=processes)
+                             writer_processes=processes, shutdown_grace_s=shutdown_grace_s)
         try:
             stats = run_ingest(get_settings(), opts)
         except IngestAborted as exc:

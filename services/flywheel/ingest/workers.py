@@ -19,7 +19,7 @@ from typing import Any
 
 from flywheel.events.validation import load_validator
 from flywheel.ingest.dlq import DeadLetterProducer
-from flywheel.ingest.sink import PostgresSink, Record
+from flywheel.ingest.sink import PostgresSink, Record, coords
 
 log = logging.getLogger("flywheel.ingest")
 
@@ -34,6 +34,7 @@ def pack(batch: list[Any]) -> list[tuple[str, int, int, bytes | None, bytes | No
 def writer_loop(settings: Any, inq: Any, outq: Any, should_abort: Callable[[], bool], packed: bool) -> None:
     sink = PostgresSink(settings.db_url(), load_validator(settings), should_abort=should_abort)
     dlq = DeadLetterProducer(settings.bootstrap(), settings.dead_letter_topic)
+    where = "no batch yet"
     try:
         while True:
             item = inq.get()
@@ -43,13 +44,15 @@ def writer_loop(settings: Any, inq: Any, outq: Any, should_abort: Callable[[], b
             seq, batch = item
             if packed:
                 batch = [Record(*t) for t in batch]
+            where = f"batch from {coords(batch[0])}, {len(batch)} records" if batch else "empty batch"
             result = sink.write(batch)
             for f in result.failures:
                 log.warning("rejected %s", f.describe())
             dlq.send(result.failures)
             outq.put((seq, result))
     except BaseException as exc:  # handed to the consumer thread, which stops without committing
-        outq.put(RuntimeError(f"{type(exc).__name__}: {exc}") if packed else exc)
+        log.error("writer failed (%s): %s: %s", where, type(exc).__name__, exc)
+        outq.put(RuntimeError(f"{type(exc).__name__}: {exc} ({where})") if packed else exc)
     finally:
         sink.close()
         dlq.close()
