@@ -174,3 +174,14 @@ def test_cli_evaluate_json(tmp_path) -> None:
     assert out["subsets"]["r_5"]["tools"]["filter"]["final"] == pytest.approx(1.0)
     res = CliRunner().invoke(app, ["evaluate", "--predictions", str(p), "--references", str(r)])
     assert res.exit_code == 0 and "RQ1" in res.output
+
+
+def test_report_round_trips_through_a_dict() -> None:
+    from flywheel.evaluation.metrics import EvalReport
+
+    rep = evaluate(PREDS, REFS)
+    back = EvalReport.from_dict(json.loads(json.dumps(rep.to_dict())))
+    assert back == rep
+    console = Console(record=True, width=160)
+    print_report({"overall": rep.overall, "report": rep.to_dict()}, console=console)
+    assert "(.67, .30, .41)" in console.export_text()

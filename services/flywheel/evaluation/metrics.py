@@ -60,6 +60,13 @@ class EvalReport:
     def invalid_rate(self) -> float:
         return self.subsets["All"].invalid_rate
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EvalReport:
+        subsets = {name: SubsetReport(sub["subset"], sub["n"], {t: ToolScore(**v) for t, v in sub["tools"].items()},
+                                      sub["overall"], sub["invalid_rate"]) for name, sub in d["subsets"].items()}
+        return cls(subsets, d["n_references"], d["n_predictions"], d.get("missing", 0), d.get("extra", 0),
+                   list(d.get("notes", [])))
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["overall"] = self.overall

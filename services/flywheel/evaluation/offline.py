@@ -19,9 +19,11 @@ def evaluate_files(predictions: str | Path, references: str | Path) -> EvalRepor
 
 
 def evaluate_model(settings: Any, model_id: str, split_id: str, *, split_dir: str | Path | None = None,
-                   progress: bool = False) -> dict[str, Any]:
-    """Predict the split's test intents with the model, score them, store the numbers; returns the summary dict
-    (``overall``, ``invalid_rate`` and per-subset / per-tool numbers)."""
+                   progress: bool = False, store: bool = True) -> dict[str, Any]:
+    """Predict the split's test intents with the model, score them and (unless ``store=False``) store the numbers.
+
+    Returns the summary dict (``overall``, ``invalid_rate``, per-subset / per-tool numbers) plus ``report``: the full
+    report as a dict (``print_report`` accepts the returned dict as is)."""
     from flywheel.inference.predictor import load_predictor
     from flywheel.registry.store import get_model, store_evaluation
 
@@ -35,5 +37,6 @@ def evaluate_model(settings: Any, model_id: str, split_id: str, *, split_dir: st
     out = Path(rec.path) / "eval" / split_id
     write_jsonl(out / "predictions.jsonl", rows)
     (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2))
-    store_evaluation(settings, model_id, split_id, summary)
-    return summary
+    if store:
+        store_evaluation(settings, model_id, split_id, summary)
+    return {**summary, "report": report.to_dict()}

@@ -33,7 +33,11 @@ def rq1_table(report: EvalReport, model: str = "student", title: str | None = No
     return table
 
 
-def print_report(report: EvalReport, model: str = "student", console: Console | None = None) -> None:
+def print_report(report: EvalReport | dict[str, Any], model: str = "student", console: Console | None = None
+                 ) -> None:
+    """Print the RQ1 table and the selection detail; accepts a report or `evaluate_model`'s dict."""
+    if isinstance(report, dict):
+        report = EvalReport.from_dict(report.get("report", report))
     console = console or Console()
     console.print(rq1_table(report, model))
     detail = Table(title="Tool selection detail (All)")

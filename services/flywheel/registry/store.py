@@ -97,8 +97,8 @@ def store_evaluation(settings: Any, model_id: str, split_id: str, summary: dict[
     """Upsert one row per (subset, tool) from `report_summary` numbers; returns rows written."""
     rows = []
     for subset, sub in summary.items():
-        if not isinstance(sub, dict) or "overall" not in sub:
-            continue
+        if not isinstance(sub, dict) or not all(t in sub for t in TOOLS) or "n" not in sub:
+            continue  # top-level numbers and the embedded full report are not subsets
         for tool in TOOLS:
             t = sub[tool]
             rows.append({"model_id": model_id, "split_id": split_id, "subset": subset, "tool": tool,
