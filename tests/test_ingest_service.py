@@ -229,3 +229,13 @@ def test_postgres_rejecting_one_event_does_not_stall_the_batch(settings: Setting
     assert sum(landed(settings, [g.event_id for g in good[1:]]).values()) == len(good) - 1
     rows = failed_rows(settings, topic)
     assert [(r[1], r[2].split(":")[0]) for r in rows] == [(999, DB_REJECTED)]
+
+
+def test_simulator_stream_passes_the_contract_and_lands(settings: Settings, tmp_path: Path) -> None:
+    """Cross-team guard: every event the simulator publishes is accepted and lands in its table."""
+    run = pytest.importorskip("flywheel.simulator.run")
+    s = fresh(settings, "sim", artifacts_dir=tmp_path)
+    summary = run.simulate(s, intents=200, days=1, seed=5, progress=False)
+    stats = IngestService(s, IngestOptions(idle_exit_s=3)).run()
+    assert stats.failed == 0, stats.failed_kinds
+    assert stats.consumed == stats.inserted == summary.events
