@@ -6,16 +6,19 @@ One thin task calling `flywheel.reports.ab.ab_report` (imported inside the task:
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 log = logging.getLogger(__name__)
 
+# FLYWHEEL_DAG_RETRIES=0: one-off runs (run_dag, the demo, tests) fail at once instead of waiting for retries.
+RETRIES = 0 if os.environ.get("FLYWHEEL_DAG_RETRIES", "1") == "0" else 2
 AB_REPORTS = Asset(name="flywheel_ab_reports", uri="flywheel://reports/ab")
 
 
-@task(outlets=[AB_REPORTS], retries=2, retry_delay=timedelta(minutes=5))
+@task(outlets=[AB_REPORTS], retries=RETRIES, retry_delay=timedelta(minutes=5))
 def ab_report(params: dict | None = None) -> dict:
     """Compute, store (ab_reports, ab_report_arms, ab_report_daily) and write the report files with the plot."""
     from flywheel.reports.ab import ab_report as _ab_report
@@ -32,7 +35,7 @@ def ab_report(params: dict | None = None) -> dict:
 @dag(
     dag_id="ab_report", schedule="0 6 * * *", start_date=datetime(2026, 11, 1, tzinfo=UTC), catchup=False,
     max_active_runs=1, tags=["flywheel", "ab", "reporting"],
-    default_args={"owner": "flywheel-analytics", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={"owner": "flywheel-analytics", "retries": RETRIES, "retry_delay": timedelta(minutes=5)},
     params={"experiment_id": Param(None, type=["null", "string"],
                                    description="experiment to report (empty: the active, else the latest one)")},
     doc_md="""

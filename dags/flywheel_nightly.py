@@ -12,6 +12,7 @@ database, broker or heavy library. Three DAGs share one chain of tasks:
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,12 +27,21 @@ MODELS = Asset(name="flywheel_models", uri="flywheel://models")
 PRODUCTION = Asset(name="flywheel_production_model", uri="flywheel://models/production")
 
 NIGHTLY_ID = "flywheel_nightly"
+# One-off runs (`flywheel.runtime.airflow.run_dag`, the demo, tests) set FLYWHEEL_DAG_RETRIES=0 so a failure surfaces
+# at once instead of after minutes of retry delays. An environment read, not a connection: fine at parse time.
+RETRIES_ON = os.environ.get("FLYWHEEL_DAG_RETRIES", "1") != "0"
+
+
+def _retries(n: int) -> int:
+    return n if RETRIES_ON else 0
+
+
 START = datetime(2026, 11, 1, tzinfo=UTC)
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "flywheel-ml",
     # Data stages read and write Postgres: a restart or a brief outage should not fail the night.
-    "retries": 2,
+    "retries": _retries(2),
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": True,
 }
@@ -85,7 +95,7 @@ def _train_config(params: dict[str, Any]):
 
 # ---------------------------------------------------------------- tasks (each a thin call into flywheel)
 
-@task(retries=2)
+@task(retries=_retries(2))
 def run_groundtruth(params: dict[str, Any] | None = None) -> str:
     """Export-rate ground truth over all ingested events (a new run per events watermark)."""
     from flywheel.datasets.groundtruth import run_groundtruth as _run
@@ -129,7 +139,7 @@ def validate_split(split_id: str) -> str:
     return split_id
 
 
-@task(retries=1, execution_timeout=timedelta(hours=2))
+@task(retries=_retries(1), execution_timeout=timedelta(hours=2))
 def augment(split_id: str, params: dict[str, Any] | None = None) -> str:
     """Paraphrase what the production model gets wrong into a derived split; passes the split through if skipped."""
     p = params or {}
@@ -150,7 +160,7 @@ def augment(split_id: str, params: dict[str, Any] | None = None) -> str:
     return new_split
 
 
-@task(outlets=[MODELS], retries=1, execution_timeout=timedelta(hours=6))
+@task(outlets=[MODELS], retries=_retries(1), execution_timeout=timedelta(hours=6))
 def train(split_id: str, params: dict[str, Any] | None = None) -> str:
     """Fine-tune the student via the launcher (local process, or a Kubernetes Job manifest)."""
     from flywheel.training.launcher import launch
@@ -161,7 +171,7 @@ def train(split_id: str, params: dict[str, Any] | None = None) -> str:
     return model_id
 
 
-@task(retries=1)
+@task(retries=_retries(1))
 def evaluate(model_id: str, split_id: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Offline evaluation on the split's test part (the paper's metrics), stored with the model."""
     if (params or {}).get("launcher") == "kubernetes":
@@ -173,7 +183,7 @@ def evaluate(model_id: str, split_id: str, params: dict[str, Any] | None = None)
     return {"model_id": model_id, "split_id": split_id}
 
 
-@task(outlets=[PRODUCTION], retries=1)
+@task(outlets=[PRODUCTION], retries=_retries(1))
 def promote(evaluated: dict[str, Any]) -> str:
     """Promotion gate: the registry decides; not promoted = skipped (visible in the grid), with the reason."""
     from flywheel.registry.store import promote as _promote

@@ -31,6 +31,9 @@ def test_wilson_interval_edges():
     assert zero.ci_high == pytest.approx(0.277533, abs=1e-5)
     full = wilson_interval(10, 10)
     assert full.ci_high == pytest.approx(1.0) and full.ci_low == pytest.approx(1 - 0.277533, abs=1e-5)
+    for n in (1, 3, 7, 10, 50, 97, 1000, 12345):
+        lo, hi = wilson_interval(0, n), wilson_interval(n, n)
+        assert lo.ci_low <= lo.rate == 0.0 and hi.ci_high >= hi.rate == 1.0  # never a negative error bar
     empty = wilson_interval(0, 0)
     assert empty.rate is None and empty.ci_low is None
     with pytest.raises(ValueError, match="cannot exceed"):
@@ -87,7 +90,8 @@ def test_srm_flagged_and_unequal_weights():
 
 
 def test_srm_three_arms():
-    # expected 110 each: chi2 = (100 + 100 + 400)/110 = 5.454545; dof 2 -> p = exp(-2.727273) = .067206 * .973097 = .065397
+    # expected 110 each: chi2 = (100 + 100 + 400)/110 = 5.454545; dof 2 ->
+    # p = exp(-2.727273) = .067206 * .973097 = .065397
     res = srm_test({"a": 100, "b": 100, "c": 130}, {"a": 1, "b": 1, "c": 1})
     assert res.dof == 2
     assert res.chi2 == pytest.approx(5.454545, abs=1e-5)

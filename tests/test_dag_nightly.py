@@ -68,3 +68,24 @@ def test_failed_gate_fails_the_run_with_its_report(settings, engine, tmp_path):
     assert all(res.task_states[t] == "upstream_failed" for t in ("make_split", "train", "promote")), res.task_states
     assert f"GX validation of groundtruth {run_id}: FAILED" in log
     assert "no_such_filter" in log
+
+
+@pytest.mark.slow
+def test_ab_report_dag_run(settings, engine, tmp_path):
+    """The daily A/B DAG over the simulated traffic (teacher only here: one arm, no ratio, no SRM)."""
+    from pathlib import Path
+
+    from flywheel.runtime.airflow import run_dag
+
+    lines: list[str] = []
+    res = run_dag(settings, "ab_report", home=tmp_path / "airflow", timeout=600, echo=lines.append)
+    log = "\n".join(lines)
+    assert res.returncode == 0 and res.task_states == {"ab_report": "success"}, log[-4000:]
+    with engine.connect() as conn:
+        rid, summary = conn.execute(text("SELECT report_id, summary FROM ab_reports")).one()
+        started = conn.execute(text("SELECT started FROM ab_report_arms WHERE report_id = :r AND arm = 'teacher'"),
+                               {"r": rid}).scalar()
+        projects = conn.execute(text("SELECT count(DISTINCT project_id) FROM responses")).scalar()
+    assert started == projects > 0
+    assert Path(summary["paths"]["plot"]).exists()
+    assert f"A/B report {rid}" in log

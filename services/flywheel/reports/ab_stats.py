@@ -66,7 +66,8 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> RateCI:
     denom = 1.0 + z2 / n
     center = (p + z2 / (2 * n)) / denom
     half = z / denom * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return RateCI(successes, n, p, max(0.0, center - half), min(1.0, center + half))
+    # Rounding can put a bound a hair past the estimate at 0/n and n/n; the interval always contains p.
+    return RateCI(successes, n, p, min(p, max(0.0, center - half)), max(p, min(1.0, center + half)))
 
 
 def normal_interval(successes: int, n: int, z: float = Z95) -> RateCI:

@@ -85,8 +85,8 @@ def render_plot(report: ABReport, path: Path) -> Path:
     for i, a in enumerate(report.arms):
         if a.rate is None:
             continue
-        ax_all.errorbar([i], [a.rate], yerr=[[a.rate - a.ci_low], [a.ci_high - a.rate]], fmt="o", color=f"C{i}",
-                        capsize=6)
+        yerr = [[max(0.0, a.rate - a.ci_low)], [max(0.0, a.ci_high - a.rate)]]
+        ax_all.errorbar([i], [a.rate], yerr=yerr, fmt="o", color=f"C{i}", capsize=6)
         xs.append(i)
         names.append(f"{a.arm}\n(n={a.started})")
     ax_all.set_xticks(xs, names)

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -247,12 +248,14 @@ class DagRunResult:
 
 
 def run_dag(settings: Settings, dag_id: str, conf: dict[str, Any] | None = None, *, home: Path | None = None,
-            timeout: float = 3600.0, echo: Callable[[str], None] | None = None) -> DagRunResult:
+            timeout: float = 3600.0, echo: Callable[[str], None] | None = None, retries: bool = False
+            ) -> DagRunResult:
     """One DAG run in-process of `airflow dags test` (no scheduler/UI needed); task logs stream to `echo`.
-    The task states are read back from Airflow's metadata DB."""
+    The task states are read back from Airflow's metadata DB. Without `retries` the DAGs are parsed with retries
+    off, so a failing task ends the run at once (`dags test` would otherwise sit out every retry delay)."""
     home = home or airflow_home(settings)
     home.mkdir(parents=True, exist_ok=True)
-    env = airflow_env(settings, home=home)
+    env = airflow_env(settings, home=home, extra={"FLYWHEEL_DAG_RETRIES": "1" if retries else "0"})
     log_path = home / f"dags-test-{dag_id}-{time.strftime('%Y%m%dT%H%M%S')}.log"
     subprocess.run([str(airflow_bin()), "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
     cmd = [str(airflow_bin()), "dags", "test", dag_id]
@@ -262,12 +265,16 @@ def run_dag(settings: Settings, dag_id: str, conf: dict[str, Any] | None = None,
     with log_path.open("w") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 cwd=home)
+        # The output loop below blocks on the pipe, so the deadline is enforced from a timer.
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
             if echo:
                 echo(line.rstrip())
-        rc = proc.wait(timeout=timeout)
+        rc = proc.wait()
+        timer.cancel()
     states = _task_states(env, dag_id)
     return DagRunResult(dag_id, rc, time.monotonic() - t0, log_path, states)
 
