@@ -71,6 +71,7 @@ def parsed(tmp_path_factory):
         traps[name] = s
     db_port, kafka_port = (traps[n].getsockname()[1] for n in ("db", "kafka"))
     env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+           "FLYWHEEL_DAG_RETRIES": "1",  # production retries (run_dag turns them off for one-off runs)
            "FLYWHEEL_DATABASE_URL": f"postgresql+psycopg2://nobody@127.0.0.1:{db_port}/nothing?connect_timeout=2",
            "FLYWHEEL_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}"}
     try:
