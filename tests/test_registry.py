@@ -107,3 +107,17 @@ def test_only_one_production_model_is_possible(settings, engine) -> None:
         c.execute(text("UPDATE models SET status = 'production' WHERE id IN ('m-worse', 'm-low')"))
     with pytest.raises(Exception, match="ck_models_status"), engine.begin() as c:
         c.execute(text("UPDATE models SET status = 'weird' WHERE id = 'm-low'"))
+
+
+def test_cli_promote_and_models(settings, tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from flywheel.cli.main import app
+
+    monkeypatch.setenv("FLYWHEEL_DATABASE_URL", settings.db_url())
+    monkeypatch.setenv("FLYWHEEL_PROMOTION_FLOOR", "0.95")
+    register_model(settings, fake(tmp_path, "m-cli-low", 0.9))
+    res = CliRunner().invoke(app, ["promote", "--model", "m-cli-low"])
+    assert res.exit_code == 3 and "below the floor 0.9500" in res.output
+    res = CliRunner().invoke(app, ["models"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0 and "m-cli-low" in res.output and "candidate" in res.output

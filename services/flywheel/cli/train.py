@@ -110,7 +110,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from flywheel.registry.store import list_models
         from flywheel.settings import get_settings
 
-        t = Table("id", "status", "backend", "base", "split", "overall", "train s", "created")
+        t = Table()
+        for col in ("id", "status", "backend", "base", "split", "overall", "train s", "created"):
+            t.add_column(col, no_wrap=True)
         for m in list_models(get_settings()):
             ov = m.metrics.get("overall")
             t.add_row(m.model_id, m.status, m.backend, m.base, m.split_id, f"{ov:.3f}" if ov is not None else "-",
