@@ -148,13 +148,10 @@ def _nightly(s: Settings, o: DemoOptions, console: Console, result: DemoResult) 
 
 
 def _print_offline(s: Settings, console: Console, result: DemoResult) -> None:
-    from sqlalchemy import text
-
     from flywheel.datasets.splits import get_split
-    from flywheel.db.engine import make_engine
     from flywheel.evaluation.offline import evaluate_model
     from flywheel.evaluation.table import print_report
-    from flywheel.registry.store import decisions, list_models
+    from flywheel.registry.store import decisions, get_model, list_models
 
     models = list_models(s)
     if not models:
@@ -167,13 +164,7 @@ def _print_offline(s: Settings, console: Console, result: DemoResult) -> None:
     print_report(report, model=f"{m.backend}:{m.base}", console=console)
     for d in decisions(s, m.model_id)[-1:]:
         console.print(f"  promotion: {'PROMOTED' if d['promoted'] else 'refused'} — {d['reason']}")
-    eng = make_engine(s)
-    try:
-        with eng.connect() as c:
-            status = c.execute(text("select status from models where model_id = :m"), {"m": m.model_id}).scalar()
-    finally:
-        eng.dispose()
-    result.promoted = status == "production"
+    result.promoted = get_model(s, m.model_id).status == "production"
 
 
 def _print_set_table(console: Console, split: Any) -> None:
