@@ -196,3 +196,20 @@ def test_rerun_for_same_watermark_is_idempotent_and_watermark_limits_events(sett
 def test_no_events_is_a_clear_error(settings, engine, w):
     with pytest.raises(NoEvents, match="no events"):
         run_groundtruth(settings, engine=engine)
+
+
+def test_intent_event_resent_under_a_new_event_id_counts_once(settings, engine, w):
+    rid = w.request("sepia", {"filter": flt("faded_Dusk")}, {"filter": True})
+    w.request("sepia", {"filter": flt("faded_BlueHour")}, {"filter": False})
+    w.flush()
+    with engine.begin() as conn:  # a buggy producer re-sends the intent event with a new id
+        from sqlalchemy import text
+
+        conn.execute(text(
+            "INSERT INTO intents (event_id, schema_version, occurred_at, producer, project_id, request_id, intent,"
+            " intent_norm) SELECT gen_random_uuid(), 1, occurred_at, producer, project_id, request_id, intent,"
+            " intent_norm FROM intents WHERE request_id = :r"), {"r": rid})
+    run, rows = gt(settings, engine)
+    r = rows[("sepia", "filter")]
+    assert r["support"] == 2 and r["shown"] == 1 and r["exports"] == 1 and run.n_responses == 2
+    assert run.params.get("deduped_intents") is True
