@@ -86,11 +86,16 @@ def _emit(asset: Asset, **extra: Any) -> None:
 
 
 def _train_config(params: dict[str, Any]):
+    from pydantic import ValidationError
+
     from flywheel.training.config import TrainConfig
 
     keys = ("backend", "base_model", "epochs", "max_steps", "seed")
     fields = {k: params[k] for k in keys if params.get(k) is not None}
-    return TrainConfig(**{**fields, **(params.get("train_overrides") or {})})
+    try:
+        return TrainConfig(**{**fields, **(params.get("train_overrides") or {})})
+    except ValidationError as e:  # a bad parameter, not a transient error
+        raise AirflowFailException(f"invalid training parameters: {e}") from e
 
 
 # ---------------------------------------------------------------- tasks (each a thin call into flywheel)
@@ -120,11 +125,15 @@ def validate_groundtruth(gt_run_id: str) -> str:
 @task
 def make_split(gt_run_id: str, params: dict[str, Any] | None = None) -> str:
     """Deterministic train/test split by unique intent (the gate runs as its own task)."""
+    from flywheel.datasets.splits import SplitError
     from flywheel.datasets.splits import make_split as _split
 
     p = params or {}
-    res = _split(_settings(), gt_run_id, test_size=int(p.get("test_size", 1000)), seed=int(p.get("seed", 0)),
-                 validate=False)
+    try:
+        res = _split(_settings(), gt_run_id, test_size=int(p.get("test_size", 1000)), seed=int(p.get("seed", 0)),
+                     validate=False)
+    except SplitError as e:  # wrong parameters for this data: retrying cannot help
+        raise AirflowFailException(str(e)) from e
     log.info("split %s: %s", res.split_id, res.set_table)
     return res.split_id
 
