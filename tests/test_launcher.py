@@ -3,6 +3,8 @@ model in the registry, its stored evaluations, offline re-evaluation and promoti
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 from split_factory import make_split_dir
 from sqlalchemy import text
@@ -17,7 +19,8 @@ def test_kubernetes_manifest(settings) -> None:
     s = settings.model_copy(update={"train_image": "registry.example/flywheel:1.2.3", "k8s_namespace": "ml"})
     cfg = TrainConfig(epochs=3, base_model="google/flan-t5-base")
     path = launch(s, "sp-42", cfg, launcher="kubernetes", model_id="m-K8S_1")
-    docs = list(yaml.safe_load_all(open(path)))
+    manifest = Path(path).read_text()
+    docs = list(yaml.safe_load_all(manifest))
     cm, job = docs
     assert cm["kind"] == "ConfigMap" and job["kind"] == "Job" and job["apiVersion"] == "batch/v1"
     assert TrainConfig.model_validate_json(cm["data"]["train_config.json"]) == cfg
@@ -39,7 +42,7 @@ def test_kubernetes_manifest(settings) -> None:
     assert env["FLYWHEEL_ARTIFACTS_DIR"]["value"] == "/artifacts"
     assert env["FLYWHEEL_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == s.k8s_db_secret
     # The password-bearing DB URL is never written into the manifest.
-    assert s.db_url() not in open(path).read()
+    assert s.db_url() not in manifest
     assert render_job(s, "sp-42", cfg, "m-K8S_1", gpus=4)[1]["spec"]["template"]["spec"]["containers"][0][
         "resources"]["limits"]["nvidia.com/gpu"] == 4
 

@@ -4,7 +4,6 @@ reproducibility, save/load, batched vs single predictions, the causal backend, a
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -192,3 +191,16 @@ def test_bench_inference_reports_student_and_teacher(trained) -> None:
         assert any("teacher column skipped" in n for n in r.notes)
     else:
         assert 0 < r.teacher_p50_ms <= r.teacher_p95_ms
+
+
+def test_constrained_decoding_never_breaks_the_contract(trained, split) -> None:
+    from flywheel.inference.constrained import grammar
+
+    assert grammar("adjust").fullmatch('{"exposure":1', partial=True)
+    assert not grammar("adjust").fullmatch('{"contrast":1', partial=True)  # keys in contract order only
+    assert grammar("filter").fullmatch('{"name":"faded_Dusk","intensity":40}')
+    assert not grammar("filter").fullmatch('{"name":"NoSuch', partial=True)
+    p = load_predictor(trained.path, constrained=True)
+    p.predict([r["intent"] for r in split.test])
+    assert p.counts["invalid"] == 0
+    assert json.loads((trained.path / "flywheel_model.json").read_text())["constrained_decoding"] is True

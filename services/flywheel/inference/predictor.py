@@ -41,7 +41,8 @@ class Prediction:
 
 class Predictor:
     def __init__(self, model: Any, tokenizer: Any, backend: str, *, model_name: str, model_version: str,
-                 max_new_tokens: int = 160, batch_size: int = 128, num_threads: int | None = None) -> None:
+                 max_new_tokens: int = 160, batch_size: int = 128, num_threads: int | None = None,
+                 constrained: bool = False) -> None:
         if backend not in ("seq2seq", "causal"):
             raise ValueError(f"unknown backend {backend!r}")
         self.model = model.eval()
@@ -51,6 +52,7 @@ class Predictor:
         self.model_version = model_version
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
+        self.constrained = constrained
         self.contracts = load_tool_contracts()
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -61,19 +63,27 @@ class Predictor:
 
     # -- generation -----------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def _generate(self, sources: list[str]) -> list[str]:
+    def _generate(self, sources: list[str], tools: list[str]) -> list[str]:
         tok = self.tokenizer
         if self.backend == "seq2seq":
             enc = tok(sources, return_tensors="pt", padding=True, truncation=True, max_length=128)
         else:
             enc = tok([s + SEPARATOR for s in sources], return_tensors="pt", padding=True, add_special_tokens=False)
+        extra: dict[str, Any] = {}
+        if self.constrained:
+            from transformers import LogitsProcessorList
+
+            from flywheel.inference.constrained import GrammarProcessor
+
+            start = 0 if self.backend == "seq2seq" else enc["input_ids"].shape[1]
+            extra["logits_processor"] = LogitsProcessorList([GrammarProcessor(tok, tools, prompt_len=start)])
         out = self.model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1,
-                                  pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+                                  pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, **extra)
         if self.backend == "causal":
             out = out[:, enc["input_ids"].shape[1]:]
         return [t.strip() for t in tok.batch_decode(out, skip_special_tokens=True)]
 
-    def generate_raw(self, sources: list[str], progress: bool = False) -> list[str]:
+    def generate_raw(self, sources: list[str], progress: bool = False, tools: list[str] | None = None) -> list[str]:
         """Raw texts for prompts, batched; prompts are grouped by length (less padding) and put back in order."""
         order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
         texts: list[str] = [""] * len(sources)
@@ -85,14 +95,15 @@ class Predictor:
             it = tqdm(batches, desc="generate", unit="batch")
         with self._lock:
             for b in it:
-                for i, text in zip(b, self._generate([sources[i] for i in b]), strict=True):
+                tb = [tools[i] if tools else "" for i in b]
+                for i, text in zip(b, self._generate([sources[i] for i in b], tb), strict=True):
                     texts[i] = text
         return texts
 
     def predict_detailed(self, intents: list[str], progress: bool = False) -> list[Prediction]:
         norm = [normalize_intent(i) for i in intents]
         sources = [prompt(t, i) for i in norm for t in TOOLS]
-        raw = self.generate_raw(sources, progress=progress)
+        raw = self.generate_raw(sources, progress=progress, tools=[t for _ in norm for t in TOOLS])
         preds = []
         for k, intent in enumerate(norm):
             outputs, texts, invalid = {}, {}, []
@@ -125,8 +136,10 @@ def write_card(model_dir: Path, **card: Any) -> None:
     (model_dir / MODEL_CARD).write_text(json.dumps(card, indent=2))
 
 
-def load_predictor(model_dir: str | Path, batch_size: int = 128, num_threads: int | None = None) -> Predictor:
-    """A predictor for a checkpoint folder written by `flywheel train`."""
+def load_predictor(model_dir: str | Path, batch_size: int = 128, num_threads: int | None = None,
+                   constrained: bool | None = None) -> Predictor:
+    """A predictor for a checkpoint folder written by `flywheel train`; `constrained=None` uses the model card's
+    `constrained_decoding` (see `flywheel.inference.constrained`)."""
     d = Path(model_dir)
     card_path = d / MODEL_CARD
     if not card_path.is_file():
@@ -138,4 +151,5 @@ def load_predictor(model_dir: str | Path, batch_size: int = 128, num_threads: in
     model = auto.from_pretrained(d, dtype=torch.float32)
     return Predictor(model, tok, backend, model_name=card.get("model_name", f"student-{backend}"),
                      model_version=card.get("model_version", d.name), max_new_tokens=card.get("max_new_tokens", 160),
-                     batch_size=batch_size, num_threads=num_threads)
+                     batch_size=batch_size, num_threads=num_threads,
+                     constrained=card.get("constrained_decoding", False) if constrained is None else constrained)

@@ -63,6 +63,8 @@ class TrainConfig(BaseModel):
     max_target_tokens: int = 96
     max_train_rows: int | None = Field(default=None, description="train on a seeded sample of N train intents")
 
+    constrained_decoding: bool = Field(default=True, description=(
+        "serve with grammar-constrained greedy decoding (null or contract-ordered JSON); stored in the model card"))
     eval_batch_size: int = 128
     evaluate_test: bool = True
     max_eval_rows: int | None = None

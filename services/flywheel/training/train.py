@@ -109,7 +109,7 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
     name = f"student-{config.backend}-{Path(config.base_model).name}"
     write_card(out_dir, backend=config.backend, base_model=config.base_model, model_name=name,
                model_version=model_id, max_new_tokens=config.max_target_tokens,
-               prompt="tool: {tool} | intent: {intent}")
+               prompt="tool: {tool} | intent: {intent}", constrained_decoding=config.constrained_decoding)
 
     metrics: dict[str, Any] = {}
     eval_seconds = 0.0
@@ -119,7 +119,8 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
 
         t1 = time.perf_counter()
         predictor = Predictor(model, tok, config.backend, model_name=name, model_version=model_id,
-                              max_new_tokens=config.max_target_tokens, batch_size=config.eval_batch_size)
+                              max_new_tokens=config.max_target_tokens, batch_size=config.eval_batch_size,
+                              constrained=config.constrained_decoding)
         test = split.test[:config.max_eval_rows] if config.max_eval_rows else split.test
         preds = predictor.predict_detailed([r["intent"] for r in test], progress=progress)
         write_jsonl(out_dir / "test_predictions.jsonl", [p.record() for p in preds])
