@@ -19,17 +19,17 @@ def evaluate_files(predictions: str | Path, references: str | Path) -> EvalRepor
 
 
 def evaluate_model(settings: Any, model_id: str, split_id: str, *, split_dir: str | Path | None = None,
-                   progress: bool = False, store: bool = True) -> dict[str, Any]:
+                   progress: bool = False, store: bool = True, constrained: bool | None = None) -> dict[str, Any]:
     """Predict the split's test intents with the model, score them and (unless ``store=False``) store the numbers.
 
     Returns the summary dict (``overall``, ``invalid_rate``, per-subset / per-tool numbers) plus ``report``: the full
     report as a dict (``print_report`` accepts the returned dict as is)."""
     from flywheel.inference.predictor import load_predictor
-    from flywheel.registry.store import get_model, store_evaluation
+    from flywheel.registry.store import get_model, store_evaluation, update_metrics
 
     rec = get_model(settings, model_id)
     split = load_split(split_dir or resolve_split_dir(settings, split_id))
-    predictor = load_predictor(rec.path)
+    predictor = load_predictor(rec.path, constrained=constrained)  # None: as the model card says
     preds = predictor.predict_detailed([r["intent"] for r in split.test], progress=progress)
     rows = [p.record() for p in preds]
     report = evaluate(rows, split.test)
@@ -39,4 +39,6 @@ def evaluate_model(settings: Any, model_id: str, split_id: str, *, split_dir: st
     (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2))
     if store:
         store_evaluation(settings, model_id, split_id, summary)
-    return {**summary, "report": report.to_dict()}
+        if split_id == rec.split_id:
+            update_metrics(settings, model_id, {**summary, "constrained_decoding": predictor.constrained})
+    return {**summary, "report": report.to_dict(), "constrained_decoding": predictor.constrained}

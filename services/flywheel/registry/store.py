@@ -119,6 +119,13 @@ def store_evaluation(settings: Any, model_id: str, split_id: str, summary: dict[
     return len(rows)
 
 
+def update_metrics(settings: Any, model_id: str, summary: dict[str, Any]) -> None:
+    """The model's headline numbers (on its own test split) after a re-evaluation."""
+    with _session(settings) as s:
+        s.execute(update(Model).where(Model.id == model_id).values(metrics=summary))
+        s.commit()
+
+
 def get_model(settings: Any, model_id: str) -> ModelRecord:
     with _session(settings) as s:
         m = s.get(Model, model_id)
