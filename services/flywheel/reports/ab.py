@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, insert, text
 
 from flywheel.reports.ab_stats import RatioCI, SRMResult, rate_ratio, srm_test, wilson_interval
 from flywheel.settings import Settings
@@ -140,7 +140,8 @@ def _resolve_experiment(conn: Connection, experiment_id: str | None) -> _Experim
 
 
 def _window_sql(exp: _Experiment, alias: str = "r") -> tuple[str, dict[str, Any]]:
-    where, params = ["TRUE"], {}
+    where: list[str] = ["TRUE"]
+    params: dict[str, Any] = {}
     if exp.weights is not None:
         where.append(f"{alias}.arm = ANY(:arms)")
         params["arms"] = list(exp.weights)
@@ -250,11 +251,11 @@ def store_report(conn: Connection, report: ABReport) -> None:
     d = report.to_dict()
     summary = {k: d[k] for k in ("control_arm", "ratios", "srm", "n_projects_multi_arm", "assignment_mismatches",
                                  "paths", "since", "until")}
-    conn.execute(ABReportRow.__table__.insert().values(
+    conn.execute(insert(ABReportRow).values(
         report_id=report.report_id, experiment_id=report.experiment_id, generated_at=report.generated_at,
         params={"experiment_id": report.experiment_id}, summary=summary))
-    conn.execute(ABReportArm.__table__.insert(), [asdict(a) | {"report_id": report.report_id} for a in report.arms])
-    conn.execute(ABReportDaily.__table__.insert(),
+    conn.execute(insert(ABReportArm), [asdict(a) | {"report_id": report.report_id} for a in report.arms])
+    conn.execute(insert(ABReportDaily),
                  [asdict(x) | {"report_id": report.report_id} for x in report.daily])
 
 

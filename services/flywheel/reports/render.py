@@ -83,7 +83,7 @@ def render_plot(report: ABReport, path: Path) -> Path:
     ax_day.tick_params(axis="x", labelrotation=30)
     xs, names = [], []
     for i, a in enumerate(report.arms):
-        if a.rate is None:
+        if a.rate is None or a.ci_low is None or a.ci_high is None:
             continue
         yerr = [[max(0.0, a.rate - a.ci_low)], [max(0.0, a.ci_high - a.rate)]]
         ax_all.errorbar([i], [a.rate], yerr=yerr, fmt="o", color=f"C{i}", capsize=6)

@@ -83,8 +83,8 @@ def read_login(home: Path) -> tuple[str, str] | None:
 
 def all_admins(env: dict[str, str] | None = None) -> bool:
     """Simple auth manager without login (every visitor is admin): no password file is generated then."""
-    env = os.environ if env is None else env
-    return env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "").lower() in ("true", "1")
+    source = os.environ if env is None else env
+    return source.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "").lower() in ("true", "1")
 
 
 def _pgroup_pids(pgid: int) -> list[int]:
