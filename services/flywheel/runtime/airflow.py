@@ -59,10 +59,13 @@ def airflow_env(settings: Settings, port: int = DEFAULT_PORT, home: Path | None 
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
-        "FLYWHEEL_STATE_DIR": str(settings.state_dir.resolve()),
-        "FLYWHEEL_ARTIFACTS_DIR": str(Path(settings.artifacts_dir).resolve()),
     }
-    # Tasks must reach the same database and broker as the caller, whatever its overrides were.
+    # Tasks must see the caller's settings, including overrides that never were environment variables.
+    for name, value in settings.model_dump().items():
+        if isinstance(value, str | int | float | bool | Path):
+            env[f"FLYWHEEL_{name.upper()}"] = str(value)
+    env["FLYWHEEL_STATE_DIR"] = str(settings.state_dir.resolve())
+    env["FLYWHEEL_ARTIFACTS_DIR"] = str(Path(settings.artifacts_dir).resolve())
     env["FLYWHEEL_DATABASE_URL"] = settings.db_url()
     env["FLYWHEEL_KAFKA_BOOTSTRAP"] = settings.bootstrap()
     env.update(extra or {})
