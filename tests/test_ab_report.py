@@ -58,17 +58,8 @@ def world(engine):
 
 
 def _experiments_table(engine) -> bool:
-    """The experiments tables come from revision 0004 (assistant); before that lands, create the agreed shape in
-    this module's throwaway database so the experiment path is still exercised."""
-    with engine.begin() as conn:
-        if not conn.execute(text("SELECT to_regclass('experiments') IS NOT NULL")).scalar():
-            conn.execute(text(
-                "CREATE TABLE experiments (experiment_id text PRIMARY KEY, name text, salt text, status text, "
-                "started_at timestamptz, ended_at timestamptz)"))
-            conn.execute(text(
-                "CREATE TABLE experiment_arms (experiment_id text REFERENCES experiments, arm text, "
-                "weight double precision, backend text, model_ref text, PRIMARY KEY (experiment_id, arm))"))
-    return True
+    with engine.connect() as conn:
+        return bool(conn.execute(text("SELECT to_regclass('experiments') IS NOT NULL")).scalar())
 
 
 def test_all_traffic_report(settings, engine, world, tmp_path):
