@@ -204,3 +204,11 @@ def test_constrained_decoding_never_breaks_the_contract(trained, split) -> None:
     p.predict([r["intent"] for r in split.test])
     assert p.counts["invalid"] == 0
     assert json.loads((trained.path / "flywheel_model.json").read_text())["constrained_decoding"] is True
+
+
+def test_tiny_t5_with_a_deeper_decoder_generates(split, tmp_path) -> None:
+    cfg = TrainConfig(max_steps=2, batch_size=16, tiny={**SMALL, "num_decoder_layers": 3}, max_eval_rows=2)
+    r = train(cfg, split, tmp_path / "deep", model_id="deep", progress=False)
+    assert r.metrics["All"]["n"] == 2
+    p = load_predictor(r.path)
+    assert set(p.predict_one("golden hour")) == set(TOOLS)
