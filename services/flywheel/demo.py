@@ -7,7 +7,9 @@ the promoted student to simulated users -> ingest -> the A/B report, checked aga
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,7 +138,7 @@ def _nightly(s: Settings, o: DemoOptions, console: Console, result: DemoResult) 
     conf: dict[str, Any] = {"test_size": o.test_size, "seed": o.seed, "skip_augmentation": True}
     if o.max_steps:
         conf["max_steps"] = o.max_steps
-    run = run_dag(s, "flywheel_nightly", conf, echo=None)
+    run = run_dag(s, "flywheel_nightly", conf, echo=_task_progress(console, "flywheel_nightly"))
     for task, state in sorted(run.task_states.items()):
         console.print(f"  {task:<28} {state}")
     console.print(f"  DAG run {'succeeded' if run.ok else 'FAILED'} in {run.seconds:.0f}s (log: {run.log_path})")
@@ -145,6 +147,23 @@ def _nightly(s: Settings, o: DemoOptions, console: Console, result: DemoResult) 
         console.print("\n".join(tail), markup=False)
         raise RuntimeError(f"flywheel_nightly failed; see {run.log_path}")
     _print_offline(s, console, result)
+
+
+def _task_progress(console: Console, dag_id: str) -> Callable[[str], None]:
+    """Airflow's log is long; show the operator one line per task start/finish with the elapsed time."""
+    started = re.compile(rf"\[DAG TEST\] running task <TaskInstance: {re.escape(dag_id)}\.(\w+)")
+    finished = re.compile(r"new_state=(\w+)")
+    state: dict[str, Any] = {"task": None, "t0": time.monotonic()}
+
+    def echo(line: str) -> None:
+        if m := started.search(line):
+            state["task"], state["t0"] = m.group(1), time.monotonic()
+            console.print(f"  [cyan]▶[/] {m.group(1)}")
+        elif (m := finished.search(line)) and state["task"]:
+            console.print(f"  [green]✓[/] {state['task']} {m.group(1)} ({time.monotonic() - state['t0']:.0f}s)")
+            state["task"] = None
+
+    return echo
 
 
 def _print_offline(s: Settings, console: Console, result: DemoResult) -> None:
