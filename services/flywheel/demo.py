@@ -7,6 +7,7 @@ the promoted student to simulated users -> ingest -> the A/B report, checked aga
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -179,7 +180,10 @@ def _print_offline(s: Settings, console: Console, result: DemoResult) -> None:
     result.model_id, result.split_id = m.model_id, m.split_id
     split = get_split(s, m.split_id)
     _print_set_table(console, split)
-    report = evaluate_model(s, m.model_id, m.split_id, store=False)
+    # The nightly evaluate task stored the full report beside the checkpoint; recompute only if it is missing.
+    stored = Path(m.path) / "eval" / m.split_id / "report.json"
+    report = json.loads(stored.read_text()) if stored.exists() else evaluate_model(s, m.model_id, m.split_id,
+                                                                                   store=False)
     print_report(report, model=f"{m.backend}:{m.base}", console=console)
     for d in decisions(s, m.model_id)[-1:]:
         console.print(f"  promotion: {'PROMOTED' if d['promoted'] else 'refused'} — {d['reason']}")
