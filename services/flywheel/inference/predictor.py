@@ -46,8 +46,8 @@ class Predictor:
         if backend not in ("seq2seq", "causal"):
             raise ValueError(f"unknown backend {backend!r}")
         self.model = model.eval()
-        cfg = getattr(model, "config", None)
-        if getattr(cfg, "model_type", "") == "t5" and cfg.num_decoder_layers > cfg.num_layers:
+        cfg: Any = getattr(model, "config", None)
+        if cfg is not None and getattr(cfg, "model_type", "") == "t5" and cfg.num_decoder_layers > cfg.num_layers:
             # transformers sizes T5's generation cache by num_layers (the encoder's depth): a deeper decoder
             # overflows it (IndexError). Only the in-memory config changes; weights are saved before this.
             cfg.num_layers = cfg.num_decoder_layers
