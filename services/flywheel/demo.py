@@ -176,7 +176,7 @@ def _print_offline(s: Settings, console: Console, result: DemoResult) -> None:
     models = list_models(s)
     if not models:
         raise RuntimeError("the nightly run registered no model")
-    m = max(models, key=lambda r: r.created_at)
+    m = models[0]  # newest first
     result.model_id, result.split_id = m.model_id, m.split_id
     split = get_split(s, m.split_id)
     _print_set_table(console, split)

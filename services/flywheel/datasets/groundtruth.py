@@ -117,7 +117,7 @@ def run_groundtruth(settings: Settings, watermark: datetime | None = None, teach
             if not n_teacher:
                 raise NoEvents(f"no responses of arm {teacher_arm!r} ingested up to {wm.isoformat()}: nothing to "
                                "compute ground truth from (is the teacher arm name right?)")
-            params = {"teacher_arm": teacher_arm, "watermark": wm.isoformat(), "rules": "spec-v1"}
+            params: dict[str, Any] = {"teacher_arm": teacher_arm, "watermark": wm.isoformat(), "rules": "spec-v1"}
             conn.execute(text("DELETE FROM groundtruth_runs WHERE run_id = :r"), {"r": run_id})
             conn.execute(text(
                 "INSERT INTO groundtruth_runs (run_id, watermark, teacher_arm, params, status)"
