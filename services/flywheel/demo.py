@@ -26,7 +26,7 @@ class DemoOptions:
     days: float = 60.0
     seed: int = 7
     test_size: int = 300
-    ab_intents: int = 1500
+    ab_intents: int = 800
     ab_workers: int = 6
     max_steps: int | None = None
     keep: bool = False

@@ -19,7 +19,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         days: float = typer.Option(60.0, min=1, help="Length of the collection period (simulated days)."),
         seed: int = typer.Option(7, help="World, traffic, split and training seed."),
         test_size: int = typer.Option(300, min=10, help="Unique test intents (the paper uses 1,000)."),
-        ab_intents: int = typer.Option(1500, min=50, help="Unique intents in the A/B period."),
+        ab_intents: int = typer.Option(800, min=50, help="Unique intents in the A/B period."),
         max_steps: int = typer.Option(0, min=0, help="Cap on student optimizer steps (0: the config default)."),
         keep: bool = typer.Option(False, help="Leave the embedded services running afterwards."),
     ) -> None:
