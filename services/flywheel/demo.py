@@ -8,6 +8,7 @@ the promoted student to simulated users -> ingest -> the A/B report, checked aga
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -77,6 +78,8 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console | None = No
     from flywheel.runtime.stack import down
 
     console = console or Console()
+    # kafka-python warns about its own event-loop timing under load; the demo's output is for people.
+    logging.getLogger("kafka").setLevel(logging.ERROR)
     result = DemoResult()
     try:
         _run(settings, opts, console, result)
