@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import psutil
@@ -16,22 +15,21 @@ import psycopg
 import pytest
 
 from flywheel.db.migrate import upgrade_url
-from flywheel.ingest.harness import EVENT_TABLES, failed_rows, landed, produce, produce_in_background, start_ingest
+from flywheel.ingest.harness import (
+    EVENT_TABLES,
+    failed_rows,
+    fresh_topics,
+    landed,
+    produce,
+    produce_in_background,
+    start_ingest,
+)
 from flywheel.ingest.synthetic import synthetic_events
-from flywheel.kafka_admin import ensure_topics
 from flywheel.runtime.postgres import EmbeddedPostgres
 from flywheel.runtime.proc import free_port
 from flywheel.settings import Settings
 
 pytestmark = pytest.mark.slow
-
-
-def fresh(settings: Settings, name: str, **over: object) -> Settings:
-    tag = f"{name}.{uuid.uuid4().hex[:6]}"
-    s = settings.model_copy(update={"events_topic": f"ev.{tag}", "dead_letter_topic": f"dlq.{tag}",
-                                    "ingest_group": f"g.{tag}", **over})
-    ensure_topics(s.bootstrap(), {s.events_topic: 4, s.dead_letter_topic: 2})
-    return s
 
 
 def total(s: Settings, ids: list[str]) -> int:
@@ -63,7 +61,7 @@ def assert_exactly_once(s: Settings, good: list, bad_values: list[bytes]) -> Non
 
 
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(settings: Settings, tmp_path: Path) -> None:
-    s = fresh(settings, "kill")
+    s = fresh_topics(settings, "kill")
     rng = random.Random(20261123)
     good = list(synthetic_events(3000, seed=21))
     bad = [b"junk-%d" % i for i in range(25)]
@@ -117,7 +115,7 @@ def test_postgres_outage_mid_stream_loses_nothing(settings: Settings, tmp_path: 
             c.execute("CREATE DATABASE flywheel")
         url = f"postgresql+psycopg2://{pg.user}@127.0.0.1:{pg.port}/flywheel"
         upgrade_url(url)
-        s = fresh(settings, "pgdown", database_url=url)
+        s = fresh_topics(settings, "pgdown", database_url=url)
         good = list(synthetic_events(3000, seed=22))
         ids = [g.event_id for g in good]
         producer = produce_in_background(s, [(g.key, g.value) for g in good], rate=250)
@@ -148,7 +146,7 @@ def test_postgres_outage_mid_stream_loses_nothing(settings: Settings, tmp_path: 
 
 
 def test_two_processes_in_one_group_share_the_partitions(settings: Settings, tmp_path: Path) -> None:
-    s = fresh(settings, "pair")
+    s = fresh_topics(settings, "pair")
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     procs = [start_ingest(s, ["--idle-exit-s", "10", "--batch-size", "200"], log) for log in logs]
     try:

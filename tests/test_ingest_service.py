@@ -20,22 +20,12 @@ from flywheel.contracts import ADJUST_KEYS, normalize_intent
 from flywheel.events.envelope import make_event
 from flywheel.events.publisher import EventPublisher, PublishError
 from flywheel.ingest.dlq import replay_dead_letters
-from flywheel.ingest.harness import EVENT_TABLES, failed_rows, landed, produce, start_ingest
+from flywheel.ingest.harness import EVENT_TABLES, failed_rows, fresh_topics, landed, produce, start_ingest
 from flywheel.ingest.service import IngestOptions, IngestService
 from flywheel.ingest.sink import libpq_url
 from flywheel.ingest.synthetic import synthetic_events
-from flywheel.kafka_admin import ensure_topics
 from flywheel.runtime.proc import free_port
 from flywheel.settings import Settings
-
-
-def fresh(settings: Settings, name: str, **over: object) -> Settings:
-    """Own topics and group for one test (the module database is shared)."""
-    tag = f"{name}.{uuid.uuid4().hex[:6]}"
-    s = settings.model_copy(update={"events_topic": f"ev.{tag}", "dead_letter_topic": f"dlq.{tag}",
-                                    "ingest_group": f"g.{tag}", **over})
-    ensure_topics(s.bootstrap(), {s.events_topic: 4, s.dead_letter_topic: 2})
-    return s
 
 
 def response(outputs: dict | None = None, **over: object) -> dict:
@@ -82,7 +72,7 @@ def dead_letters(s: Settings) -> list:
 
 
 def test_valid_and_malformed_events_end_to_end(settings: Settings) -> None:
-    s = fresh(settings, "e2e")
+    s = fresh_topics(settings, "e2e")
     good = list(synthetic_events(600, seed=11))
     bad = malformed()
     items = [(g.key, g.value) for g in good[:300]] + [(b"pbad", v) for _, v in bad] + \
@@ -140,7 +130,7 @@ def test_valid_and_malformed_events_end_to_end(settings: Settings) -> None:
 
 
 def test_replay_dead_letters_after_a_fix(settings: Settings, tmp_path: Path) -> None:
-    s = fresh(settings, "replay")
+    s = fresh_topics(settings, "replay")
     ev = response({"adjust": None, "selective_adjust": None, "filter": {"name": "sepia_9000", "intensity": 30}})
     produce(s, [(b"pbad", json.dumps(ev).encode()), (b"pbad", b"garbage")])
     first = IngestService(s, IngestOptions(idle_exit_s=3)).run()
@@ -171,7 +161,7 @@ def test_replay_dead_letters_after_a_fix(settings: Settings, tmp_path: Path) -> 
 
 @pytest.mark.parametrize("mode", ["--threads", "--processes"])
 def test_sigterm_finishes_the_batch_and_exits_zero(settings: Settings, tmp_path: Path, mode: str) -> None:
-    s = fresh(settings, "term")
+    s = fresh_topics(settings, "term")
     good = list(synthetic_events(3000, seed=12 if mode == "--threads" else 13))
     produce(s, [(g.key, g.value) for g in good])
     log = tmp_path / "ingest.log"
@@ -234,7 +224,7 @@ def test_postgres_rejecting_one_event_does_not_stall_the_batch(settings: Setting
 def test_simulator_stream_passes_the_contract_and_lands(settings: Settings, tmp_path: Path) -> None:
     """Cross-team guard: every event the simulator publishes is accepted and lands in its table."""
     run = pytest.importorskip("flywheel.simulator.run")
-    s = fresh(settings, "sim", artifacts_dir=tmp_path)
+    s = fresh_topics(settings, "sim", artifacts_dir=tmp_path)
     summary = run.simulate(s, intents=200, days=1, seed=5, progress=False)
     stats = IngestService(s, IngestOptions(idle_exit_s=3)).run()
     assert stats.failed == 0, stats.failed_kinds

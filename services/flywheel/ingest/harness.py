@@ -7,14 +7,25 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from flywheel.ingest.sink import libpq_url
+from flywheel.kafka_admin import ensure_topics
 
 EVENT_TABLES = {"project_started": "projects", "intent_submitted": "intents", "assistant_responded": "responses",
                 "tool_exported": "tool_exports", "project_exported": "project_exports"}
+
+
+def fresh_topics(settings: Any, name: str, **over: object) -> Any:
+    """Settings with topics and a consumer group of their own (one test or drill; the database may be shared)."""
+    tag = f"{name}.{uuid.uuid4().hex[:6]}"
+    s = settings.model_copy(update={"events_topic": f"ev.{tag}", "dead_letter_topic": f"dlq.{tag}",
+                                    "ingest_group": f"g.{tag}", **over})
+    ensure_topics(s.bootstrap(), {s.events_topic: 4, s.dead_letter_topic: 2})
+    return s
 
 
 def ingest_env(settings: Any, **extra: str) -> dict[str, str]:
