@@ -24,7 +24,6 @@ import random
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -145,21 +144,9 @@ def _evaluate(settings: Settings, model_id: str, split_id: str) -> dict[str, Any
 
 
 def _record(settings: Settings, run_id: str, params: dict[str, Any], status: str, message: str) -> None:
-    from sqlalchemy.orm import Session
+    from flywheel.db.core import record_run
 
-    from flywheel.db.core import PipelineRun
-    from flywheel.db.engine import make_engine
-
-    eng = make_engine(settings)
-    try:
-        with Session(eng) as s, s.begin():
-            run = s.get(PipelineRun, run_id) or PipelineRun(run_id=run_id, stage=STAGE)
-            run.params, run.status, run.message = json.loads(json.dumps(params, default=str)), status, message
-            if status != "running":
-                run.finished_at = datetime.now(UTC)
-            s.add(run)
-    finally:
-        eng.dispose()
+    record_run(settings, run_id, STAGE, params, status, message)
 
 
 def run_low_data(settings: Settings, split_id: str, fraction: float = 0.125, seed: int = 0, config: Any = None,

@@ -23,7 +23,6 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -202,21 +201,9 @@ def augment_once(settings: Settings, model_id: str, split_id: str, iteration: in
 
 
 def _record_run(settings: Settings, run_id: str, params: dict, status: str, message: str) -> None:
-    from sqlalchemy.orm import Session
+    from flywheel.db.core import record_run
 
-    from flywheel.db.core import PipelineRun
-    from flywheel.db.engine import make_engine
-
-    eng = make_engine(settings)
-    try:
-        with Session(eng) as s, s.begin():
-            run = s.get(PipelineRun, run_id) or PipelineRun(run_id=run_id, stage="augment")
-            run.params, run.status, run.message = params, status, message
-            if status != "running":
-                run.finished_at = datetime.now(UTC)
-            s.add(run)
-    finally:
-        eng.dispose()
+    record_run(settings, run_id, "augment", params, status, message)
 
 
 def augment_split(settings: Settings, model_id: str, split_id: str, iterations: int = 1, *,
