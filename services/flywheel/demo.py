@@ -11,7 +11,8 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,27 +52,22 @@ class DemoResult:
         return self.ratio_ci[0] <= self.true_ratio <= self.ratio_ci[1]
 
 
-class _Steps:
-    def __init__(self, console: Console, result: DemoResult) -> None:
-        self.console, self.result, self.n = console, result, 0
+def _stepper(console: Console, result: DemoResult) -> Callable[[str], AbstractContextManager[None]]:
+    """`with step(title):` prints a numbered heading and records the step's wall time in `result.steps`."""
 
-    def __call__(self, title: str) -> _Step:
-        self.n += 1
-        return _Step(self, f"{self.n}. {title}")
+    @contextmanager
+    def step(title: str) -> Iterator[None]:
+        title = f"{len(result.steps) + 1}. {title}"
+        console.rule(f"[bold]{title}")
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            dt = time.monotonic() - t0
+            result.steps[title] = round(dt, 1)
+            console.print(f"[dim]   {title}: {dt:.1f}s[/]")
 
-
-class _Step:
-    def __init__(self, parent: _Steps, title: str) -> None:
-        self.parent, self.title = parent, title
-
-    def __enter__(self) -> None:
-        self.t0 = time.monotonic()
-        self.parent.console.rule(f"[bold]{self.title}")
-
-    def __exit__(self, *exc: object) -> None:
-        dt = time.monotonic() - self.t0
-        self.parent.result.steps[self.title] = round(dt, 1)
-        self.parent.console.print(f"[dim]   {self.title}: {dt:.1f}s[/]")
+    return step
 
 
 def run_demo(settings: Settings, opts: DemoOptions, console: Console | None = None) -> DemoResult:
@@ -96,7 +92,7 @@ def _run(s: Settings, o: DemoOptions, console: Console, result: DemoResult) -> N
     from flywheel.runtime.stack import up
     from flywheel.simulator.run import simulate
 
-    step = _Steps(console, result)
+    step = _stepper(console, result)
     with step("services up + migrate"):
         for line in up(s).lines:
             console.print(f"  {line}")
@@ -257,7 +253,3 @@ def _ab_report(s: Settings, console: Console, result: DemoResult, truth: dict[st
             verdict = "covers" if result.covers_truth else "does NOT cover"
             console.print(f"  the report's 95% interval for the ratio [{lo:.3f}, {hi:.3f}] {verdict} the truth")
     console.print(f"  report: {result.report_path}\n  plot:   {result.plot_path}")
-
-
-def artifacts_note(s: Settings) -> Path:
-    return Path(s.artifacts_dir).resolve()
