@@ -17,7 +17,8 @@ from flywheel.contracts import COLORS
 LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 # Selective-adjust hue windows (HSV hue, degrees): centre, half-width to the left, half-width to the right.
-# Neighbouring windows meet at the next centre, so from red to blue the weights add up to one; magenta/purple
+# Neighbouring windows meet at the next centre, so from the red to the blue centre the weights add up to one;
+# red fades out towards 330 and blue towards 300 degrees, and magenta/purple
 # (about 300-330 degrees) belongs to no band, as in the contract (six colours).
 HUE_BANDS: dict[str, tuple[float, float, float]] = {
     "red": (0.0, 30.0, 30.0),
@@ -39,7 +40,8 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
 
 
 def luma(x: np.ndarray) -> np.ndarray:
-    return x @ LUMA
+    # Written out rather than `x @ LUMA`: a BLAS call may start threads, and renders stay on one core.
+    return x[:, 0] * LUMA[0] + x[:, 1] * LUMA[1] + x[:, 2] * LUMA[2]
 
 
 def smoothstep(lo: float, hi: float, x: np.ndarray) -> np.ndarray:
@@ -114,7 +116,8 @@ def hue_rotate(x: np.ndarray, s: float) -> np.ndarray:
     k = np.ones(3) / np.sqrt(3)
     kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
     rot = np.eye(3) + np.sin(theta) * kx + (1 - np.cos(theta)) * (kx @ kx)
-    return (x @ rot.T.astype(np.float32)).astype(np.float32)
+    rot = rot.astype(np.float32)
+    return np.stack([x[:, 0] * rot[i, 0] + x[:, 1] * rot[i, 1] + x[:, 2] * rot[i, 2] for i in range(3)], axis=1)
 
 
 def band_weight(hue: np.ndarray, colour: str) -> np.ndarray:
@@ -129,12 +132,13 @@ def band_weight(hue: np.ndarray, colour: str) -> np.ndarray:
 def selective(x: np.ndarray, bands: Mapping[str, Mapping[str, float]]) -> np.ndarray:
     """Per-colour saturation (chroma scale) and luminance (gain) inside each band's hue window.
 
-    `bands` maps colour -> {"saturation", "luminance"} in [-1, 1]. Greys have no hue, so the weights fade out
-    below 5-25 % HSV saturation.
+    `bands` maps colour -> {"saturation", "luminance"} in [-1, 1]. Greys have no hue, so the weights fade in
+    with chroma (max - min of R, G, B) from 0.07 to 0.2: a grid point next to the grey axis of a 17-point LUT
+    (chroma 1/16) gets no weight, so interpolation cannot leak a band onto greys.
     """
     xc = np.clip(x, 0.0, 1.0)
-    hue, sat = hsv_hue_sat(xc)
-    colourful = smoothstep(0.05, 0.25, sat)
+    hue, _ = hsv_hue_sat(xc)
+    colourful = smoothstep(0.07, 0.2, xc.max(axis=1) - xc.min(axis=1))
     sat_change = np.zeros(len(x), dtype=np.float32)
     lum_change = np.zeros(len(x), dtype=np.float32)
     for colour in COLORS:

@@ -1,10 +1,12 @@
 """The spatial operations of `adjust`: structure (local contrast), sharpen and bloom, all in Pillow's C code.
 
 Structure and bloom share one soft low-pass of the image, computed at about 256 px and scaled back up (a wide
-blur costs little there); sharpen is a 3x3 unsharp kernel at full resolution.
+blur costs little there); sharpen is a 3x3 unsharp kernel on luma at full resolution.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 from PIL import Image, ImageChops, ImageFilter
 
@@ -26,9 +28,14 @@ def low_pass(image: Image.Image) -> Image.Image:
 
 
 def sharpen(image: Image.Image, s: float) -> Image.Image:
-    """Unsharp mask with a 3x3 box: centre 1 + 8a/9, neighbours -a/9 (weights add up to one)."""
+    """Unsharp mask on luma only (no colour fringes): image + a * (Y - box3x3(Y)) added to R, G and B alike.
+
+    The high-pass comes from one 3x3 kernel (centre 8a/9, neighbours -a/9) around an offset of 128.
+    """
     a = SHARPEN_GAIN * s
-    return image.filter(ImageFilter.Kernel((3, 3), [-a / 9] * 4 + [1 + 8 * a / 9] + [-a / 9] * 4, scale=1))
+    high = image.convert("L").filter(ImageFilter.Kernel((3, 3), [-a / 9] * 4 + [8 * a / 9] + [-a / 9] * 4,
+                                                        scale=1, offset=128))
+    return ImageChops.add(image, Image.merge("RGB", (high, high, high)), scale=1.0, offset=-128)
 
 
 def structure(image: Image.Image, low: Image.Image, s: float) -> Image.Image:
@@ -38,12 +45,17 @@ def structure(image: Image.Image, low: Image.Image, s: float) -> Image.Image:
 
 def bloom(image: Image.Image, low: Image.Image, s: float) -> Image.Image:
     """Screen-blend a glow: the low-pass's bright tones above a threshold, scaled by the slider."""
+    glow = low.point(_bloom_curve(round(s, 3)) * len(low.getbands()))
+    return ImageChops.screen(image, glow)
+
+
+@lru_cache(maxsize=128)
+def _bloom_curve(s: float) -> list[int]:
     def curve(v: int) -> int:
         t = min(1.0, max(0.0, (v / 255 - BLOOM_THRESHOLD) / (1 - BLOOM_THRESHOLD)))
         return round(255 * BLOOM_GAIN * s * t * t * (3 - 2 * t))
 
-    glow = low.point([curve(v) for v in range(256)] * len(low.getbands()))
-    return ImageChops.screen(image, glow)
+    return [curve(v) for v in range(256)]
 
 
 def apply_spatial(image: Image.Image, *, sharpen_s: float, structure_s: float, bloom_s: float) -> Image.Image:
