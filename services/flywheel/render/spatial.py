@@ -1,7 +1,8 @@
 """The spatial operations of `adjust`: structure (local contrast), sharpen and bloom, all in Pillow's C code.
 
-Structure and bloom share one soft low-pass of the image, computed at about 256 px and scaled back up (a wide
-blur costs little there); sharpen is a 3x3 unsharp kernel on luma at full resolution.
+All three work on luma (Pillow's "L" conversion, ITU-R 601 weights). Structure and bloom share one soft low-pass
+of it, computed at about 256 px and scaled back up (a wide blur costs little there); sharpen is a 3x3 unsharp
+kernel at full resolution.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from PIL import Image, ImageChops, ImageFilter
 # Low-pass radius as a fraction of the image's long side (about 15 px at 1024 px).
 LOW_PASS_FRACTION = 0.015
 LOW_PASS_SIDE = 256
-STRUCTURE_GAIN = 1.0     # structure 100 adds the image's detail above the low-pass once more
+STRUCTURE_GAIN = 1.0     # structure 100 adds the luma detail above the low-pass once more
 SHARPEN_GAIN = 1.5       # sharpen 100 adds 1.5x the 3x3 high-pass
 BLOOM_THRESHOLD = 0.55   # tones below this (of the low-pass) do not glow
 BLOOM_GAIN = 0.9
@@ -27,26 +28,15 @@ def low_pass(image: Image.Image) -> Image.Image:
     return blurred.resize(image.size, Image.Resampling.BILINEAR) if factor > 1 else blurred
 
 
-def sharpen(image: Image.Image, s: float) -> Image.Image:
-    """Unsharp mask on luma only (no colour fringes): image + a * (Y - box3x3(Y)) added to R, G and B alike.
-
-    The high-pass comes from one 3x3 kernel (centre 8a/9, neighbours -a/9) around an offset of 128.
-    """
+def sharpen_detail(luma: Image.Image, s: float) -> Image.Image:
+    """128 + a * (Y - box3x3(Y)): one 3x3 kernel (centre 8a/9, neighbours -a/9) around an offset of 128."""
     a = SHARPEN_GAIN * s
-    high = image.convert("L").filter(ImageFilter.Kernel((3, 3), [-a / 9] * 4 + [8 * a / 9] + [-a / 9] * 4,
-                                                        scale=1, offset=128))
-    return ImageChops.add(image, Image.merge("RGB", (high, high, high)), scale=1.0, offset=-128)
+    return luma.filter(ImageFilter.Kernel((3, 3), [-a / 9] * 4 + [8 * a / 9] + [-a / 9] * 4, scale=1, offset=128))
 
 
-def structure(image: Image.Image, low: Image.Image, s: float) -> Image.Image:
-    """image + gain * s * (image - low_pass): Image.blend extrapolates (and clips) for alpha > 1."""
-    return Image.blend(low, image, 1.0 + STRUCTURE_GAIN * s)
-
-
-def bloom(image: Image.Image, low: Image.Image, s: float) -> Image.Image:
-    """Screen-blend a glow: the low-pass's bright tones above a threshold, scaled by the slider."""
-    glow = low.point(_bloom_curve(round(s, 3)) * len(low.getbands()))
-    return ImageChops.screen(image, glow)
+def structure_detail(luma: Image.Image, low: Image.Image, s: float) -> Image.Image:
+    """128 + k * (Y - low_pass(Y)): the local contrast above the low-pass, amplified."""
+    return ImageChops.subtract(luma, low, scale=1.0 / (STRUCTURE_GAIN * s), offset=128)
 
 
 @lru_cache(maxsize=128)
@@ -58,14 +48,29 @@ def _bloom_curve(s: float) -> list[int]:
     return [curve(v) for v in range(256)]
 
 
+def _grey_rgb(channel: Image.Image) -> Image.Image:
+    return Image.merge("RGB", (channel, channel, channel))
+
+
 def apply_spatial(image: Image.Image, *, sharpen_s: float, structure_s: float, bloom_s: float) -> Image.Image:
-    """Sliders in [0, 1]; a zero slider is skipped, so all zeros give the same pixels back."""
-    low = low_pass(image) if (structure_s > 0 or bloom_s > 0) else None
-    out = image
+    """Sliders in [0, 1] on an RGB image; a zero slider is skipped, so all zeros give the same pixels back.
+
+    Sharpen and structure add one luma detail image to R, G and B alike (no colour fringes, as editors do);
+    bloom screen-blends a neutral glow made of the low-pass's bright tones.
+    """
+    if not (sharpen_s > 0 or structure_s > 0 or bloom_s > 0):
+        return image
+    luma = image.convert("L")
+    low = low_pass(luma) if (structure_s > 0 or bloom_s > 0) else None
+    parts = []
     if sharpen_s > 0:
-        out = sharpen(out, sharpen_s)
+        parts.append(sharpen_detail(luma, sharpen_s))
     if structure_s > 0 and low is not None:
-        out = structure(out, low, structure_s)
+        parts.append(structure_detail(luma, low, structure_s))
+    out = image
+    if parts:
+        detail = parts[0] if len(parts) == 1 else ImageChops.add(parts[0], parts[1], scale=1.0, offset=-128)
+        out = ImageChops.add(out, _grey_rgb(detail), scale=1.0, offset=-128)
     if bloom_s > 0 and low is not None:
-        out = bloom(out, low, bloom_s)
+        out = ImageChops.screen(out, _grey_rgb(low.point(_bloom_curve(round(bloom_s, 3)))))
     return out
