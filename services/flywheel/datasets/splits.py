@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from flywheel.contracts import ADJUST_KEYS, COLORS, TOOLS
+from flywheel.datasets.files import split_dir
 from flywheel.settings import Settings
 
 PARTS = ("train", "test")
@@ -43,10 +44,6 @@ class SplitResult:
     set_table: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     # "r_3" / "r_5" -> number of test intents with support >= k.
     r_sizes: dict[str, int] = field(default_factory=dict)
-
-
-def split_dir(settings: Settings, split_id: str) -> Path:
-    return Path(settings.artifacts_dir) / "splits" / split_id
 
 
 def split_id_for(groundtruth_run_id: str, seed: int, test_size: int) -> str:

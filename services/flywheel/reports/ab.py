@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, text
 
+from flywheel.assistant.routing import assign_arm
 from flywheel.reports.ab_stats import RatioCI, SRMResult, rate_ratio, srm_test, wilson_interval
 from flywheel.settings import Settings
 
@@ -190,12 +191,8 @@ JOIN projects p USING (project_id)
 
 
 def _assignment_mismatches(conn: Connection, exp: _Experiment, where: str, params: dict[str, Any]) -> int | None:
-    """Projects whose served arm disagrees with the hash assignment (None when the router is not installed)."""
+    """Projects whose served arm disagrees with the hash assignment (None for an experiment without salt/weights)."""
     if exp.salt is None or exp.weights is None:
-        return None
-    try:
-        from flywheel.assistant.routing import assign_arm
-    except ImportError:
         return None
     arms = list(exp.weights.items())
     rows = conn.execute(text(_USERS_SQL.format(where=where)), params).all()
