@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from flywheel.augment.pipeline import LINEAGE_FILE, RoundResult, augment_split
-from flywheel.augment.serve import local_teacher
 from flywheel.contracts import TOOLS
+from flywheel.simulator.local_teacher import local_teacher
 
 pytestmark = pytest.mark.slow
 

@@ -61,7 +61,7 @@ def test_settings_travel_to_the_child(settings) -> None:
 
 
 def test_local_launch_trains_registers_evaluates_and_promotes(settings, engine, tmp_path) -> None:
-    from flywheel.evaluation.offline import evaluate_model
+    from flywheel.registry.stages import evaluate_model
     from flywheel.registry.store import get_model, production_model, promote
 
     split_dir = make_split_dir(tmp_path, "sp-local", n_base=24, test_size=28)

@@ -182,7 +182,7 @@ def test_smollm2_lora_smoke(split, tmp_path) -> None:
 
 
 def test_bench_inference_reports_student_and_teacher(trained) -> None:
-    from flywheel.inference.bench import bench_inference
+    from flywheel.bench.inference import bench_inference
     from flywheel.settings import get_settings
 
     r = bench_inference(get_settings(), trained.path, requests=4, batch_size=2)

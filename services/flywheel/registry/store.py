@@ -4,6 +4,7 @@ evaluate, promote) are :mod:`flywheel.registry.stages`."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -13,11 +14,12 @@ from flywheel.db.engine import owned_engine
 from flywheel.registry import records, stages
 from flywheel.registry.records import ModelRecord, PromotionDecision, UnknownModel
 from flywheel.registry.stages import evaluate_model, promote, run_training
-from flywheel.settings import Settings
+from flywheel.settings import Settings, get_settings
 from flywheel.training.train import TrainResult
 
 __all__ = ["ModelRecord", "PromotionDecision", "UnknownModel", "decisions", "evaluate_model", "get_model",
-           "list_models", "overall_on", "production_model", "promote", "register_model", "run_training",
+           "list_models", "overall_on", "production_model", "promote", "register_model", "resolve_model_dir",
+           "run_training",
            "store_evaluation", "update_metrics"]
 
 
@@ -66,3 +68,16 @@ def decisions(settings: Settings, model_id: str | None = None, *, engine: Engine
               ) -> list[dict[str, Any]]:
     with owned_engine(settings, engine) as eng, Session(eng) as s:
         return records.decisions(s, model_id=model_id)
+
+
+def resolve_model_dir(model: str | None, settings: Settings | None = None) -> Path:
+    """A checkpoint folder from a folder path, a registered model id, or (None) the production model."""
+    if model and Path(model).is_dir():
+        return Path(model)
+    settings = settings or get_settings()
+    if model is None:
+        prod = production_model(settings)
+        if prod is None:
+            raise SystemExit("no production model yet: pass --model")
+        return Path(prod.path)
+    return Path(get_model(settings, model).path)
