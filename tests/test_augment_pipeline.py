@@ -127,7 +127,7 @@ def test_augment_rejects_unknown_split(settings) -> None:
 
 
 def test_paraphrases_come_from_the_teacher_server_families(settings) -> None:
-    """Over real HTTP through the OpenAI client to engineer B's teacher-server (in-process, simulator world)."""
+    """Over real HTTP through the OpenAI client to the simulator's teacher-server (in-process, simulator world)."""
     from flywheel.simulator.local_teacher import local_teacher
     from flywheel.simulator.world import build_world
 

@@ -7,7 +7,7 @@ import pytest
 
 from flywheel.checks.truthcheck import truthcheck
 from flywheel.datasets.groundtruth import run_groundtruth
-from flywheel.datasets.testing import clear_events, insert_event_dicts
+from tests.support.events import clear_events, insert_event_dicts
 
 SEED = 11
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from split_factory import make_split_dir
 from sqlalchemy import text
 
 from flywheel.training.config import TrainConfig
 from flywheel.training.launcher import launch, render_job, settings_env
+from tests.support.splits import make_split_dir
 
 SMALL = {"d_model": 64, "d_ff": 256, "num_heads": 4, "vocab_size": 512}
 
