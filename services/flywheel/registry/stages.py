@@ -54,15 +54,16 @@ def run_training(settings: Settings, split_id: str, config: TrainConfig, *, spli
     out_dir = Path(settings.artifacts_dir) / "models" / model_id
     if out_dir.exists() and any(out_dir.iterdir()):
         raise FileExistsError(f"model folder {out_dir} already exists; choose another model id")
-    inputs = {"split_id": split_id, "model_id": model_id, "config": config.model_dump(), "register": register}
+    if not register:  # a scratch run (`--no-register`) touches no database, so it records no run either
+        return train(config, split, out_dir, model_id=model_id, progress=progress, evaluate_test=evaluate_trained)
+    inputs = {"split_id": split_id, "model_id": model_id, "config": config.model_dump()}
     with owned_engine(settings, engine) as eng, \
             track_run(eng, stage="train", inputs=inputs, airflow_run_id=airflow_run_id) as out:
         result = train(config, split, out_dir, model_id=model_id, progress=progress, evaluate_test=evaluate_trained)
-        if register:
-            with Session(eng) as s, s.begin():
-                register_model(s, result=result)
+        with Session(eng) as s, s.begin():
+            register_model(s, result=result)
         out.update(model_id=result.model_id, path=str(result.path), overall=result.metrics.get("overall"),
-                   training_seconds=round(result.training_seconds, 2), registered=register)
+                   training_seconds=round(result.training_seconds, 2))
     return result
 
 
