@@ -60,3 +60,23 @@ def test_groundtruth_and_split_stages_record_their_runs(settings, engine) -> Non
     (s,) = _runs(engine, "split")
     assert s.status == "succeeded" and s.outputs["split_id"] == sp.split_id
     assert s.inputs["groundtruth_run_id"] == gt.run_id and s.outputs["counts"] == {"train": 9, "test": 3}
+
+
+def test_promote_stage_records_decision(settings, engine, tmp_path) -> None:
+    import json
+
+    from flywheel.registry.store import promote, register_model
+    from flywheel.training.train import TrainResult
+
+    d = tmp_path / "m-run"
+    d.mkdir()
+    (d / "train_config.json").write_text(json.dumps({"backend": "seq2seq"}))
+    tool = {"precision": 0.7, "recall": 0.7, "f1": 0.7, "quality": 0.7, "final": 0.7}
+    summary = {"overall": 0.7, "invalid_rate": 0.0, "All": {"n": 3, "overall": 0.7, "invalid_rate": 0.0,
+                                                          "adjust": tool, "selective_adjust": tool, "filter": tool}}
+    register_model(settings, TrainResult("m-run", d, 1.0, summary, {"backend": "seq2seq", "base_model": "tiny",
+                                                                     "split_id": "s-run"}))
+    decision = promote(settings.model_copy(update={"promotion_floor": 0.5}), "m-run", airflow_run_id="manual__p")
+    (row,) = _runs(engine, "promote")
+    assert row.status == "succeeded" and row.airflow_run_id == "manual__p"
+    assert row.outputs["model_id"] == "m-run" and row.outputs["promoted"] is decision.promoted is True
