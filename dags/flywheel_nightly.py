@@ -185,7 +185,7 @@ def evaluate(model_id: str, split_id: str, params: dict[str, Any] | None = None)
     """Offline evaluation on the split's test part (the paper's metrics), stored with the model."""
     if (params or {}).get("launcher") == "kubernetes":
         raise AirflowSkipException(f"training was submitted to Kubernetes ({model_id}); evaluate when it finishes")
-    from flywheel.evaluation.offline import evaluate_model
+    from flywheel.registry.stages import evaluate_model
 
     result = evaluate_model(_settings(), model_id, split_id)
     log.info("evaluation of %s on %s: %s", model_id, split_id, result)

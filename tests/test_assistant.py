@@ -27,8 +27,8 @@ from flywheel.db.experiments import (
 from flywheel.ingest.service import IngestOptions, run_ingest
 from flywheel.simulator.run import simulate
 from flywheel.simulator.teacher import SimTeacher
+from flywheel.simulator.teacher_server import create_app as teacher_app
 from flywheel.simulator.world import build_world
-from flywheel.teacher.server import create_app as teacher_app
 from flywheel.teacher.threaded import ThreadedServer, start_in_thread
 
 SEED, BASES = 7, 60

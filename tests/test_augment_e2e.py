@@ -1,5 +1,5 @@
-"""End to end, small: train a tiny student (D's launcher), mine its training mistakes, paraphrase them through the
-teacher-server (B) over HTTP, register derived splits (C), retrain between rounds; K = 2."""
+"""End to end, small: train a tiny student (the local launcher), mine its training mistakes, paraphrase them through the
+teacher-server over HTTP, register derived splits, retrain between rounds; K = 2."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from flywheel.augment.pipeline import LINEAGE_FILE, RoundResult, augment_split
-from flywheel.augment.serve import local_teacher
 from flywheel.contracts import TOOLS
+from flywheel.simulator.local_teacher import local_teacher
 
 pytestmark = pytest.mark.slow
 
@@ -58,9 +58,10 @@ def test_two_rounds_with_retraining(settings, engine, world, parent) -> None:
 
     with engine.connect() as conn:
         chain = dict(conn.execute(text("SELECT split_id, parent_split_id FROM splits")).all())
-        run = conn.execute(text("SELECT status, params FROM pipeline_runs WHERE stage = 'augment'")).one()
+        run = conn.execute(text("SELECT status, inputs, outputs FROM pipeline_runs WHERE stage = 'augment'")).one()
     assert chain[last] == rounds[0].split_id and chain[rounds[0].split_id] == parent
-    assert run.status == "succeeded" and len(run.params["rounds"]) == 2
+    assert run.status == "succeeded" and len(run.outputs["rounds"]) == 2 and run.outputs["split_id"] == last
+    assert run.inputs["iterations"] == 2
 
     test_intents = {r["intent"] for r in load_split_rows(settings, parent, "test")}
     final_train = {r["intent"]: r for r in load_split_rows(settings, last, "train")}

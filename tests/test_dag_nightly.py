@@ -10,9 +10,9 @@ SEED = 5
 
 @pytest.mark.slow
 def test_nightly_dag_run(settings, engine, tmp_path):
-    from flywheel.datasets.testing import insert_event_dicts
     from flywheel.runtime.airflow import run_dag
     from flywheel.simulator.run import generate_events
+    from tests.support.events import insert_event_dicts
 
     counts = insert_event_dicts(engine, generate_events(SEED, 500, 2.0, base_intents=60))
     assert counts["responses"] > 500

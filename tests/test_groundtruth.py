@@ -8,7 +8,7 @@ import pytest
 
 from flywheel.contracts import ADJUST_KEYS
 from flywheel.datasets.groundtruth import NoEvents, get_run, groundtruth_rows, run_groundtruth
-from flywheel.datasets.testing import EventWriter, clear_events
+from tests.support.events import EventWriter, clear_events
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from flywheel.checks.truthcheck import truthcheck
 from flywheel.datasets.groundtruth import run_groundtruth
-from flywheel.datasets.testing import clear_events, insert_event_dicts
-from flywheel.datasets.truthcheck import truthcheck
+from tests.support.events import clear_events, insert_event_dicts
 
 SEED = 11
 

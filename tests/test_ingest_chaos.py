@@ -15,7 +15,11 @@ import psycopg
 import pytest
 
 from flywheel.db.migrate import upgrade_url
-from flywheel.ingest.harness import (
+from flywheel.ingest.synthetic import synthetic_events
+from flywheel.runtime.postgres import EmbeddedPostgres
+from flywheel.runtime.proc import free_port
+from flywheel.settings import Settings
+from tests.support.ingest import (
     EVENT_TABLES,
     failed_rows,
     fresh_topics,
@@ -24,10 +28,6 @@ from flywheel.ingest.harness import (
     produce_in_background,
     start_ingest,
 )
-from flywheel.ingest.synthetic import synthetic_events
-from flywheel.runtime.postgres import EmbeddedPostgres
-from flywheel.runtime.proc import free_port
-from flywheel.settings import Settings
 
 pytestmark = pytest.mark.slow
 

@@ -20,12 +20,12 @@ from flywheel.contracts import ADJUST_KEYS, normalize_intent
 from flywheel.events.envelope import make_event
 from flywheel.events.publisher import EventPublisher, PublishError
 from flywheel.ingest.dlq import replay_dead_letters
-from flywheel.ingest.harness import EVENT_TABLES, failed_rows, fresh_topics, landed, produce, start_ingest
 from flywheel.ingest.service import IngestOptions, IngestService
 from flywheel.ingest.sink import libpq_url
 from flywheel.ingest.synthetic import synthetic_events
 from flywheel.runtime.proc import free_port
 from flywheel.settings import Settings
+from tests.support.ingest import EVENT_TABLES, failed_rows, fresh_topics, landed, produce, start_ingest
 
 
 def response(outputs: dict | None = None, **over: object) -> dict:

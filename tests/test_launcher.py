@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from split_factory import make_split_dir
 from sqlalchemy import text
 
 from flywheel.training.config import TrainConfig
 from flywheel.training.launcher import launch, render_job, settings_env
+from tests.support.splits import make_split_dir
 
 SMALL = {"d_model": 64, "d_ff": 256, "num_heads": 4, "vocab_size": 512}
 
@@ -61,7 +61,7 @@ def test_settings_travel_to_the_child(settings) -> None:
 
 
 def test_local_launch_trains_registers_evaluates_and_promotes(settings, engine, tmp_path) -> None:
-    from flywheel.evaluation.offline import evaluate_model
+    from flywheel.registry.stages import evaluate_model
     from flywheel.registry.store import get_model, production_model, promote
 
     split_dir = make_split_dir(tmp_path, "sp-local", n_base=24, test_size=28)

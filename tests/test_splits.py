@@ -16,7 +16,7 @@ from flywheel.datasets.splits import (
     register_split,
     split_dir,
 )
-from flywheel.datasets.testing import clear_events, write_varied_events
+from tests.support.events import clear_events, write_varied_events
 
 N_INTENTS = 60
 

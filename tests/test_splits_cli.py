@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flywheel.cli.main import app
-from flywheel.datasets.testing import clear_events, write_varied_events
+from tests.support.events import clear_events, write_varied_events
 
 
 @pytest.fixture()

@@ -8,8 +8,8 @@ from sqlalchemy import text
 
 from flywheel.datasets.groundtruth import run_groundtruth
 from flywheel.datasets.splits import load_split_rows, make_split, register_split
-from flywheel.datasets.testing import EventWriter, clear_events, write_varied_events
 from flywheel.datasets.validate import ValidationFailed, last_result, validate_groundtruth, validate_split
+from tests.support.events import EventWriter, clear_events, write_varied_events
 
 
 @pytest.fixture(scope="module")

@@ -168,8 +168,8 @@ def _task_progress(console: Console, dag_id: str) -> Callable[[str], None]:
 
 def _print_offline(s: Settings, console: Console, result: DemoResult) -> None:
     from flywheel.datasets.splits import get_split
-    from flywheel.evaluation.offline import evaluate_model
     from flywheel.evaluation.table import print_report
+    from flywheel.registry.stages import evaluate_model
     from flywheel.registry.store import decisions, get_model, list_models
 
     models = list_models(s)
@@ -211,8 +211,8 @@ def _ab_period(s: Settings, o: DemoOptions, console: Console) -> dict[str, dict[
     from flywheel.db.engine import make_engine
     from flywheel.db.experiments import create_experiment, parse_arms
     from flywheel.simulator.run import simulate
+    from flywheel.simulator.teacher_server import create_app as teacher_app
     from flywheel.simulator.world import build_world
-    from flywheel.teacher.server import create_app as teacher_app
     from flywheel.teacher.threaded import start_in_thread
 
     eng = make_engine(s)

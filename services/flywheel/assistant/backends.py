@@ -1,9 +1,9 @@
 """Backends behind the assistant's arms: the teacher (OpenAI-compatible endpoint) and the student (promoted model).
 
 The student seam: ``flywheel.inference.predictor.load_predictor(model_dir)`` and
-``flywheel.registry.store.production_model(settings)`` / ``get_model(settings, model_id)``, imported lazily so the
-assistant runs (teacher only) where those modules or a promoted model are missing; the student arm then answers 503
-"no production student model".
+``flywheel.registry.store.production_model(settings)`` / ``get_model(settings, model_id)``, imported on first use so
+a teacher-only assistant never loads torch; without a promoted model the student arm answers 503 "no production
+student model".
 """
 
 from __future__ import annotations
@@ -88,10 +88,9 @@ class StudentBackend:
         self._production: tuple[float, Any] | None = None  # (checked_at, record | None)
 
     def _record(self, model_ref: str | None) -> Any:
-        try:
-            from flywheel.registry import store
-        except ImportError as exc:
-            raise BackendUnavailable("no production student model (the model registry is not installed)") from exc
+        # Imported here: the registry and inference load torch, which a teacher-only assistant never needs.
+        from flywheel.registry import store
+
         if model_ref:
             try:
                 return store.get_model(self.settings, model_ref)
@@ -114,10 +113,8 @@ class StudentBackend:
             record = self._record(model_ref)
             pred = self._predictors.get(record.model_id)
             if pred is None:
-                try:
-                    from flywheel.inference.predictor import load_predictor
-                except ImportError as exc:
-                    raise BackendUnavailable("no production student model (inference is not installed)") from exc
+                from flywheel.inference.predictor import load_predictor
+
                 log.info("loading student %s from %s", record.model_id, record.path)
                 try:
                     pred = load_predictor(record.path)

@@ -1,7 +1,7 @@
 """The augmentation loop: predict on train -> mine mistakes -> paraphrase -> de-duplicate -> register a derived split.
 
 ``augment_split(settings, model_id, split_id, iterations=K)`` runs K augmentation rounds. Round k uses the model of
-round k (the given model first; then one retrained by D's launcher on round k-1's split with the same training
+round k (the given model first; then one retrained by the local launcher on round k-1's split with the same training
 config) and returns the LAST split's id — training on it is the caller's step, as in the paper's RQ2 table.
 
 Decisions written down here:
@@ -20,16 +20,25 @@ Decisions written down here:
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine, text
+
 from flywheel.augment.dedupe import Candidate, DedupeResult, dedupe_paraphrases
 from flywheel.augment.mining import MiningResult, mine_mistakes
+from flywheel.augment.paraphrase import Paraphraser
 from flywheel.contracts import TOOLS
+from flywheel.datasets.splits import get_split, register_split, split_dir
+from flywheel.db.engine import owned_engine
+from flywheel.db.runs import track_run
+from flywheel.inference.predictor import load_predictor
+from flywheel.registry.store import get_model
 from flywheel.settings import Settings
+from flywheel.training.config import TrainConfig
+from flywheel.training.launcher import launch
 
 LINEAGE_FILE = "augmentations.jsonl"
 
@@ -79,10 +88,10 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def _load_split(settings: Settings, split_id: str) -> tuple[list[dict], list[dict], dict, dict[str, str]]:
-    from flywheel.datasets.splits import get_split, split_dir
-
-    split = get_split(settings, split_id)  # raises for an unknown split id
+def load_split_rows(settings: Settings, split_id: str, *, engine: Engine
+                    ) -> tuple[list[dict], list[dict], dict, dict[str, str]]:
+    """Train and test rows of a stored split (train rows carry ``augmented_root``), its lineage and its roots."""
+    split = get_split(settings, split_id, engine=engine)  # raises for an unknown split id
     d = split_dir(settings, split_id)
     train, test = _read_jsonl(d / "train.jsonl"), _read_jsonl(d / "test.jsonl")
     roots = {}
@@ -95,31 +104,19 @@ def _load_split(settings: Settings, split_id: str) -> tuple[list[dict], list[dic
     return train, test, meta, roots
 
 
-def _split_params(settings: Settings, split_id: str) -> dict[str, Any]:
-    from sqlalchemy import text
-
-    from flywheel.db.engine import make_engine
-
-    eng = make_engine(settings)
-    try:
-        with eng.connect() as conn:
-            p = conn.execute(text("SELECT params FROM splits WHERE split_id = :s"), {"s": split_id}).scalar()
-    finally:
-        eng.dispose()
+def _split_params(split_id: str, *, engine: Engine) -> dict[str, Any]:
+    with engine.connect() as conn:
+        p = conn.execute(text("SELECT params FROM splits WHERE split_id = :s"), {"s": split_id}).scalar()
     return dict(p or {})
 
 
-def model_dir(settings: Settings, model_id: str) -> Path:
+def model_dir(settings: Settings, model_id: str, *, engine: Engine | None = None) -> Path:
     """A model id from the registry, or a checkpoint folder path."""
     p = Path(model_id)
     if p.is_dir():
         return p
     try:
-        from flywheel.registry.store import get_model
-
-        return Path(get_model(settings, model_id).path)
-    except ImportError:
-        pass  # no registry installed: only folders
+        return Path(get_model(settings, model_id, engine=engine).path)
     except LookupError:
         pass  # not registered (e.g. trained with --no-register): try the default folder below
     guess = Path(settings.artifacts_dir) / "models" / model_id
@@ -128,17 +125,14 @@ def model_dir(settings: Settings, model_id: str) -> Path:
     raise AugmentError(f"unknown model {model_id!r}: not in the registry and not a checkpoint folder")
 
 
-def predict_train(settings: Settings, model_id: str, intents: list[str], progress: bool = True) -> list[dict]:
-    from flywheel.inference.predictor import load_predictor
-
-    predictor = load_predictor(model_dir(settings, model_id))
+def predict_train(settings: Settings, model_id: str, intents: list[str], progress: bool = True, *,
+                  engine: Engine | None = None) -> list[dict]:
+    predictor = load_predictor(model_dir(settings, model_id, engine=engine))
     outs = predictor.predict(intents, progress=progress)
     return [{"intent": i, **o} for i, o in zip(intents, outs, strict=True)]
 
 
 def _paraphrase(settings: Settings, intents: list[str], paraphraser: Any, progress: bool):
-    from flywheel.augment.paraphrase import Paraphraser
-
     p = paraphraser or Paraphraser(settings)
     n = max(1, settings.augment_paraphrases_requested)
     if not progress:
@@ -152,20 +146,28 @@ def _paraphrase(settings: Settings, intents: list[str], paraphraser: Any, progre
 
 def augment_once(settings: Settings, model_id: str, split_id: str, iteration: int = 1, *,
                  baseline: dict[str, float] | None = None, paraphraser: Any = None,
-                 predictions: list[dict] | None = None, progress: bool = True) -> tuple[str, RoundResult]:
+                 predictions: list[dict] | None = None, progress: bool = True, engine: Engine | None = None
+                 ) -> tuple[str, RoundResult]:
     """One round on `split_id` with `model_id`. `predictions` (train rows' predictions, in train-file order) may be
     given to skip inference, e.g. by a caller that already has them."""
-    from flywheel.datasets.splits import register_split, split_dir
+    with owned_engine(settings, engine) as eng:
+        return _augment_once(settings, model_id, split_id, iteration, baseline=baseline, paraphraser=paraphraser,
+                             predictions=predictions, progress=progress, engine=eng)
 
-    train, test, meta, _ = _load_split(settings, split_id)
+
+def _augment_once(settings: Settings, model_id: str, split_id: str, iteration: int, *,
+                  baseline: dict[str, float] | None, paraphraser: Any, predictions: list[dict] | None,
+                  progress: bool, engine: Engine) -> tuple[str, RoundResult]:
+    train, test, meta, _ = load_split_rows(settings, split_id, engine=engine)
     if not train:
         raise AugmentError(f"split {split_id!r} has no training rows")
     rr = RoundResult(iteration=iteration, model_id=model_id, parent_split_id=split_id, n_train_before=len(train))
-    parent_params = _split_params(settings, split_id)
+    parent_params = _split_params(split_id, engine=engine)
     if baseline is None:
         baseline = (parent_params.get("augment") or {}).get("baseline")
     if predictions is None:
-        predictions = predict_train(settings, model_id, [r["intent"] for r in train], progress=progress)
+        predictions = predict_train(settings, model_id, [r["intent"] for r in train], progress=progress,
+                                    engine=engine)
     mining = mine_mistakes(predictions, train, baseline=baseline)
     rr.mining = mining.summary()
     batch = _paraphrase(settings, mining.intents, paraphraser, progress)
@@ -188,7 +190,7 @@ def augment_once(settings: Settings, model_id: str, split_id: str, iteration: in
         "paraphrase_model": settings.augment_model or settings.teacher_model}}
     clean = [{k: v for k, v in r.items() if k != "augmented_root"} for r in train]
     new_id = register_split(settings, clean + new_rows, test, parent_split_id=split_id,
-                            groundtruth_run_id=meta["groundtruth_run_id"], params=params)
+                            groundtruth_run_id=meta["groundtruth_run_id"], params=params, engine=engine)
     prior = split_dir(settings, split_id) / LINEAGE_FILE
     out = split_dir(settings, new_id) / LINEAGE_FILE
     with out.open("w", encoding="utf-8") as fh:
@@ -200,61 +202,43 @@ def augment_once(settings: Settings, model_id: str, split_id: str, iteration: in
     return new_id, rr
 
 
-def _record_run(settings: Settings, run_id: str, params: dict, status: str, message: str) -> None:
-    from flywheel.db.core import record_run
-
-    record_run(settings, run_id, "augment", params, status, message)
-
-
 def augment_split(settings: Settings, model_id: str, split_id: str, iterations: int = 1, *,
                   train_config: Any = None, paraphraser: Any = None, progress: bool = True,
-                  rounds: list[RoundResult] | None = None) -> str:
-    """K rounds of augmentation; returns the last derived split's id. Between rounds the student is retrained on the
-    new split with `train_config` (default: the config stored with `model_id`'s checkpoint)."""
+                  rounds: list[RoundResult] | None = None, airflow_run_id: str | None = None,
+                  engine: Engine | None = None) -> str:
+    """The augment stage: K rounds of augmentation; returns the last derived split's id. Between rounds the student
+    is retrained on the new split with `train_config` (default: the config stored with `model_id`'s checkpoint)."""
     if iterations < 1:
         raise AugmentError(f"iterations must be >= 1, got {iterations}")
-    run_id = f"augment-{uuid.uuid4().hex[:12]}"
-    params: dict[str, Any] = {"model_id": model_id, "split_id": split_id, "iterations": iterations, "rounds": []}
-    _record_run(settings, run_id, params, "running", "")
+    inputs: dict[str, Any] = {"model_id": model_id, "split_id": split_id, "iterations": iterations}
     rounds = rounds if rounds is not None else []
     baseline = None
     current_model, current_split = model_id, split_id
-    try:
+    with owned_engine(settings, engine) as eng, \
+            track_run(eng, stage="augment", inputs=inputs, airflow_run_id=airflow_run_id) as out:
+        out["rounds"] = []
         for k in range(1, iterations + 1):
             if k > 1:
-                cfg = train_config if train_config is not None else _stored_config(settings, model_id)
+                cfg = train_config if train_config is not None else _stored_config(settings, model_id, engine=eng)
                 current_model = train_on_split(settings, current_split, cfg)
-            new_split, rr = augment_once(settings, current_model, current_split, iteration=k, baseline=baseline,
-                                         paraphraser=paraphraser, progress=progress)
+            new_split, rr = _augment_once(settings, current_model, current_split, k, baseline=baseline,
+                                          paraphraser=paraphraser, predictions=None, progress=progress, engine=eng)
             baseline = rr.mining["baseline"]
             rounds.append(rr)
-            params["rounds"].append({"iteration": k, "model_id": current_model, "split_id": new_split,
-                                     "n_added": rr.n_added, "mining": rr.mining, "dedupe": rr.dedupe})
+            out["rounds"].append({"iteration": k, "model_id": current_model, "split_id": new_split,
+                                  "n_added": rr.n_added, "mining": rr.mining, "dedupe": rr.dedupe})
             current_split = new_split
-    except Exception as e:
-        _record_run(settings, run_id, params, "failed", f"{type(e).__name__}: {e}")
-        raise
-    _record_run(settings, run_id, params, "succeeded",
-                f"{iterations} round(s): {split_id} -> {current_split}, +{sum(r.n_added for r in rounds)} intents")
+        out.update(split_id=current_split, n_added=sum(r.n_added for r in rounds))
     return current_split
 
 
 def train_on_split(settings: Settings, split_id: str, config: Any) -> str:
-    """D's launcher (local) when installed, else the training entry it runs, in-process; returns the model id."""
-    try:
-        from flywheel.training.launcher import launch
-    except ImportError:
-        from flywheel.training.train import run_training
-
-        return run_training(settings, split_id, config).model_id
+    """Train (and register) a student on a split with the local launcher; returns the model id."""
     return launch(settings, split_id, config)
 
 
-def _stored_config(settings: Settings, model_id: str) -> Any:
-    from flywheel.training.config import TrainConfig
-
-    d = model_dir(settings, model_id)
-    for name in ("train_config.json", "config.train.json", "training_config.json"):
-        if (d / name).is_file():
-            return TrainConfig.from_file(d / name)
-    raise AugmentError(f"no training config stored with model {model_id!r} in {d}; pass train_config")
+def _stored_config(settings: Settings, model_id: str, *, engine: Engine) -> TrainConfig:
+    path = model_dir(settings, model_id, engine=engine) / "train_config.json"
+    if path.is_file():
+        return TrainConfig.from_file(path)
+    raise AugmentError(f"no training config stored with model {model_id!r} in {path.parent}; pass train_config")

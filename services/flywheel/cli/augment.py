@@ -83,8 +83,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         kept: int | None = typer.Option(None, "--paraphrases-kept", help="new intents per mistaken intent"),
     ) -> None:
         """RQ2: 100 % vs FRACTION vs FRACTION + one augmentation round (train size, overall), stored and printed."""
-        from flywheel.augment.experiment import build_simulated_split, render_table, run_low_data
-        from flywheel.augment.serve import local_teacher
+        from flywheel.experiments.low_data import build_simulated_split, render_table, run_low_data
+        from flywheel.simulator.local_teacher import local_teacher
 
         s = get_settings()
         if kept is not None:

@@ -122,7 +122,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         min_exposures: int = typer.Option(5, help="Only intents with at least this many teacher responses."),
     ) -> None:
         """How often the ground truth is the teacher candidate closest to the simulator's latent ideal."""
-        from flywheel.datasets.truthcheck import truthcheck
+        from flywheel.checks.truthcheck import truthcheck
         from flywheel.settings import get_settings
 
         try:

@@ -27,8 +27,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         if launcher == "inprocess":
             from flywheel.evaluation.metrics import evaluate
             from flywheel.evaluation.table import print_report
+            from flywheel.registry.stages import run_training
             from flywheel.training.data import read_jsonl
-            from flywheel.training.train import run_training
 
             r = run_training(s, split, cfg, split_dir=split_dir, model_id=model_id, register=not no_register)
             preds = r.path / "test_predictions.jsonl"
@@ -53,8 +53,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                                                 help="decoding mode (default: what the model card says)"),
     ) -> None:
         """Predict tool outputs for intents; invalid outputs are written as raw text and counted."""
-        from flywheel.inference.cli_helpers import read_intents, resolve_model_dir
+        from flywheel.inference.cli_helpers import read_intents
         from flywheel.inference.predictor import load_predictor
+        from flywheel.registry.store import resolve_model_dir
         from flywheel.training.data import write_jsonl
 
         p = load_predictor(resolve_model_dir(model), batch_size=batch_size, constrained=constrained)
@@ -130,9 +131,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         threads: int = typer.Option(1, "--threads", help="torch threads for the student"),
     ) -> None:
         """Student p50/p95 per request and batch throughput, beside the teacher-server round trip (same run)."""
-        from flywheel.inference.bench import bench_inference as run
-        from flywheel.inference.bench import print_bench
-        from flywheel.inference.cli_helpers import resolve_model_dir
+        from flywheel.bench.inference import bench_inference as run
+        from flywheel.bench.inference import print_bench
+        from flywheel.registry.store import resolve_model_dir
         from flywheel.settings import get_settings
 
         s = get_settings()

@@ -34,6 +34,8 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from flywheel.contracts import TOOLS
+from flywheel.db.engine import owned_engine
+from flywheel.db.runs import track_run
 from flywheel.settings import Settings
 
 SQL_DIR = Path(__file__).with_name("sql")
@@ -93,70 +95,70 @@ def current_watermark(conn: Any) -> datetime | None:
 
 
 def run_groundtruth(settings: Settings, watermark: datetime | None = None, teacher_arm: str = "teacher",
-                    *, engine: Engine | None = None, work_mem: str = "512MB") -> GroundTruthRun:
-    """Compute (or return the stored) ground truth for the events ingested up to ``watermark`` (default: all)."""
-    from flywheel.db.engine import make_engine
+                    *, engine: Engine | None = None, work_mem: str = "512MB",
+                    airflow_run_id: str | None = None) -> GroundTruthRun:
+    """The groundtruth stage: compute (or return the stored) ground truth for the events ingested up to
+    ``watermark`` (default: all), recorded in ``pipeline_runs``."""
+    inputs = {"watermark": watermark, "teacher_arm": teacher_arm}
+    with owned_engine(settings, engine) as eng, \
+            track_run(eng, stage="groundtruth", inputs=inputs, airflow_run_id=airflow_run_id) as out:
+        run = _compute(eng, watermark, teacher_arm, work_mem)
+        out.update(groundtruth_run_id=run.run_id, created=run.created, watermark=run.watermark,
+                   n_intents=run.n_intents, n_responses=run.n_responses, used=run.used)
+    return run
 
-    eng = engine or make_engine(settings)
-    try:
-        with eng.begin() as conn:
-            wm = watermark if watermark is not None else current_watermark(conn)
-            if wm is None:
-                raise NoEvents("no events ingested yet: run `flywheel ingest` (or a simulation) first")
-            wm = _utc(wm)
-            run_id = run_id_for(teacher_arm, wm)
-            # Two concurrent runs for the same watermark: the second waits, then finds the first one's result.
-            conn.execute(text("SELECT pg_advisory_xact_lock(:ns, hashtext(:rid))"), {"ns": _LOCK_NS, "rid": run_id})
-            existing = conn.execute(text("SELECT 1 FROM groundtruth_runs WHERE run_id = :r AND status = 'succeeded'"),
-                                    {"r": run_id}).first()
-            if existing:
-                return _load_run(conn, run_id, created=False)
-            n_teacher = conn.execute(text(
-                "SELECT count(*) FROM responses WHERE arm = :arm AND ingested_at <= :wm"),
-                {"arm": teacher_arm, "wm": wm}).scalar_one()
-            if not n_teacher:
-                raise NoEvents(f"no responses of arm {teacher_arm!r} ingested up to {wm.isoformat()}: nothing to "
-                               "compute ground truth from (is the teacher arm name right?)")
-            params: dict[str, Any] = {"teacher_arm": teacher_arm, "watermark": wm.isoformat(), "rules": "spec-v1"}
-            conn.execute(text("DELETE FROM groundtruth_runs WHERE run_id = :r"), {"r": run_id})
-            conn.execute(text(
-                "INSERT INTO groundtruth_runs (run_id, watermark, teacher_arm, params, status)"
-                " VALUES (:r, :wm, :arm, CAST(:p AS jsonb), 'running')"),
-                {"r": run_id, "wm": wm, "arm": teacher_arm, "p": _json(params)})
-            # Hash joins/aggregates that fit in memory keep the cost linear in the events; memoize only adds a
-            # cache keyed by three JSONB values per response.
-            conn.execute(text(f"SET LOCAL work_mem = '{_safe_mem(work_mem)}'"))
-            conn.execute(text("SET LOCAL enable_memoize = off"))
-            t0 = time.perf_counter()
-            args = {"run_id": run_id, "arm": teacher_arm, "watermark": wm}
+
+def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem: str) -> GroundTruthRun:
+    with eng.begin() as conn:
+        wm = watermark if watermark is not None else current_watermark(conn)
+        if wm is None:
+            raise NoEvents("no events ingested yet: run `flywheel ingest` (or a simulation) first")
+        wm = _utc(wm)
+        run_id = run_id_for(teacher_arm, wm)
+        # Two concurrent runs for the same watermark: the second waits, then finds the first one's result.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:ns, hashtext(:rid))"), {"ns": _LOCK_NS, "rid": run_id})
+        existing = conn.execute(text("SELECT 1 FROM groundtruth_runs WHERE run_id = :r AND status = 'succeeded'"),
+                                {"r": run_id}).first()
+        if existing:
+            return _load_run(conn, run_id, created=False)
+        n_teacher = conn.execute(text(
+            "SELECT count(*) FROM responses WHERE arm = :arm AND ingested_at <= :wm"),
+            {"arm": teacher_arm, "wm": wm}).scalar_one()
+        if not n_teacher:
+            raise NoEvents(f"no responses of arm {teacher_arm!r} ingested up to {wm.isoformat()}: nothing to "
+                           "compute ground truth from (is the teacher arm name right?)")
+        params: dict[str, Any] = {"teacher_arm": teacher_arm, "watermark": wm.isoformat(), "rules": "spec-v1"}
+        conn.execute(text("DELETE FROM groundtruth_runs WHERE run_id = :r"), {"r": run_id})
+        conn.execute(text(
+            "INSERT INTO groundtruth_runs (run_id, watermark, teacher_arm, params, status)"
+            " VALUES (:r, :wm, :arm, CAST(:p AS jsonb), 'running')"),
+            {"r": run_id, "wm": wm, "arm": teacher_arm, "p": _json(params)})
+        # Hash joins/aggregates that fit in memory keep the cost linear in the events; memoize only adds a
+        # cache keyed by three JSONB values per response.
+        conn.execute(text(f"SET LOCAL work_mem = '{_safe_mem(work_mem)}'"))
+        conn.execute(text("SET LOCAL enable_memoize = off"))
+        t0 = time.perf_counter()
+        args = {"run_id": run_id, "arm": teacher_arm, "watermark": wm}
+        attempt = conn.begin_nested()
+        stats = conn.execute(text(groundtruth_sql()), args).mappings().one()
+        if stats["n_responses"] > n_teacher:
+            # More joined responses than responses: some request has several intent events. Redo it with one
+            # intent per request (slower, rare: only a producer that re-sends under new event ids causes it).
+            attempt.rollback()
             attempt = conn.begin_nested()
-            stats = conn.execute(text(groundtruth_sql()), args).mappings().one()
-            if stats["n_responses"] > n_teacher:
-                # More joined responses than responses: some request has several intent events. Redo it with one
-                # intent per request (slower, rare: only a producer that re-sends under new event ids causes it).
-                attempt.rollback()
-                attempt = conn.begin_nested()
-                stats = conn.execute(text(groundtruth_sql(dedupe_intents=True)), args).mappings().one()
-                params["deduped_intents"] = True
-                conn.execute(text("UPDATE groundtruth_runs SET params = CAST(:p AS jsonb) WHERE run_id = :r"),
-                             {"p": _json(params), "r": run_id})
-            attempt.commit()
-            duration = time.perf_counter() - t0
-            conn.execute(text(
-                "UPDATE groundtruth_runs SET status = 'succeeded', n_intents = :ni, n_intents_seen = :ns,"
-                " n_dropped = :nd, n_responses = :nr, duration_s = :d, finished_at = now() WHERE run_id = :r"),
-                {"ni": stats["n_intents"], "ns": stats["n_intents_seen"],
-                 "nd": stats["n_intents_seen"] - stats["n_intents"], "nr": stats["n_responses"], "d": duration,
-                 "r": run_id})
-            conn.execute(text(
-                "INSERT INTO pipeline_runs (run_id, stage, status, params, finished_at)"
-                " VALUES (:r, 'groundtruth', 'succeeded', CAST(:p AS jsonb), now())"
-                " ON CONFLICT (run_id) DO UPDATE SET status = 'succeeded', finished_at = now()"),
-                {"r": run_id, "p": _json(params)})
-            return _load_run(conn, run_id, created=True)
-    finally:
-        if engine is None:
-            eng.dispose()
+            stats = conn.execute(text(groundtruth_sql(dedupe_intents=True)), args).mappings().one()
+            params["deduped_intents"] = True
+            conn.execute(text("UPDATE groundtruth_runs SET params = CAST(:p AS jsonb) WHERE run_id = :r"),
+                         {"p": _json(params), "r": run_id})
+        attempt.commit()
+        duration = time.perf_counter() - t0
+        conn.execute(text(
+            "UPDATE groundtruth_runs SET status = 'succeeded', n_intents = :ni, n_intents_seen = :ns,"
+            " n_dropped = :nd, n_responses = :nr, duration_s = :d, finished_at = now() WHERE run_id = :r"),
+            {"ni": stats["n_intents"], "ns": stats["n_intents_seen"],
+             "nd": stats["n_intents_seen"] - stats["n_intents"], "nr": stats["n_responses"], "d": duration,
+             "r": run_id})
+        return _load_run(conn, run_id, created=True)
 
 
 def _safe_mem(value: str) -> str:
@@ -190,33 +192,19 @@ def _load_run(conn: Any, run_id: str, created: bool) -> GroundTruthRun:
 
 def get_run(settings: Settings, run_id: str | None = None, *, engine: Engine | None = None) -> GroundTruthRun:
     """A stored run by id, or the latest successful one when ``run_id`` is None."""
-    from flywheel.db.engine import make_engine
-
-    eng = engine or make_engine(settings)
-    try:
-        with eng.connect() as conn:
+    with owned_engine(settings, engine) as eng, eng.connect() as conn:
+        if run_id is None:
+            run_id = conn.execute(text(
+                "SELECT run_id FROM groundtruth_runs WHERE status = 'succeeded'"
+                " ORDER BY watermark DESC, finished_at DESC LIMIT 1")).scalar()
             if run_id is None:
-                run_id = conn.execute(text(
-                    "SELECT run_id FROM groundtruth_runs WHERE status = 'succeeded'"
-                    " ORDER BY watermark DESC, finished_at DESC LIMIT 1")).scalar()
-                if run_id is None:
-                    raise UnknownRun("no ground-truth run yet: run `flywheel groundtruth` first")
-            return _load_run(conn, run_id, created=False)
-    finally:
-        if engine is None:
-            eng.dispose()
+                raise UnknownRun("no ground-truth run yet: run `flywheel groundtruth` first")
+        return _load_run(conn, run_id, created=False)
 
 
 def groundtruth_rows(settings: Settings, run_id: str, *, engine: Engine | None = None) -> list[dict[str, Any]]:
     """The run's rows per (intent_norm, tool), with their evidence (small runs: tests, reports)."""
-    from flywheel.db.engine import make_engine
-
-    eng = engine or make_engine(settings)
-    try:
-        with eng.connect() as conn:
-            return [dict(r) for r in conn.execute(text(
-                "SELECT intent_norm, tool, output, used, shown, exports, export_rate, support, n_candidates, rule"
-                " FROM groundtruth_rows WHERE run_id = :r ORDER BY intent_norm, tool"), {"r": run_id}).mappings()]
-    finally:
-        if engine is None:
-            eng.dispose()
+    with owned_engine(settings, engine) as eng, eng.connect() as conn:
+        return [dict(r) for r in conn.execute(text(
+            "SELECT intent_norm, tool, output, used, shown, exports, export_rate, support, n_candidates, rule"
+            " FROM groundtruth_rows WHERE run_id = :r ORDER BY intent_norm, tool"), {"r": run_id}).mappings()]

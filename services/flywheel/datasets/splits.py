@@ -16,9 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from flywheel.contracts import ADJUST_KEYS, COLORS, TOOLS
+from flywheel.datasets.files import split_dir
+from flywheel.datasets.validate import ensure_groundtruth_valid, validate_split
+from flywheel.db.engine import owned_engine
+from flywheel.db.runs import track_run
 from flywheel.settings import Settings
 
 PARTS = ("train", "test")
@@ -45,26 +49,16 @@ class SplitResult:
     r_sizes: dict[str, int] = field(default_factory=dict)
 
 
-def split_dir(settings: Settings, split_id: str) -> Path:
-    return Path(settings.artifacts_dir) / "splits" / split_id
-
-
 def split_id_for(groundtruth_run_id: str, seed: int, test_size: int) -> str:
     key = f"{groundtruth_run_id}|seed={seed}|test={test_size}"
     return "sp-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def _engine(settings: Settings, engine: Engine | None) -> tuple[Engine, bool]:
-    if engine is not None:
-        return engine, False
-    from flywheel.db.engine import make_engine
-
-    return make_engine(settings), True
-
-
 def make_split(settings: Settings, groundtruth_run_id: str, test_size: int = 1000, seed: int = 0, *,
-               validate: bool = True, engine: Engine | None = None) -> SplitResult:
-    """Split a ground-truth run by unique intent; store it, write JSONL files, and (by default) gate it with GX.
+               validate: bool = True, engine: Engine | None = None, airflow_run_id: str | None = None
+               ) -> SplitResult:
+    """The split stage: split a ground-truth run by unique intent; store it, write JSONL files, and (by default)
+    gate it with GX.
 
     With ``validate`` the ground-truth run must pass its suite first (it is validated now if it never was), and the
     new split is validated before it is returned; a failure raises ``ValidationFailed`` (the split stays stored for
@@ -72,49 +66,50 @@ def make_split(settings: Settings, groundtruth_run_id: str, test_size: int = 100
     """
     if test_size < 1:
         raise SplitError(f"test_size must be >= 1, got {test_size}")
-    eng, own = _engine(settings, engine)
-    try:
+    inputs = {"groundtruth_run_id": groundtruth_run_id, "test_size": test_size, "seed": seed, "validate": validate}
+    with owned_engine(settings, engine) as eng, \
+            track_run(eng, stage="split", inputs=inputs, airflow_run_id=airflow_run_id) as out:
         if validate:
-            from flywheel.datasets.validate import ensure_groundtruth_valid
-
             ensure_groundtruth_valid(settings, groundtruth_run_id, engine=eng)
         split_id = split_id_for(groundtruth_run_id, seed, test_size)
         with eng.begin() as conn:
-            status = conn.execute(text("SELECT status FROM groundtruth_runs WHERE run_id = :r"),
-                                  {"r": groundtruth_run_id}).scalar()
-            if status != "succeeded":
-                raise SplitError(f"ground-truth run {groundtruth_run_id!r} "
-                                 + ("does not exist" if status is None else f"has status {status!r}"))
-            conn.execute(text("SELECT pg_advisory_xact_lock(5000002, hashtext(:s))"), {"s": split_id})
-            created = conn.execute(text("SELECT 1 FROM splits WHERE split_id = :s"), {"s": split_id}).first() is None
-            if created:
-                n = conn.execute(text("SELECT count(DISTINCT intent_norm) FROM groundtruth_rows WHERE run_id = :r"),
-                                 {"r": groundtruth_run_id}).scalar_one()
-                if test_size >= n:
-                    raise SplitError(f"test_size {test_size} leaves no training data: run {groundtruth_run_id!r} "
-                                     f"has {n} intents (use --test-size < {n})")
-                conn.execute(text(
-                    "INSERT INTO splits (split_id, parent_split_id, groundtruth_run_id, seed, test_size, params)"
-                    " VALUES (:s, NULL, :r, :seed, :ts, CAST(:p AS jsonb))"),
-                    {"s": split_id, "r": groundtruth_run_id, "seed": seed, "ts": test_size,
-                     "p": json.dumps({"method": "md5(seed:intent_norm)"})})
-                conn.execute(text(_SPLIT_SQL), {"s": split_id, "r": groundtruth_run_id, "seed_key": f"{seed}:",
-                                                "ts": test_size})
-                counts = _counts(conn, split_id)
-                conn.execute(text("UPDATE splits SET counts = CAST(:c AS jsonb) WHERE split_id = :s"),
-                             {"c": json.dumps(counts), "s": split_id})
+            created = _store_split(conn, split_id, groundtruth_run_id, test_size, seed)
         result = get_split(settings, split_id, engine=eng)
         result.created = created
         if created or not (result.path / "meta.json").exists():
             export_split(settings, split_id, engine=eng)
         if validate:
-            from flywheel.datasets.validate import validate_split
-
             validate_split(settings, split_id, engine=eng)
-        return result
-    finally:
-        if own:
-            eng.dispose()
+        out.update(split_id=split_id, created=created, counts={p: result.counts.get(p, 0) for p in PARTS},
+                   path=str(result.path))
+    return result
+
+
+def _store_split(conn: Connection, split_id: str, groundtruth_run_id: str, test_size: int, seed: int) -> bool:
+    """Insert the split and its members unless it exists (under an advisory lock); True if it was created."""
+    status = conn.execute(text("SELECT status FROM groundtruth_runs WHERE run_id = :r"),
+                          {"r": groundtruth_run_id}).scalar()
+    if status != "succeeded":
+        raise SplitError(f"ground-truth run {groundtruth_run_id!r} "
+                         + ("does not exist" if status is None else f"has status {status!r}"))
+    conn.execute(text("SELECT pg_advisory_xact_lock(5000002, hashtext(:s))"), {"s": split_id})
+    if conn.execute(text("SELECT 1 FROM splits WHERE split_id = :s"), {"s": split_id}).first() is not None:
+        return False
+    n = conn.execute(text("SELECT count(DISTINCT intent_norm) FROM groundtruth_rows WHERE run_id = :r"),
+                     {"r": groundtruth_run_id}).scalar_one()
+    if test_size >= n:
+        raise SplitError(f"test_size {test_size} leaves no training data: run {groundtruth_run_id!r} "
+                         f"has {n} intents (use --test-size < {n})")
+    conn.execute(text(
+        "INSERT INTO splits (split_id, parent_split_id, groundtruth_run_id, seed, test_size, params)"
+        " VALUES (:s, NULL, :r, :seed, :ts, CAST(:p AS jsonb))"),
+        {"s": split_id, "r": groundtruth_run_id, "seed": seed, "ts": test_size,
+         "p": json.dumps({"method": "md5(seed:intent_norm)"})})
+    conn.execute(text(_SPLIT_SQL), {"s": split_id, "r": groundtruth_run_id, "seed_key": f"{seed}:", "ts": test_size})
+    counts = _counts(conn, split_id)
+    conn.execute(text("UPDATE splits SET counts = CAST(:c AS jsonb) WHERE split_id = :s"),
+                 {"c": json.dumps(counts), "s": split_id})
+    return True
 
 
 _SPLIT_SQL = """
@@ -155,16 +150,11 @@ def _counts(conn: Any, split_id: str) -> dict[str, Any]:
 
 
 def get_split(settings: Settings, split_id: str, *, engine: Engine | None = None) -> SplitResult:
-    eng, own = _engine(settings, engine)
-    try:
-        with eng.connect() as conn:
-            row = conn.execute(text("SELECT * FROM splits WHERE split_id = :s"), {"s": split_id}).mappings().first()
-            if row is None:
-                raise SplitError(f"no split {split_id!r}")
-            counts = dict(row["counts"] or {}) or _counts(conn, split_id)
-    finally:
-        if own:
-            eng.dispose()
+    with owned_engine(settings, engine) as eng, eng.connect() as conn:
+        row = conn.execute(text("SELECT * FROM splits WHERE split_id = :s"), {"s": split_id}).mappings().first()
+        if row is None:
+            raise SplitError(f"no split {split_id!r}")
+        counts = dict(row["counts"] or {}) or _counts(conn, split_id)
     return SplitResult(split_id=split_id, groundtruth_run_id=row["groundtruth_run_id"],
                        parent_split_id=row["parent_split_id"], seed=row["seed"], test_size=row["test_size"],
                        counts=counts, path=split_dir(settings, split_id), created=False,
@@ -222,20 +212,15 @@ def export_split(settings: Settings, split_id: str, *, engine: Engine | None = N
     split = get_split(settings, split_id, engine=engine)
     out = split_dir(settings, split_id)
     out.mkdir(parents=True, exist_ok=True)
-    eng, own = _engine(settings, engine)
-    try:
-        with eng.connect() as conn:
-            for part in PARTS:
-                tmp = out / f".{part}.jsonl.tmp"
-                with tmp.open("w", encoding="utf-8") as fh:
-                    res = conn.execution_options(stream_results=True, yield_per=20_000).execute(
-                        text(_LINE_SQL), {"s": split_id, "p": part})
-                    for chunk in res.partitions():
-                        fh.write("".join(line + "\n" for (line,) in chunk))
-                os.replace(tmp, out / f"{part}.jsonl")
-    finally:
-        if own:
-            eng.dispose()
+    with owned_engine(settings, engine) as eng, eng.connect() as conn:
+        for part in PARTS:
+            tmp = out / f".{part}.jsonl.tmp"
+            with tmp.open("w", encoding="utf-8") as fh:
+                res = conn.execution_options(stream_results=True, yield_per=20_000).execute(
+                    text(_LINE_SQL), {"s": split_id, "p": part})
+                for chunk in res.partitions():
+                    fh.write("".join(line + "\n" for (line,) in chunk))
+            os.replace(tmp, out / f"{part}.jsonl")
     meta = {"split_id": split_id, "parent_split_id": split.parent_split_id,
             "groundtruth_run_id": split.groundtruth_run_id, "seed": split.seed, "test_size": split.test_size,
             "counts": {p: split.counts.get(p, 0) for p in PARTS}, "set_table": split.set_table,
@@ -286,8 +271,7 @@ def register_split(settings: Settings, train_rows: list[dict[str, Any]], test_ro
     """
     train, test = _clean_rows(train_rows, "train"), _clean_rows(test_rows, "test")
     split_id = "sp-" + uuid.uuid4().hex[:16]
-    eng, own = _engine(settings, engine)
-    try:
+    with owned_engine(settings, engine) as eng:
         with eng.begin() as conn:
             parent = None
             if parent_split_id is not None:
@@ -311,7 +295,4 @@ def register_split(settings: Settings, train_rows: list[dict[str, Any]], test_ro
             conn.execute(text("UPDATE splits SET counts = CAST(:c AS jsonb) WHERE split_id = :s"),
                          {"c": json.dumps(counts), "s": split_id})
         export_split(settings, split_id, engine=eng)
-        return split_id
-    finally:
-        if own:
-            eng.dispose()
+    return split_id

@@ -15,6 +15,8 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from flywheel.contracts import TOOLS, load_tool_contracts
+from flywheel.datasets.frames import groundtruth_frames, split_frames
+from flywheel.db.engine import owned_engine
 from flywheel.settings import Settings
 
 N_EXAMPLES = 5
@@ -207,11 +209,7 @@ def _store(conn: Any, outcome: ValidationOutcome) -> None:
 
 def _validate(settings: Settings, kind: str, target_id: str, engine: Engine | None, raise_on_failure: bool
               ) -> ValidationOutcome:
-    from flywheel.datasets.frames import groundtruth_frames, split_frames
-    from flywheel.db.engine import make_engine
-
-    eng = engine or make_engine(settings)
-    try:
+    with owned_engine(settings, engine) as eng:
         with eng.connect() as conn:
             table, key = ("groundtruth_runs", "run_id") if kind == "groundtruth" else ("splits", "split_id")
             if conn.execute(text(f"SELECT 1 FROM {table} WHERE {key} = :i"), {"i": target_id}).first() is None:
@@ -220,9 +218,6 @@ def _validate(settings: Settings, kind: str, target_id: str, engine: Engine | No
         outcome = run_suites(kind, target_id, frames, load_tool_contracts(settings.schemas_dir).filter_names)
         with eng.begin() as conn:
             _store(conn, outcome)
-    finally:
-        if engine is None:
-            eng.dispose()
     if raise_on_failure and not outcome.success:
         raise ValidationFailed(outcome.report, kind, target_id, [r for r in outcome.results if not r["success"]])
     return outcome
@@ -240,18 +235,11 @@ def validate_split(settings: Settings, split_id: str, *, engine: Engine | None =
 
 def last_result(settings: Settings, kind: str, target_id: str, *, engine: Engine | None = None
                 ) -> dict[str, Any] | None:
-    from flywheel.db.engine import make_engine
-
-    eng = engine or make_engine(settings)
-    try:
-        with eng.connect() as conn:
-            row = conn.execute(text(
-                "SELECT success, report, created_at FROM validation_results WHERE target_kind = :k AND"
-                " target_id = :t ORDER BY id DESC LIMIT 1"), {"k": kind, "t": target_id}).mappings().first()
-            return dict(row) if row else None
-    finally:
-        if engine is None:
-            eng.dispose()
+    with owned_engine(settings, engine) as eng, eng.connect() as conn:
+        row = conn.execute(text(
+            "SELECT success, report, created_at FROM validation_results WHERE target_kind = :k AND"
+            " target_id = :t ORDER BY id DESC LIMIT 1"), {"k": kind, "t": target_id}).mappings().first()
+        return dict(row) if row else None
 
 
 def ensure_groundtruth_valid(settings: Settings, run_id: str, *, engine: Engine | None = None) -> None:

@@ -4,23 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
-
-def resolve_model_dir(model: str | None, settings: Any = None) -> Path:
-    """A checkpoint folder from a folder path, a registered model id, or (None) the production model."""
-    if model and Path(model).is_dir():
-        return Path(model)
-    from flywheel.registry.store import get_model, production_model
-    from flywheel.settings import get_settings
-
-    s = settings or get_settings()
-    if model is None:
-        prod = production_model(s)
-        if prod is None:
-            raise SystemExit("no production model yet: pass --model")
-        return Path(prod.path)
-    return Path(get_model(s, model).path)
 
 
 def read_intents(path: Path) -> list[str]:

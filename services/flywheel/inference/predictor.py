@@ -17,10 +17,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from flywheel.contracts import TOOLS, load_tool_contracts, normalize_intent
-from flywheel.training.data import prompt
-from flywheel.training.models import SEPARATOR
-
-MODEL_CARD = "flywheel_model.json"
+from flywheel.contracts.student import MODEL_CARD, SEPARATOR, prompt
 
 
 @dataclass
@@ -135,10 +132,6 @@ class Predictor:
     @property
     def invalid_rate(self) -> float:
         return self.counts["invalid"] / self.counts["outputs"] if self.counts["outputs"] else 0.0
-
-
-def write_card(model_dir: Path, **card: Any) -> None:
-    (model_dir / MODEL_CARD).write_text(json.dumps(card, indent=2))
 
 
 def load_predictor(model_dir: str | Path, batch_size: int = 128, num_threads: int | None = None,

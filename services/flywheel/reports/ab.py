@@ -20,9 +20,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, insert, text
+from sqlalchemy import Connection, Engine, insert, text
 
+from flywheel.assistant.routing import assign_arm
+from flywheel.db.engine import owned_engine
+from flywheel.db.reports import ABReportArm, ABReportDaily, ABReportRow
+from flywheel.db.runs import track_run
 from flywheel.reports.ab_stats import RatioCI, SRMResult, rate_ratio, srm_test, wilson_interval
+from flywheel.reports.render import render_markdown, render_plot
 from flywheel.settings import Settings
 
 CONTROL_ARM = "teacher"
@@ -88,8 +93,6 @@ class ABReport:
         return json.loads(json.dumps(d, default=_json_default))
 
     def to_markdown(self) -> str:
-        from flywheel.reports.render import render_markdown
-
         return render_markdown(self)
 
 
@@ -190,12 +193,8 @@ JOIN projects p USING (project_id)
 
 
 def _assignment_mismatches(conn: Connection, exp: _Experiment, where: str, params: dict[str, Any]) -> int | None:
-    """Projects whose served arm disagrees with the hash assignment (None when the router is not installed)."""
+    """Projects whose served arm disagrees with the hash assignment (None for an experiment without salt/weights)."""
     if exp.salt is None or exp.weights is None:
-        return None
-    try:
-        from flywheel.assistant.routing import assign_arm
-    except ImportError:
         return None
     arms = list(exp.weights.items())
     rows = conn.execute(text(_USERS_SQL.format(where=where)), params).all()
@@ -246,8 +245,6 @@ def compute_ab(conn: Connection, experiment_id: str | None = None) -> ABReport:
 
 
 def store_report(conn: Connection, report: ABReport) -> None:
-    from flywheel.db.reports import ABReportArm, ABReportDaily, ABReportRow
-
     d = report.to_dict()
     summary = {k: d[k] for k in ("control_arm", "ratios", "srm", "n_projects_multi_arm", "assignment_mismatches",
                                  "paths", "since", "until")}
@@ -259,15 +256,14 @@ def store_report(conn: Connection, report: ABReport) -> None:
                  [asdict(x) | {"report_id": report.report_id} for x in report.daily])
 
 
-def ab_report(settings: Settings, experiment_id: str | None = None, out_dir: Path | str | None = None) -> ABReport:
-    """Compute the A/B report, write `<report_id>.md/.json/.png` under `out_dir` (default
+def ab_report(settings: Settings, experiment_id: str | None = None, out_dir: Path | str | None = None, *,
+              airflow_run_id: str | None = None, engine: Engine | None = None) -> ABReport:
+    """The report stage: compute the A/B report, write `<report_id>.md/.json/.png` under `out_dir` (default
     `{artifacts_dir}/reports/`) and store it in ab_reports / ab_report_arms / ab_report_daily."""
-    from flywheel.db.engine import make_engine
-    from flywheel.reports.render import render_markdown, render_plot
-
-    engine = make_engine(settings)
-    try:
-        with engine.begin() as conn:
+    with owned_engine(settings, engine) as eng, \
+            track_run(eng, stage="report", inputs={"experiment_id": experiment_id},
+                      airflow_run_id=airflow_run_id) as run_out:
+        with eng.begin() as conn:
             report = compute_ab(conn, experiment_id)
             out = Path(out_dir) if out_dir is not None else Path(settings.artifacts_dir) / "reports"
             out.mkdir(parents=True, exist_ok=True)
@@ -278,6 +274,5 @@ def ab_report(settings: Settings, experiment_id: str | None = None, out_dir: Pat
             Path(report.paths["json"]).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
             Path(report.paths["markdown"]).write_text(render_markdown(report))
             store_report(conn, report)
-    finally:
-        engine.dispose()
+        run_out.update(report_id=report.report_id, paths=report.paths)
     return report

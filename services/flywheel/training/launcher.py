@@ -1,6 +1,6 @@
 """Launcher seam so an orchestrator can "trigger GPU fine-tuning" without knowing where it runs.
 
-- ``local``: runs ``python -m flywheel.training.train`` as a subprocess on this machine (settings travel as
+- ``local``: runs ``python -m flywheel.registry.stages`` as a subprocess on this machine (settings travel as
   ``FLYWHEEL_*`` environment variables) and returns the new model id once it is trained, registered and evaluated.
 - ``kubernetes``: renders a ConfigMap (the TrainConfig) + a batch/v1 Job requesting ``nvidia.com/gpu`` that runs
   ``flywheel train`` in ``settings.train_image`` with the artifacts volume mounted; returns the manifest path.
@@ -107,7 +107,7 @@ def launch(settings: Any, split_id: str, config: TrainConfig, launcher: str = "l
     run_dir = Path(settings.artifacts_dir) / "launches" / model_id
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg_path = config.to_file(run_dir / "train_config.json")
-    cmd = [sys.executable, "-m", "flywheel.training.train", "--split", split_id, "--model-id", model_id,
+    cmd = [sys.executable, "-m", "flywheel.registry.stages", "--split", split_id, "--model-id", model_id,
            "--config", str(cfg_path)]
     if split_dir is not None:
         cmd += ["--split-dir", str(Path(split_dir).resolve())]

@@ -21,13 +21,13 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 
+from flywheel.contracts.student import SEPARATOR
 from flywheel.training.config import SMOLLM2, TINY, TrainConfig
 from flywheel.training.data import Example
 from flywheel.training.tiny import llama_config, t5_config, train_tokenizer
 
 log = logging.getLogger(__name__)
 IGNORE = -100
-SEPARATOR = "\n"
 
 
 class SmolLM2Missing(RuntimeError):

@@ -1,21 +1,23 @@
-"""The one training entry (nanoGPT style): split folder + TrainConfig -> checkpoint folder.
+"""The training loop (nanoGPT style): split folder + TrainConfig -> checkpoint folder.
 
 The folder holds the weights, the tokenizer, ``flywheel_model.json`` (how to serve it), ``train_config.json`` and
 ``lineage.json`` (split id, ground-truth run id, seed, sizes, training time, test metrics). Same config, split and
 seed give the same weights (CPU; torch's deterministic algorithms are switched on).
 
-Run it directly with ``python -m flywheel.training.train --split ID`` (the local launcher does exactly that).
+The train stage (train, then register the candidate and its test evaluation) is
+:func:`flywheel.registry.stages.run_training`; ``python -m flywheel.registry.stages --split ID`` runs it (the local
+launcher does exactly that).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import platform
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,11 +26,17 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from flywheel.contracts.student import PROMPT_TEMPLATE, write_card
 from flywheel.training.config import TrainConfig
-from flywheel.training.data import SplitFiles, examples, load_split, resolve_split_dir, subsample, write_jsonl
+from flywheel.training.data import SplitFiles, examples, subsample
 from flywheel.training.models import build, collate, encode
 
 LINEAGE = "lineage.json"
+
+# Scores the in-memory model on test rows (flywheel.evaluation.offline.evaluate_trained); it is passed in because
+# evaluation is a layer above training. Called as f(model, tokenizer, config, model_name=, model_id=, test=,
+# out_dir=, progress=) -> test summary.
+TestEvaluator = Callable[..., dict[str, Any]]
 
 
 @dataclass
@@ -59,8 +67,10 @@ def lr_at(step: int, total: int, config: TrainConfig) -> float:
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: str, progress: bool = True
-          ) -> TrainResult:
+def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: str, progress: bool = True,
+          evaluate_test: TestEvaluator | None = None) -> TrainResult:
+    """Train, save the checkpoint and its card; with ``evaluate_test`` (and ``config.evaluate_test``) also score the
+    in-memory model on the split's test rows."""
     seed_everything(config.seed, config.num_threads)
     rows = subsample(split.train, config.max_train_rows, config.seed)
     if not rows:
@@ -104,27 +114,18 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
     model.save_pretrained(out_dir)
     tok.save_pretrained(out_dir)
     config.to_file(out_dir / "train_config.json")
-    from flywheel.inference.predictor import Predictor, write_card
-
     name = f"student-{config.backend}-{Path(config.base_model).name}"
     write_card(out_dir, backend=config.backend, base_model=config.base_model, model_name=name,
                model_version=model_id, max_new_tokens=config.max_target_tokens,
-               prompt="tool: {tool} | intent: {intent}", constrained_decoding=config.constrained_decoding)
+               prompt=PROMPT_TEMPLATE, constrained_decoding=config.constrained_decoding)
 
     metrics: dict[str, Any] = {}
     eval_seconds = 0.0
-    if config.evaluate_test and split.test:
-        from flywheel.evaluation.metrics import evaluate
-        from flywheel.evaluation.table import report_summary
-
+    if evaluate_test is not None and config.evaluate_test and split.test:
         t1 = time.perf_counter()
-        predictor = Predictor(model, tok, config.backend, model_name=name, model_version=model_id,
-                              max_new_tokens=config.max_target_tokens, batch_size=config.eval_batch_size,
-                              constrained=config.constrained_decoding)
         test = split.test[:config.max_eval_rows] if config.max_eval_rows else split.test
-        preds = predictor.predict_detailed([r["intent"] for r in test], progress=progress)
-        write_jsonl(out_dir / "test_predictions.jsonl", [p.record() for p in preds])
-        metrics = report_summary(evaluate([p.record() for p in preds], test))
+        metrics = evaluate_test(model, tok, config, model_name=name, model_id=model_id, test=test, out_dir=out_dir,
+                                progress=progress)
         eval_seconds = time.perf_counter() - t1
 
     lineage = {
@@ -139,43 +140,3 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
     }
     (out_dir / LINEAGE).write_text(json.dumps(lineage, indent=2))
     return TrainResult(model_id, out_dir, training_seconds, metrics, lineage)
-
-
-def run_training(settings: Any, split_id: str, config: TrainConfig, *, split_dir: str | Path | None = None,
-                 model_id: str | None = None, register: bool = True, progress: bool = True) -> TrainResult:
-    """Train on a stored split, write the checkpoint under ``{artifacts_dir}/models/{model_id}``, register it as a
-    candidate and store its test evaluation (tables ``models`` and ``evaluations``)."""
-    split = load_split(split_dir or resolve_split_dir(settings, split_id))
-    split.meta.setdefault("split_id", split_id)
-    model_id = model_id or new_model_id()
-    out_dir = Path(settings.artifacts_dir) / "models" / model_id
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise FileExistsError(f"model folder {out_dir} already exists; choose another model id")
-    result = train(config, split, out_dir, model_id=model_id, progress=progress)
-    if register:
-        from flywheel.registry.store import register_model
-
-        register_model(settings, result)
-    return result
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m flywheel.training.train", description=__doc__)
-    ap.add_argument("--split", required=True, help="split id")
-    ap.add_argument("--config", help="TrainConfig as .json or .yaml")
-    ap.add_argument("--split-dir", help="split folder (default: the split's folder under artifacts)")
-    ap.add_argument("--model-id")
-    ap.add_argument("--no-register", action="store_true", help="do not write the models/evaluations tables")
-    args = ap.parse_args(argv)
-    from flywheel.settings import get_settings
-
-    config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
-    result = run_training(get_settings(), args.split, config, split_dir=args.split_dir, model_id=args.model_id,
-                          register=not args.no_register)
-    print(json.dumps({"model_id": result.model_id, "path": str(result.path),
-                      "training_seconds": round(result.training_seconds, 2),
-                      "overall": result.metrics.get("overall")}))
-
-
-if __name__ == "__main__":
-    main()

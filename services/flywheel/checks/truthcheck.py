@@ -16,7 +16,11 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from flywheel.contracts import TOOLS, load_tool_contracts
+from flywheel.datasets.groundtruth import get_run
+from flywheel.db.engine import owned_engine
 from flywheel.settings import Settings
+from flywheel.simulator.truth import load_truth
+from flywheel.simulator.users import distance
 
 NULL_MISMATCH = 10.0
 
@@ -45,8 +49,6 @@ class TruthCheck:
 
 
 def _distance(tool: str, a: Any, b: Any, filters: dict[str, list[str]]) -> float:
-    from flywheel.simulator.users import distance
-
     if a is None or b is None:
         return 0.0 if a is None and b is None else NULL_MISMATCH
     return distance(tool, a, b, filters)
@@ -54,14 +56,9 @@ def _distance(tool: str, a: Any, b: Any, filters: dict[str, list[str]]) -> float
 
 def truthcheck(settings: Settings, truth_file: Path | str, run_id: str | None = None, min_exposures: int = 5,
                *, engine: Engine | None = None, n_misses: int = 10, tolerance: float = 0.05) -> TruthCheck:
-    from flywheel.datasets.groundtruth import get_run
-    from flywheel.db.engine import make_engine
-    from flywheel.simulator.truth import load_truth
-
     truth = load_truth(truth_file)
     filters = load_tool_contracts(settings.schemas_dir).filters
-    eng = engine or make_engine(settings)
-    try:
+    with owned_engine(settings, engine) as eng:
         run = get_run(settings, run_id, engine=eng)
         with eng.connect() as conn:
             chosen = conn.execute(text(
@@ -78,9 +75,6 @@ def truthcheck(settings: Settings, truth_file: Path | str, run_id: str | None = 
                     " WHERE r.arm = :arm AND r.ingested_at <= :wm AND i.ingested_at <= :wm"),
                     {"r": run.run_id, "k": min_exposures, "arm": run.teacher_arm, "wm": run.watermark}):
                 cands.setdefault((norm, tool), []).append(out)
-    finally:
-        if engine is None:
-            eng.dispose()
     res = TruthCheck(run_id=run.run_id, min_exposures=min_exposures, tolerance=tolerance)
     tool_n = dict.fromkeys(TOOLS, 0)
     tool_hits = dict.fromkeys(TOOLS, 0)

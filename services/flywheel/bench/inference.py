@@ -1,5 +1,5 @@
 """`flywheel bench inference`: student latency (p50/p95 per single request, batch throughput) beside the
-teacher-server round trip measured in the same run (engineer B's in-process teacher-server on a free port)."""
+teacher-server round trip measured in the same run (the simulator's in-process teacher-server on a free port)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+
 from flywheel.inference.predictor import load_predictor
+from flywheel.runtime.proc import free_port
+from flywheel.simulator.teacher_server import create_app
+from flywheel.simulator.world import build_world
+from flywheel.teacher.client import TeacherClient
 
 FALLBACK_INTENTS = ["golden hour", "cool morning", "moody night", "vintage film", "bright summer beach",
                     "cinematic teal and orange", "soft pastel portrait", "dark forest", "neon city", "faded retro"]
@@ -47,16 +53,6 @@ def _intents(model_dir: Path, n: int) -> list[str]:
 
 
 def _teacher_latencies(settings: Any, intents: list[str], seed: int, notes: list[str]) -> list[float] | None:
-    try:
-        import uvicorn
-
-        from flywheel.runtime.proc import free_port
-        from flywheel.simulator.world import build_world
-        from flywheel.teacher.client import TeacherClient
-        from flywheel.teacher.server import create_app
-    except ImportError as e:
-        notes.append(f"teacher column skipped: teacher-server not available ({e})")
-        return None
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(build_world(seed)), host="127.0.0.1", port=port,
                                            log_level="warning"))

@@ -13,7 +13,7 @@ row 3's split is ``augment_split(model of row 2, split of row 2, iterations=1)``
 TrainConfig (epochs, not steps, are fixed, as a fine-tuning recipe would be), so the budget is set by
 ``config.epochs``/``config.max_steps`` and the tiny model size. The table is printed, written to
 ``{artifacts_dir}/reports/lowdata-{run_id}.json`` and kept in ``pipeline_runs`` (stage ``experiment.low_data``,
-``params.table``).
+``outputs.table``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flywheel.augment.pipeline import RoundResult, augment_split, load_split_rows, train_on_split
+from flywheel.datasets.groundtruth import run_groundtruth
+from flywheel.datasets.splits import make_split, register_split
+from flywheel.db.engine import owned_engine
+from flywheel.db.runs import track_run
+from flywheel.ingest.service import IngestOptions, run_ingest
+from flywheel.registry.stages import evaluate_model
 from flywheel.settings import Settings
+from flywheel.simulator.run import simulate
+from flywheel.simulator.world import DEFAULT_BASE_INTENTS
+from flywheel.training.config import TrainConfig
 
 PAPER = [{"train_pct": 100.0, "augmentations": 0, "train_size": 8252, "overall": 0.72},
          {"train_pct": 12.5, "augmentations": 0, "train_size": 1031, "overall": 0.52},
@@ -81,12 +91,6 @@ class LowDataReport:
 def build_simulated_split(settings: Settings, seed: int, intents: int, days: float = 120.0, test_size: int = 1000,
                           base_intents: int | None = None) -> str:
     """The platform's own path to a 100 % split on the simulator: simulate -> ingest -> ground truth -> GX -> split."""
-    from flywheel.datasets.groundtruth import run_groundtruth
-    from flywheel.datasets.splits import make_split
-    from flywheel.ingest.service import IngestOptions, run_ingest
-    from flywheel.simulator.run import simulate
-    from flywheel.simulator.world import DEFAULT_BASE_INTENTS
-
     sim = simulate(settings, intents=intents, days=days, seed=seed, base_intents=base_intents or DEFAULT_BASE_INTENTS)
     print(f"[lowdata] simulated {sim.events} events ({sim.unique_intents} intents) in {sim.seconds:.0f}s", flush=True)
     stats = run_ingest(settings, IngestOptions(max_events=sim.events, idle_exit_s=10.0))
@@ -97,12 +101,10 @@ def build_simulated_split(settings: Settings, seed: int, intents: int, days: flo
 
 def subsample_split(settings: Settings, split_id: str, fraction: float, seed: int) -> str:
     """A derived split with a seeded `fraction` of the parent's train intents and the parent's test part."""
-    from flywheel.augment.pipeline import _load_split
-    from flywheel.datasets.splits import register_split
-
     if not 0 < fraction <= 1:
         raise ExperimentError(f"fraction must be in (0, 1], got {fraction}")
-    train, test, meta, _ = _load_split(settings, split_id)
+    with owned_engine(settings) as eng:
+        train, test, meta, _ = load_split_rows(settings, split_id, engine=eng)
     train = sorted((r for r in train), key=lambda r: r["intent"])
     n = max(1, round(fraction * len(train)))
     keep = sorted(random.Random(f"lowdata:{seed}").sample(range(len(train)), n))
@@ -125,8 +127,6 @@ def steps_for(config: Any, n_intents: int, min_steps: int | None) -> int | None:
 
 def _train(settings: Settings, split_id: str, config: Any, n_intents: int, min_steps: int | None
            ) -> tuple[str, float, int | None]:
-    from flywheel.augment.pipeline import train_on_split
-
     steps = steps_for(config, n_intents, min_steps)
     cfg = config.model_copy(update={"max_steps": steps}) if steps else config
     t0 = time.perf_counter()
@@ -134,41 +134,28 @@ def _train(settings: Settings, split_id: str, config: Any, n_intents: int, min_s
 
 
 def _evaluate(settings: Settings, model_id: str, split_id: str) -> dict[str, Any]:
-    """D's offline evaluation on `split_id`'s test part (stored in the evaluations table too)."""
-    from flywheel.evaluation.offline import evaluate_model
-
+    """Offline evaluation on `split_id`'s test part (stored in the evaluations table too)."""
     summary = evaluate_model(settings, model_id, split_id, progress=True)
     alls = summary.get("All", {})
     return {"overall": summary["overall"], "invalid_rate": summary.get("invalid_rate", 0.0),
             "finals": {t: alls[t]["final"] for t in ("adjust", "selective_adjust", "filter") if t in alls}}
 
 
-def _record(settings: Settings, run_id: str, params: dict[str, Any], status: str, message: str) -> None:
-    from flywheel.db.core import record_run
-
-    record_run(settings, run_id, STAGE, params, status, message)
-
-
 def run_low_data(settings: Settings, split_id: str, fraction: float = 0.125, seed: int = 0, config: Any = None,
                  paraphraser: Any = None, progress: bool = True, min_steps: int | None = None) -> LowDataReport:
     """Rows 1-3 of the paper's RQ2 table on `split_id` (the 100 % split)."""
-    from flywheel.augment.pipeline import RoundResult, _load_split, augment_split
-    from flywheel.training.config import TrainConfig
-
     cfg = config if config is not None else TrainConfig.model_validate({"seed": seed})
     cfg = cfg.model_copy(update={"evaluate_test": False})  # evaluated below, once, on the base test set
     run_id = f"lowdata-{uuid.uuid4().hex[:12]}"
-    params: dict[str, Any] = {"split_id": split_id, "fraction": fraction, "seed": seed, "config": cfg.model_dump(),
+    inputs: dict[str, Any] = {"split_id": split_id, "fraction": fraction, "seed": seed, "config": cfg.model_dump(),
                               "min_steps": min_steps}
-    _record(settings, run_id, params, "running", "")
     t0 = time.perf_counter()
-    try:
-        base_train, test, _, _ = _load_split(settings, split_id)
+    with owned_engine(settings) as eng, track_run(eng, stage=STAGE, run_id=run_id, inputs=inputs) as out:
+        base_train, test, _, _ = load_split_rows(settings, split_id, engine=eng)
         if not test:
             raise ExperimentError(f"split {split_id!r} has no test rows")
         low_split = subsample_split(settings, split_id, fraction, seed)
         n_low = max(1, round(fraction * len(base_train)))
-        rows: list[LowDataRow] = []
         plan = [("100%", 100.0, split_id, len(base_train)), (f"{fraction:.1%}", 100 * fraction, low_split, n_low)]
         models: list[tuple[str, float, int | None]] = []
         for label, _, sid, size in plan:
@@ -177,35 +164,37 @@ def run_low_data(settings: Settings, split_id: str, fraction: float = 0.125, see
         print("[lowdata] augmenting the low-data split with its own student's mistakes", flush=True)
         rounds: list[RoundResult] = []
         aug_split = augment_split(settings, models[1][0], low_split, iterations=1, paraphraser=paraphraser,
-                                  progress=progress, rounds=rounds)
+                                  progress=progress, rounds=rounds, engine=eng)
         n_added = rounds[0].n_added
         plan.append((f"{fraction:.1%} + aug", 100 * fraction, aug_split, n_low + n_added))
         print(f"[lowdata] training on the augmented split ({aug_split}, +{n_added})", flush=True)
         models.append(_train(settings, aug_split, cfg, n_low + n_added, min_steps))
-        for (label, pct, sid, size), (mid, secs, steps) in zip(plan, models, strict=True):
-            print(f"[lowdata] evaluating {label} on the base test set ({len(test)} intents)", flush=True)
-            ev = _evaluate(settings, mid, split_id)
-            rows.append(LowDataRow(label=label, train_pct=pct, augmentations=n_added if "aug" in label else 0,
-                                   train_size=size, split_id=sid, model_id=mid, overall=ev["overall"],
-                                   finals=ev["finals"], invalid_rate=ev["invalid_rate"],
-                                   train_seconds=round(secs, 1), steps=steps))
+        rows = _evaluate_rows(settings, split_id, plan, models, n_added, len(test))
         report = LowDataReport(run_id=run_id, base_split_id=split_id, fraction=fraction, seed=seed,
                                config=cfg.model_dump(), rows=rows,
                                augment={"mining": rounds[0].mining, "dedupe": rounds[0].dedupe,
                                         "paraphrase_failures": rounds[0].n_paraphrase_failures},
                                seconds=round(time.perf_counter() - t0, 1))
-    except Exception as e:
-        _record(settings, run_id, params, "failed", f"{type(e).__name__}: {e}")
-        raise
-    out = Path(settings.artifacts_dir) / "reports" / f"{run_id}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    report.report_path = str(out)
-    out.write_text(json.dumps(report.to_dict(), indent=2, default=str))
-    params.update({"table": [asdict(r) for r in rows], "gain": report.gain, "report_path": str(out),
-                   "augment": report.augment})
-    _record(settings, run_id, params, "succeeded",
-            " | ".join(f"{r.label}: n={r.train_size} overall={r.overall:.3f}" for r in rows))
+        path = Path(settings.artifacts_dir) / "reports" / f"{run_id}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        report.report_path = str(path)
+        path.write_text(json.dumps(report.to_dict(), indent=2, default=str))
+        out.update({"table": [asdict(r) for r in rows], "gain": report.gain, "report_path": str(path),
+                    "augment": report.augment})
     return report
+
+
+def _evaluate_rows(settings: Settings, split_id: str, plan: list[tuple[str, float, str, int]],
+                   models: list[tuple[str, float, int | None]], n_added: int, n_test: int) -> list[LowDataRow]:
+    rows = []
+    for (label, pct, sid, size), (mid, secs, steps) in zip(plan, models, strict=True):
+        print(f"[lowdata] evaluating {label} on the base test set ({n_test} intents)", flush=True)
+        ev = _evaluate(settings, mid, split_id)
+        rows.append(LowDataRow(label=label, train_pct=pct, augmentations=n_added if "aug" in label else 0,
+                               train_size=size, split_id=sid, model_id=mid, overall=ev["overall"],
+                               finals=ev["finals"], invalid_rate=ev["invalid_rate"],
+                               train_seconds=round(secs, 1), steps=steps))
+    return rows
 
 
 def render_table(report: LowDataReport) -> Any:

@@ -1,0 +1,1 @@
+"""Checks of the platform against the simulator's hidden truth (read only here, never by a stage)."""

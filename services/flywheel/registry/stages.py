@@ -1,0 +1,160 @@
+"""The model stages, each recorded in ``pipeline_runs``: train (train + register the candidate + its test
+evaluation), evaluate (score a registered model on a split and store the numbers), promote (the gate).
+
+Gate (issue 6): a candidate is promoted only if its overall score on its test split is (a) at least
+``settings.promotion_floor`` and (b) not worse than the production model's overall on the SAME test split by more
+than ``settings.promotion_margin``. If production was never evaluated on that split, it is evaluated first (its
+checkpoint must exist). The first model ever only has to clear the floor. Every decision, promoted or not, is stored
+in ``promotion_decisions`` with its reason; promotion retires the old production model in the same transaction, and a
+partial unique index guarantees there is never more than one production model.
+
+Each entry opens one engine for its whole run (the caller may pass its own) and takes ``airflow_run_id`` when an
+Airflow task calls it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from flywheel.datasets.files import load_split, resolve_split_dir
+from flywheel.db.engine import owned_engine
+from flywheel.db.runs import track_run
+from flywheel.evaluation.offline import evaluate_checkpoint, evaluate_trained
+from flywheel.registry import records
+from flywheel.registry.records import ModelRecord, PromotionDecision
+from flywheel.settings import Settings
+from flywheel.training.config import TrainConfig
+from flywheel.training.train import TrainResult, new_model_id, train
+
+
+def register_model(session: Session, *, result: TrainResult) -> ModelRecord:
+    """Insert a trained model as a candidate and store its test evaluation (the caller commits)."""
+    config = json.loads((Path(result.path) / "train_config.json").read_text())
+    rec = records.insert_model(session, model_id=result.model_id, path=result.path, lineage=result.lineage,
+                               config=config, metrics=result.metrics, training_seconds=result.training_seconds)
+    if result.metrics:
+        records.store_evaluation(session, model_id=result.model_id, split_id=rec.split_id, summary=result.metrics)
+    return rec
+
+
+def run_training(settings: Settings, split_id: str, config: TrainConfig, *, split_dir: str | Path | None = None,
+                 model_id: str | None = None, register: bool = True, progress: bool = True,
+                 airflow_run_id: str | None = None, engine: Engine | None = None) -> TrainResult:
+    """The train stage: train on a stored split, write the checkpoint under ``{artifacts_dir}/models/{model_id}``,
+    register it as a candidate and store its test evaluation (tables ``models`` and ``evaluations``)."""
+    split = load_split(split_dir or resolve_split_dir(settings, split_id))
+    split.meta.setdefault("split_id", split_id)
+    model_id = model_id or new_model_id()
+    out_dir = Path(settings.artifacts_dir) / "models" / model_id
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(f"model folder {out_dir} already exists; choose another model id")
+    if not register:  # a scratch run (`--no-register`) touches no database, so it records no run either
+        return train(config, split, out_dir, model_id=model_id, progress=progress, evaluate_test=evaluate_trained)
+    inputs = {"split_id": split_id, "model_id": model_id, "config": config.model_dump()}
+    with owned_engine(settings, engine) as eng, \
+            track_run(eng, stage="train", inputs=inputs, airflow_run_id=airflow_run_id) as out:
+        result = train(config, split, out_dir, model_id=model_id, progress=progress, evaluate_test=evaluate_trained)
+        with Session(eng) as s, s.begin():
+            register_model(s, result=result)
+        out.update(model_id=result.model_id, path=str(result.path), overall=result.metrics.get("overall"),
+                   training_seconds=round(result.training_seconds, 2))
+    return result
+
+
+def evaluate_model(settings: Settings, model_id: str, split_id: str, *, split_dir: str | Path | None = None,
+                   progress: bool = False, store: bool = True, constrained: bool | None = None,
+                   airflow_run_id: str | None = None, engine: Engine | None = None) -> dict[str, Any]:
+    """The evaluate stage: score a registered model on a split's test rows and (unless ``store=False``) store the
+    numbers; on the model's own split they become its headline metrics. Returns ``evaluate_checkpoint``'s dict."""
+    inputs = {"model_id": model_id, "split_id": split_id, "store": store, "constrained": constrained}
+    with owned_engine(settings, engine) as eng, \
+            track_run(eng, stage="evaluate", inputs=inputs, airflow_run_id=airflow_run_id) as out:
+        with Session(eng) as s:
+            rec = records.get_model(s, model_id=model_id)
+        split = load_split(split_dir or resolve_split_dir(settings, split_id))
+        result = evaluate_checkpoint(model_path=rec.path, split=split, split_id=split_id, progress=progress,
+                                     constrained=constrained)
+        summary = {k: v for k, v in result.items() if k not in ("report", "constrained_decoding")}
+        if store:
+            with Session(eng) as s, s.begin():
+                records.store_evaluation(s, model_id=model_id, split_id=split_id, summary=summary)
+                if split_id == rec.split_id:
+                    records.update_metrics(s, model_id=model_id, summary={
+                        **summary, "constrained_decoding": result["constrained_decoding"]})
+        out.update(model_id=model_id, split_id=split_id, overall=result["overall"],
+                   invalid_rate=result.get("invalid_rate"))
+    return result
+
+
+def _production_overall(settings: Settings, eng: Engine, prod: ModelRecord, split_id: str,
+                        evaluate_production: bool) -> tuple[float | None, str]:
+    with Session(eng) as s:
+        overall = records.overall_on(s, model_id=prod.model_id, split_id=split_id)
+    if overall is not None or not evaluate_production:
+        return overall, ""
+    try:
+        return evaluate_model(settings, prod.model_id, split_id, engine=eng)["overall"], ""
+    except Exception as e:  # noqa: BLE001 - any failure is a refusal with its reason, never a crash
+        return None, f"{type(e).__name__}: {e}"
+
+
+def promote(settings: Settings, model_id: str, evaluate_production: bool = True, *,
+            airflow_run_id: str | None = None, engine: Engine | None = None) -> PromotionDecision:
+    """The promote stage: apply the gate to a candidate; the decision is stored whatever it is."""
+    inputs = {"model_id": model_id, "evaluate_production": evaluate_production}
+    with owned_engine(settings, engine) as eng, \
+            track_run(eng, stage="promote", inputs=inputs, airflow_run_id=airflow_run_id) as out:
+        decision = _promote(settings, eng, model_id, evaluate_production)
+        out.update(model_id=model_id, promoted=decision.promoted, reason=decision.reason,
+                   candidate_overall=decision.candidate_overall, production_model_id=decision.production_model_id,
+                   production_overall=decision.production_overall)
+    return decision
+
+
+def _promote(settings: Settings, eng: Engine, model_id: str, evaluate_production: bool) -> PromotionDecision:
+    with Session(eng) as s:
+        cand = records.get_model(s, model_id=model_id)
+        if cand.status == "production":
+            return PromotionDecision(True, "already the production model (no change)", model_id)
+        prod = records.production_model(s)
+        cand_overall = records.overall_on(s, model_id=model_id, split_id=cand.split_id)
+    prod_overall, prod_error = None, ""
+    if prod is not None:
+        prod_overall, prod_error = _production_overall(settings, eng, prod, cand.split_id, evaluate_production)
+    promoted, reason = records.decide(cand_overall, prod_overall, prod.model_id if prod else None,
+                                      settings.promotion_margin, settings.promotion_floor)
+    if prod_error and not promoted:
+        reason = f"{reason} ({prod_error})"
+    with Session(eng) as s, s.begin():
+        promoted, reason = records.apply_decision(s, candidate=cand, prod=prod, promoted=promoted, reason=reason,
+                                                  cand_overall=cand_overall, prod_overall=prod_overall)
+    return PromotionDecision(promoted, reason, model_id, cand_overall, prod.model_id if prod else None, prod_overall)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m flywheel.registry.stages", description=run_training.__doc__)
+    ap.add_argument("--split", required=True, help="split id")
+    ap.add_argument("--config", help="TrainConfig as .json or .yaml")
+    ap.add_argument("--split-dir", help="split folder (default: the split's folder under artifacts)")
+    ap.add_argument("--model-id")
+    ap.add_argument("--no-register", action="store_true", help="do not write the models/evaluations tables")
+    ap.add_argument("--airflow-run-id", help="the Airflow run that started this training, for pipeline_runs")
+    args = ap.parse_args(argv)
+    from flywheel.settings import get_settings
+
+    config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    result = run_training(get_settings(), args.split, config, split_dir=args.split_dir, model_id=args.model_id,
+                          register=not args.no_register, airflow_run_id=args.airflow_run_id)
+    print(json.dumps({"model_id": result.model_id, "path": str(result.path),
+                      "training_seconds": round(result.training_seconds, 2),
+                      "overall": result.metrics.get("overall")}))
+
+
+if __name__ == "__main__":
+    main()

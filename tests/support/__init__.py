@@ -1,0 +1,1 @@
+"""Helpers the tests share: event writers, split folders, ingest subprocess harness (not shipped)."""

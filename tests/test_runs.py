@@ -1,0 +1,82 @@
+"""The one pipeline_runs writer: stages leave one row each with inputs, outputs, status, timing, Airflow run id."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from flywheel.datasets.groundtruth import NoEvents, run_groundtruth
+from flywheel.datasets.splits import make_split
+from flywheel.db.runs import record_run, track_run
+from tests.support.events import EventWriter, clear_events
+
+
+def _runs(engine, stage: str) -> list:
+    with engine.connect() as c:
+        return c.execute(text("SELECT * FROM analytics.pipeline_runs WHERE stage = :s"), {"s": stage}).all()
+
+
+def test_track_run_success_and_failure(engine) -> None:
+    with track_run(engine, stage="report", run_id="r-ok", inputs={"x": 1}, airflow_run_id="manual__1") as out:
+        with engine.connect() as c:
+            assert c.execute(text("SELECT status FROM pipeline_runs WHERE run_id = 'r-ok'")).scalar() == "running"
+        out["answer"] = 42
+    with pytest.raises(ValueError, match="boom"), track_run(engine, stage="report", run_id="r-bad", inputs={}):
+        raise ValueError("boom")
+    rows = {r.run_id: r for r in _runs(engine, "report")}
+    ok, bad = rows["r-ok"], rows["r-bad"]
+    assert ok.status == "succeeded" and ok.outputs == {"answer": 42} and ok.inputs == {"x": 1}
+    assert ok.airflow_run_id == "manual__1" and ok.finished_at is not None and ok.duration_s >= 0
+    assert bad.status == "failed" and bad.message == "ValueError: boom" and bad.finished_at is not None
+
+
+def test_record_run_upserts_and_keeps_inputs(engine) -> None:
+    with Session(engine) as s, s.begin():
+        record_run(s, run_id="r-up", stage="evaluate", status="running", inputs={"model_id": "m"})
+    with Session(engine) as s, s.begin():
+        record_run(s, run_id="r-up", stage="evaluate", status="succeeded", outputs={"overall": 0.5})
+    (row,) = [r for r in _runs(engine, "evaluate") if r.run_id == "r-up"]
+    assert row.inputs == {"model_id": "m"} and row.outputs == {"overall": 0.5} and row.status == "succeeded"
+
+
+def test_groundtruth_and_split_stages_record_their_runs(settings, engine) -> None:
+    clear_events(engine)
+    with pytest.raises(NoEvents):
+        run_groundtruth(settings, engine=engine, airflow_run_id="scheduled__x")
+    failed = _runs(engine, "groundtruth")
+    assert [r.status for r in failed] == ["failed"] and "no events" in failed[0].message
+
+    w = EventWriter(engine)
+    for i in range(12):
+        w.request(f"intent {i}", {"adjust": {"exposure": i}, "selective_adjust": None, "filter": None},
+                  exported={"adjust": True})
+    w.flush()
+    gt = run_groundtruth(settings, engine=engine, airflow_run_id="scheduled__x")
+    sp = make_split(settings, gt.run_id, test_size=3, seed=0, validate=False, engine=engine,
+                    airflow_run_id="scheduled__x")
+    (g,) = [r for r in _runs(engine, "groundtruth") if r.status == "succeeded"]
+    assert g.outputs["groundtruth_run_id"] == gt.run_id and g.airflow_run_id == "scheduled__x"
+    (s,) = _runs(engine, "split")
+    assert s.status == "succeeded" and s.outputs["split_id"] == sp.split_id
+    assert s.inputs["groundtruth_run_id"] == gt.run_id and s.outputs["counts"] == {"train": 9, "test": 3}
+
+
+def test_promote_stage_records_decision(settings, engine, tmp_path) -> None:
+    import json
+
+    from flywheel.registry.store import promote, register_model
+    from flywheel.training.train import TrainResult
+
+    d = tmp_path / "m-run"
+    d.mkdir()
+    (d / "train_config.json").write_text(json.dumps({"backend": "seq2seq"}))
+    tool = {"precision": 0.7, "recall": 0.7, "f1": 0.7, "quality": 0.7, "final": 0.7}
+    summary = {"overall": 0.7, "invalid_rate": 0.0, "All": {"n": 3, "overall": 0.7, "invalid_rate": 0.0,
+                                                          "adjust": tool, "selective_adjust": tool, "filter": tool}}
+    register_model(settings, TrainResult("m-run", d, 1.0, summary, {"backend": "seq2seq", "base_model": "tiny",
+                                                                     "split_id": "s-run"}))
+    decision = promote(settings.model_copy(update={"promotion_floor": 0.5}), "m-run", airflow_run_id="manual__p")
+    (row,) = _runs(engine, "promote")
+    assert row.status == "succeeded" and row.airflow_run_id == "manual__p"
+    assert row.outputs["model_id"] == "m-run" and row.outputs["promoted"] is decision.promoted is True
