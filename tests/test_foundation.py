@@ -13,7 +13,7 @@ from sqlalchemy import inspect, text
 
 from flywheel.runtime.proc import free_port, pid_alive, port_open, write_pid
 from flywheel.runtime.stack import down, embedded_broker, embedded_postgres, status, up
-from flywheel.settings import REPO_ROOT, Settings, get_settings
+from flywheel.settings import Settings, get_settings
 
 pytestmark = pytest.mark.services
 
@@ -87,7 +87,7 @@ def test_migrations_create_and_drop_cleanly(settings: Settings, engine) -> None:
 
 
 def test_compose_file_is_valid_and_uses_settings_names() -> None:
-    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    compose = yaml.safe_load((Path(__file__).resolve().parents[1] / "docker-compose.yml").read_text())
     services = compose["services"]
     for name in ("kafka", "postgres", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
                  "airflow-triggerer", "ingest", "assistant"):

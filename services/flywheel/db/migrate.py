@@ -1,16 +1,20 @@
-"""Alembic, driven from code: the only way the schema changes."""
+"""Alembic, driven from code: the only way the schema changes.
+
+The migrations and their alembic.ini ship inside the package (``flywheel/migrations``), so an installed wheel
+migrates without a checkout; the repository's own alembic.ini points the `alembic` CLI at the same folder.
+"""
 
 from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
 
-from flywheel.settings import REPO_ROOT, Settings
+from flywheel.settings import MIGRATIONS_DIR, Settings
 
 
 def alembic_config(db_url: str) -> Config:
-    cfg = Config(str(REPO_ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(REPO_ROOT / "migrations"))
+    cfg = Config(str(MIGRATIONS_DIR / "alembic.ini"))
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", db_url.replace("%", "%%"))
     return cfg
 

@@ -9,7 +9,9 @@ from flywheel.db.models import metadata
 from flywheel.settings import get_settings
 
 config = context.config
-if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+# The checkout's alembic.ini (for the `alembic` CLI) has no logging sections; the packaged one does.
+if (config.config_file_name is not None and config.attributes.get("configure_logger", True)
+        and config.file_config.has_section("loggers")):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
