@@ -10,7 +10,7 @@ from sqlalchemy import DateTime, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from flywheel.db.base import Base
+from flywheel.db.base import EMPTY_JSON_OBJECT, Base
 
 
 class PipelineRun(Base):
@@ -20,8 +20,8 @@ class PipelineRun(Base):
 
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     stage: Mapped[str] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="running")
-    params: Mapped[dict] = mapped_column(JSONB, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="running", server_default="running")
+    params: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=EMPTY_JSON_OBJECT)
     message: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
