@@ -40,3 +40,30 @@ def test_views_stay_out_of_the_comparison(engine: sa.Engine) -> None:
     view = sa.Table("model_history", sa.MetaData(), schema="analytics")
     assert not include_object(view, "model_history", "table", True, None)
     assert include_object(metadata.tables["pipeline_runs"], "pipeline_runs", "table", False, None)
+
+
+def _view_definitions(engine: sa.Engine) -> dict[str, str]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT viewname, definition FROM pg_views WHERE schemaname = 'analytics'"))
+        return {name: definition for name, definition in rows}
+
+
+def test_migrated_views_match_views_sql(engine: sa.Engine) -> None:
+    """The migrations (0009 carries a frozen copy of the SQL) create exactly the views reports/views.sql defines."""
+    from flywheel.reports.views import create_views
+
+    migrated = _view_definitions(engine)
+    with engine.begin() as conn:
+        create_views(conn)
+    assert _view_definitions(engine) == migrated and len(migrated) >= 5
+
+
+def test_down_through_the_merge_revision_and_back(settings: Settings, engine: sa.Engine) -> None:
+    from flywheel.db.migrate import current, downgrade, upgrade
+
+    downgrade(settings, "0007")
+    assert current(settings) == "0004, 0005, 0006, 0007"  # the merge's parents, all heads again
+    assert _view_definitions(engine) == {}
+    upgrade(settings)
+    assert "," not in (current(settings) or ",")
+    assert "model_history" in _view_definitions(engine)

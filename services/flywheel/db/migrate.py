@@ -63,6 +63,8 @@ def current(settings: Settings) -> str | None:
     eng = create_engine(settings.db_url())
     try:
         with eng.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            # Between the merge revision and its parents (e.g. after `db downgrade 0007`) there are several heads.
+            heads = MigrationContext.configure(conn).get_current_heads()
+            return ", ".join(sorted(heads)) or None
     finally:
         eng.dispose()
