@@ -42,12 +42,12 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check services dags tests migrations
+	$(BIN)/ruff format --check services dags tests
 	$(BIN)/mypy
 
 fmt: setup
 	$(BIN)/ruff check --fix .
-	$(BIN)/ruff format services dags tests migrations
+	$(BIN)/ruff format services dags tests
 
 airflow: setup
 	$(BIN)/flywheel airflow

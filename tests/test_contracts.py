@@ -14,7 +14,7 @@ from flywheel.contracts import (
     normalize_intent,
     tool_vector,
 )
-from flywheel.settings import REPO_ROOT
+from flywheel.settings import DEFAULT_SCHEMAS_DIR
 
 GOLDEN_ADJUST = {"exposure": 0, "contrast": 10, "brightness": 10, "highlights": 20, "shadows": -10, "saturation": 15,
                  "vibrance": 15, "temperature": 30, "tint": 10, "hue": 0, "bloom": 0, "sharpen": 0, "structure": 0,
@@ -43,7 +43,7 @@ def test_catalogue_has_at_least_40_paper_style_names() -> None:
     c = load_tool_contracts()
     assert len(c.filters) >= 40
     assert "faded_HighNoon" in c.filters
-    raw = json.loads((REPO_ROOT / "schemas/tools/filters.json").read_text())
+    raw = json.loads((DEFAULT_SCHEMAS_DIR / "tools" / "filters.json").read_text())
     names = [f["name"] for f in raw["filters"]]
     assert len(names) == len(set(names))
 

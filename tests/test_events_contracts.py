@@ -12,9 +12,9 @@ from flywheel.events import validation as V
 from flywheel.events.envelope import EVENT_TYPES, make_event
 from flywheel.events.validation import Accepted, EventValidator, Rejection
 from flywheel.ingest.synthetic import synthetic_events
-from flywheel.settings import REPO_ROOT
+from flywheel.settings import DEFAULT_SCHEMAS_DIR
 
-SCHEMAS = REPO_ROOT / "schemas"
+SCHEMAS = DEFAULT_SCHEMAS_DIR
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from sqlalchemy import inspect, text
 
 from flywheel.runtime.proc import free_port, pid_alive, port_open, write_pid
 from flywheel.runtime.stack import down, embedded_broker, embedded_postgres, status, up
-from flywheel.settings import REPO_ROOT, Settings, get_settings
+from flywheel.settings import Settings, SettingsPathError, get_settings
 
 pytestmark = pytest.mark.services
 
@@ -30,6 +30,14 @@ def test_settings_reject_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLYWHEEL_KAFKA_PORT", "not-a-port")
     with pytest.raises(ValueError, match="kafka_port"):
         get_settings()
+
+
+def test_dag_folder_defaults_to_the_checkout_and_says_when_missing(tmp_path: Path) -> None:
+    repo_dags = Path(__file__).resolve().parents[1] / "dags"
+    assert get_settings(dags_folder=None).dags_path() == repo_dags.resolve()
+    assert get_settings(dags_folder=tmp_path).dags_path() == tmp_path.resolve()
+    with pytest.raises(SettingsPathError, match="FLYWHEEL_DAGS_FOLDER"):
+        get_settings(dags_folder=tmp_path / "missing").dags_path()
 
 
 @pytest.fixture()
@@ -87,7 +95,7 @@ def test_migrations_create_and_drop_cleanly(settings: Settings, engine) -> None:
 
 
 def test_compose_file_is_valid_and_uses_settings_names() -> None:
-    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    compose = yaml.safe_load((Path(__file__).resolve().parents[1] / "docker-compose.yml").read_text())
     services = compose["services"]
     for name in ("kafka", "postgres", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
                  "airflow-triggerer", "ingest", "assistant"):

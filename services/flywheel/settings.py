@@ -10,7 +10,16 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# Schemas, SQL and migrations ship inside the package, so an installed wheel needs no checkout.
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_SCHEMAS_DIR = PACKAGE_DIR / "schemas"
+MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
+# Only a checkout has the Airflow DAG files (services/flywheel -> the repository root's dags/).
+CHECKOUT_DAGS_DIR = PACKAGE_DIR.parents[1] / "dags"
+
+
+class SettingsPathError(RuntimeError):
+    """A setting points at something that is not there."""
 
 
 class Settings(BaseSettings):
@@ -35,7 +44,10 @@ class Settings(BaseSettings):
     topic_partitions: int = 4
 
     # Contracts.
-    schemas_dir: Path = REPO_ROOT / "schemas"
+    schemas_dir: Path = DEFAULT_SCHEMAS_DIR
+
+    # Airflow's DAG folder; unset -> the checkout's dags/ (a wheel install must set it to use Airflow).
+    dags_folder: Path | None = None
 
     # Ingest.
     ingest_group: str = "flywheel-ingest"
@@ -85,6 +97,14 @@ class Settings(BaseSettings):
 
     def bootstrap(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    def dags_path(self) -> Path:
+        """The DAG folder Airflow reads; raises SettingsPathError when it does not exist."""
+        folder = Path(self.dags_folder) if self.dags_folder is not None else CHECKOUT_DAGS_DIR
+        if not folder.is_dir():
+            raise SettingsPathError(f"no Airflow DAG folder at {folder}: set FLYWHEEL_DAGS_FOLDER to the dags/ "
+                                    "directory of a flywheel checkout (the installed package does not ship DAG files)")
+        return folder.resolve()
 
 
 def get_settings(**overrides: object) -> Settings:

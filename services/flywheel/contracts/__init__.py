@@ -1,6 +1,7 @@
 """The platform's contracts: tool-output schemas, the filter catalogue, intent normalization, tool vectors.
 
-The JSON Schema files under ``schemas/`` are the source of truth; this package loads and compiles them once.
+The JSON Schema files under ``flywheel/schemas/`` (package data) are the source of truth; this package loads and
+compiles them once.
 """
 
 from flywheel.contracts.intents import normalize_intent

@@ -82,9 +82,9 @@ def _cached(schemas_dir: str) -> ToolContracts:
 def load_tool_contracts(schemas_dir: Path | None = None) -> ToolContracts:
     """Compiled once per schemas folder."""
     if schemas_dir is None:
-        from flywheel.settings import REPO_ROOT
+        from flywheel.settings import DEFAULT_SCHEMAS_DIR
 
-        schemas_dir = REPO_ROOT / "schemas"
+        schemas_dir = DEFAULT_SCHEMAS_DIR
     return _cached(str(Path(schemas_dir).resolve()))
 
 

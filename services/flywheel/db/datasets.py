@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from flywheel.db.base import Base
+from flywheel.db.base import EMPTY_JSON_ARRAY, EMPTY_JSON_OBJECT, Base
 
 
 class GroundTruthRun(Base):
@@ -36,8 +36,8 @@ class GroundTruthRun(Base):
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     watermark: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     teacher_arm: Mapped[str] = mapped_column(String(64))
-    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=EMPTY_JSON_OBJECT)
+    status: Mapped[str] = mapped_column(String(16), default="running", server_default="running")
     n_responses: Mapped[int | None] = mapped_column(BigInteger)
     n_intents_seen: Mapped[int | None] = mapped_column(Integer)
     n_intents: Mapped[int | None] = mapped_column(Integer)
@@ -76,8 +76,8 @@ class Split(Base):
         String(64), ForeignKey("groundtruth_runs.run_id"), index=True)
     seed: Mapped[int | None] = mapped_column(Integer)
     test_size: Mapped[int | None] = mapped_column(Integer)
-    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-    counts: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=EMPTY_JSON_OBJECT)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=EMPTY_JSON_OBJECT)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -107,6 +107,6 @@ class ValidationResult(Base):
     n_expectations: Mapped[int] = mapped_column(Integer)
     n_failed: Mapped[int] = mapped_column(Integer)
     report: Mapped[str] = mapped_column(Text)
-    results: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default=EMPTY_JSON_ARRAY)
     gx_version: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

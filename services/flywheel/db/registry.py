@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from flywheel.db.base import Base
+from flywheel.db.base import EMPTY_JSON_OBJECT, Base
 
 MODEL_STATUSES = ("candidate", "production", "retired")
 
@@ -42,9 +42,9 @@ class Model(Base):
     split_id: Mapped[str] = mapped_column(String(64), index=True)
     groundtruth_run_id: Mapped[str | None] = mapped_column(String(64))
     path: Mapped[str] = mapped_column(Text)
-    config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="candidate", index=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=EMPTY_JSON_OBJECT)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=EMPTY_JSON_OBJECT)
+    status: Mapped[str] = mapped_column(String(16), default="candidate", server_default="candidate", index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     training_seconds: Mapped[float | None] = mapped_column(Double)
 

@@ -1,7 +1,8 @@
-"""Analyst views in schema `analytics` (views.sql), created idempotently from a migration or `flywheel report views`.
+"""Analyst views in schema `analytics` (views.sql), (re)created idempotently by `flywheel report views`.
 
 They read the tables of several revisions (events 0002, experiments 0004, datasets 0005, registry 0006, reports
-0007), so they belong in the merge revision that follows all of them.
+0007), so the merge revision 0009 that follows all of them creates them, from its own frozen copy of this SQL; a
+change here ships with a new revision carrying the new definitions.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Airflow around the platform: `airflow standalone` on loopback (the UI) and one-off DAG runs (`airflow dags test`).
 
-Airflow keeps its own metadata database (SQLite) under `{state_dir}/airflow`; the DAGs read `dags/` of this
-checkout. Library code never imports Airflow: everything here drives the `airflow` executable of this venv.
+Airflow keeps its own metadata database (SQLite) under `{state_dir}/airflow`; the DAGs come from
+`settings.dags_path()` (the checkout's `dags/` unless FLYWHEEL_DAGS_FOLDER says otherwise). Library code never
+imports Airflow: everything here drives the `airflow` executable of this venv.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from flywheel.runtime.proc import free_port, pid_alive, port_open, read_pid, stop_pid, write_pid
-from flywheel.settings import REPO_ROOT, Settings
+from flywheel.settings import Settings
 
 PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
 DEFAULT_PORT = 8080
@@ -40,7 +41,7 @@ def airflow_bin() -> Path:
 
 def airflow_env(settings: Settings, port: int = DEFAULT_PORT, home: Path | None = None,
                 extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for every Airflow process: loopback API, this repo's DAGs, no examples, and absolute
+    """Environment for every Airflow process: loopback API, the configured DAG folder, no examples, and absolute
     flywheel paths (tasks run in other working directories)."""
     home = home or airflow_home(settings)
     base = f"http://127.0.0.1:{port}"
@@ -48,7 +49,7 @@ def airflow_env(settings: Settings, port: int = DEFAULT_PORT, home: Path | None 
         **os.environ,
         "PATH": f"{airflow_bin().parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.dags_path()),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__API__HOST": "127.0.0.1",

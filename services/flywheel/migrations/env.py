@@ -5,12 +5,19 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from flywheel.db.migrate import COMPARE_OPTIONS
 from flywheel.db.models import metadata
 from flywheel.settings import get_settings
 
 config = context.config
-if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+# The checkout's alembic.ini (for the `alembic` CLI) has no logging sections; the packaged one does.
+if (config.config_file_name is not None and config.attributes.get("configure_logger", True)
+        and config.file_config.has_section("loggers")):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+
+# flywheel.db.migrate.check can compare against another metadata (the drift test proves the check can fail).
+target_metadata = config.attributes.get("target_metadata", metadata)
 
 
 def _url() -> str:
@@ -18,7 +25,7 @@ def _url() -> str:
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=_url(), target_metadata=metadata, literal_binds=True, compare_type=True)
+    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True, **COMPARE_OPTIONS)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -26,7 +33,7 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine = create_engine(_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=metadata, compare_type=True)
+        context.configure(connection=connection, target_metadata=target_metadata, **COMPARE_OPTIONS)
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
