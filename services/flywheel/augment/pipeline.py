@@ -247,7 +247,7 @@ def train_on_split(settings: Settings, split_id: str, config: Any) -> str:
         from flywheel.training.train import run_training
 
         return run_training(settings, split_id, config).model_id
-    return launch(settings, split_id, config)
+    return launch(settings, split_id, config).model_id
 
 
 def _stored_config(settings: Settings, model_id: str) -> Any:

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from flywheel.errors import NotFound, UsageError
+
 
 def resolve_model_dir(model: str | None, settings: Any = None) -> Path:
     """A checkpoint folder from a folder path, a registered model id, or (None) the production model."""
@@ -18,7 +20,7 @@ def resolve_model_dir(model: str | None, settings: Any = None) -> Path:
     if model is None:
         prod = production_model(s)
         if prod is None:
-            raise SystemExit("no production model yet: pass --model")
+            raise NotFound("no production model yet: pass --model")
         return Path(prod.path)
     return Path(get_model(s, model).path)
 
@@ -26,7 +28,7 @@ def resolve_model_dir(model: str | None, settings: Any = None) -> Path:
 def read_intents(path: Path) -> list[str]:
     """Intents from JSONL rows with an 'intent' key, or one plain intent per line."""
     if not path.is_file():
-        raise SystemExit(f"input file {path} does not exist")
+        raise NotFound(f"input file {path} does not exist")
     out = []
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -35,9 +37,9 @@ def read_intents(path: Path) -> list[str]:
             try:
                 row = json.loads(line)
             except ValueError as e:
-                raise SystemExit(f"{path}:{i}: not valid JSON: {e}") from e
+                raise UsageError(f"{path}:{i}: not valid JSON: {e}") from e
             if not isinstance(row.get("intent"), str):
-                raise SystemExit(f"{path}:{i}: row has no string 'intent'")
+                raise UsageError(f"{path}:{i}: row has no string 'intent'")
             out.append(row["intent"])
         else:
             out.append(line.strip())
