@@ -204,21 +204,10 @@ def _print_offline(s: Settings, console: Console, result: DemoResult, airflow_ru
 
 
 def _print_set_table(console: Console, split: Any) -> None:
-    from rich.table import Table
-
-    st = split.set_table
+    from flywheel.cli.splits import set_table
     from flywheel.textable import print_table
 
-    t = Table(title=f"Set table — split {split.split_id}")
-    t.add_column("Set")
-    for tool in ("adjust", "selective_adjust", "filter"):
-        t.add_column(f"{tool} Used", justify="right")
-        t.add_column(f"{tool} All", justify="right")
-    for part in ("train", "test"):
-        row = st[part]
-        t.add_row(part.title(), *[str(row[tool][k]) for tool in ("adjust", "selective_adjust", "filter")
-                                  for k in ("used", "all")])
-    print_table(console, t)
+    print_table(console, set_table(split))
     console.print(f"  r_3 = {split.r_sizes.get('r_3')} test intents, r_5 = {split.r_sizes.get('r_5')}")
 
 
