@@ -1,17 +1,14 @@
 """Daily A/B report: per-arm `project_completion_rate`, ratio between arms, sample-ratio-mismatch check, daily trend.
 
-One thin task calling `flywheel.reports.ab.ab_report` (imported inside the task: parsing touches nothing).
+One thin task calling `flywheel.pipeline.report.ab_report` (imported inside the task: parsing touches nothing).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
-
-log = logging.getLogger(__name__)
 
 # FLYWHEEL_DAG_RETRIES=0: one-off runs (run_dag, the demo, tests) fail at once instead of waiting for retries.
 RETRIES = 0 if os.environ.get("FLYWHEEL_DAG_RETRIES", "1") == "0" else 2
@@ -21,15 +18,13 @@ AB_REPORTS = Asset(name="flywheel_ab_reports", uri="flywheel://reports/ab")
 @task(outlets=[AB_REPORTS], retries=RETRIES, retry_delay=timedelta(minutes=5))
 def ab_report(params: dict | None = None) -> dict:
     """Compute, store (ab_reports, ab_report_arms, ab_report_daily) and write the report files with the plot."""
-    from flywheel.reports.ab import ab_report as _ab_report
+    from flywheel.pipeline.report import ab_report as step
     from flywheel.settings import get_settings
 
-    rep = _ab_report(get_settings(), experiment_id=(params or {}).get("experiment_id") or None)
-    log.info("A/B report %s\n%s", rep.report_id, rep.to_markdown())
-    if rep.srm is not None and rep.srm.flagged:
-        log.warning("SAMPLE-RATIO MISMATCH: p = %.3g; the assignment looks broken", rep.srm.p_value)
-    get_current_context()["outlet_events"][AB_REPORTS].extra = {"report_id": rep.report_id, **rep.paths}
-    return {"report_id": rep.report_id, **rep.paths}
+    ctx = get_current_context()
+    out = step(get_settings(), experiment_id=(params or {}).get("experiment_id"), airflow_run_id=ctx["run_id"])
+    ctx["outlet_events"][AB_REPORTS].extra = out
+    return out
 
 
 @dag(

@@ -11,15 +11,12 @@ database, broker or heavy library. Three DAGs share one chain of tasks:
 
 from __future__ import annotations
 
-import logging
 import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
-log = logging.getLogger(__name__)
 
 GROUNDTRUTH = Asset(name="flywheel_groundtruth", uri="flywheel://groundtruth")
 SPLITS = Asset(name="flywheel_splits", uri="flywheel://splits")
@@ -64,144 +61,92 @@ PARAMS = {
 }
 
 
-def _settings():
+def _step(step: Any, **kwargs: Any) -> Any:
+    """Run one `flywheel.pipeline` step for this task: the settings and this Airflow run's id go in; a failed gate or
+    a bad parameter fails the task at once (retrying cannot help), a step with nothing to do is skipped."""
+    from flywheel.errors import GateFailed, Skipped, UsageError
     from flywheel.settings import get_settings
 
-    return get_settings()
-
-
-def _gate(fn, *args: Any) -> Any:
-    """Run a great-expectations gate; a failure fails the task at once (no retry) with the report in the log."""
-    from flywheel.datasets.validate import ValidationFailed
-
     try:
-        return fn(_settings(), *args)
-    except ValidationFailed as e:
-        log.error("validation gate failed:\n%s", e.report)
-        raise AirflowFailException(f"validation gate failed for {e.target_kind} {e.target_id}:\n{e.report}") from e
+        return step(get_settings(), airflow_run_id=get_current_context()["run_id"], **kwargs)
+    except Skipped as e:
+        raise AirflowSkipException(str(e)) from e
+    except (GateFailed, UsageError) as e:
+        raise AirflowFailException(str(e)) from e
 
 
 def _emit(asset: Asset, **extra: Any) -> None:
     get_current_context()["outlet_events"][asset].extra = {k: v for k, v in extra.items() if v is not None}
 
 
-def _train_config(params: dict[str, Any]):
-    from pydantic import ValidationError
-
-    from flywheel.training.config import TrainConfig
-
-    keys = ("backend", "base_model", "epochs", "max_steps", "seed")
-    fields = {k: params[k] for k in keys if params.get(k) is not None}
-    try:
-        return TrainConfig(**{**fields, **(params.get("train_overrides") or {})})
-    except ValidationError as e:  # a bad parameter, not a transient error
-        raise AirflowFailException(f"invalid training parameters: {e}") from e
-
-
-# ---------------------------------------------------------------- tasks (each a thin call into flywheel)
+# ---------------------------------------------------------------- tasks (each a thin call into flywheel.pipeline)
 
 @task(retries=_retries(2))
 def run_groundtruth(params: dict[str, Any] | None = None) -> str:
     """Export-rate ground truth over all ingested events (a new run per events watermark)."""
-    from flywheel.datasets.groundtruth import run_groundtruth as _run
+    from flywheel.pipeline import nightly
 
-    if params and params.get("groundtruth_run_id"):
-        return params["groundtruth_run_id"]
-    run = _run(_settings())
-    log.info("ground truth %s: %d intents kept, %d dropped", run.run_id, run.n_intents, run.n_dropped)
-    return run.run_id
+    return _step(nightly.groundtruth, params=params)
 
 
 @task(outlets=[GROUNDTRUTH], **GATE_ARGS)
 def validate_groundtruth(gt_run_id: str) -> str:
     """GX gate on the ground-truth run."""
-    from flywheel.datasets.validate import validate_groundtruth as _validate
+    from flywheel.pipeline import nightly
 
-    _gate(_validate, gt_run_id)
-    _emit(GROUNDTRUTH, run_id=gt_run_id)
+    _emit(GROUNDTRUTH, run_id=_step(nightly.validate_groundtruth, groundtruth_run_id=gt_run_id))
     return gt_run_id
 
 
 @task
 def make_split(gt_run_id: str, params: dict[str, Any] | None = None) -> str:
     """Deterministic train/test split by unique intent (the gate runs as its own task)."""
-    from flywheel.datasets.splits import SplitError
-    from flywheel.datasets.splits import make_split as _split
+    from flywheel.pipeline import nightly
 
-    p = params or {}
-    try:
-        res = _split(_settings(), gt_run_id, test_size=int(p.get("test_size", 1000)), seed=int(p.get("seed", 0)),
-                     validate=False)
-    except SplitError as e:  # wrong parameters for this data: retrying cannot help
-        raise AirflowFailException(str(e)) from e
-    log.info("split %s: %s", res.split_id, res.set_table)
-    return res.split_id
+    return _step(nightly.split, groundtruth_run_id=gt_run_id, params=params)
 
 
 @task(outlets=[SPLITS], **GATE_ARGS)
 def validate_split(split_id: str) -> str:
     """GX gate on the split (schemas, no intent in both parts, sizes)."""
-    from flywheel.datasets.validate import validate_split as _validate
+    from flywheel.pipeline import nightly
 
-    _gate(_validate, split_id)
-    _emit(SPLITS, split_id=split_id)
+    _emit(SPLITS, split_id=_step(nightly.validate_split, split_id=split_id))
     return split_id
 
 
 @task(retries=_retries(1), execution_timeout=timedelta(hours=2))
 def augment(split_id: str, params: dict[str, Any] | None = None) -> str:
     """Paraphrase what the production model gets wrong into a derived split; passes the split through if skipped."""
-    p = params or {}
-    if p.get("skip_augmentation"):
-        log.info("augmentation skipped by parameter; training on %s", split_id)
-        return split_id
-    from flywheel.augment.pipeline import augment_split
-    from flywheel.datasets.validate import validate_split as _validate
-    from flywheel.registry.store import production_model
+    from flywheel.pipeline import nightly
 
-    s = _settings()
-    prod = production_model(s)
-    if prod is None:
-        log.info("no production model yet to mine mistakes from; training on %s", split_id)
-        return split_id
-    new_split = augment_split(s, prod.model_id, split_id, iterations=int(p.get("augmentation_iterations", 1)))
-    _gate(_validate, new_split)
-    return new_split
+    return _step(nightly.augment, split_id=split_id, params=params)
 
 
 @task(outlets=[MODELS], retries=_retries(1), execution_timeout=timedelta(hours=6))
 def train(split_id: str, params: dict[str, Any] | None = None) -> str:
     """Fine-tune the student via the launcher (local process, or a Kubernetes Job manifest)."""
-    from flywheel.training.launcher import launch
+    from flywheel.pipeline import nightly
 
-    p = params or {}
-    model_id = launch(_settings(), split_id, _train_config(p), launcher=p.get("launcher", "local"))
-    _emit(MODELS, model_id=model_id, split_id=split_id, launcher=p.get("launcher", "local"))
-    return model_id
+    res = _step(nightly.train, split_id=split_id, params=params)
+    _emit(MODELS, model_id=res.model_id, split_id=split_id, launcher=res.launcher, manifest=res.manifest_path)
+    return res.model_id
 
 
 @task(retries=_retries(1))
 def evaluate(model_id: str, split_id: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Offline evaluation on the split's test part (the paper's metrics), stored with the model."""
-    if (params or {}).get("launcher") == "kubernetes":
-        raise AirflowSkipException(f"training was submitted to Kubernetes ({model_id}); evaluate when it finishes")
-    from flywheel.registry.stages import evaluate_model
+    from flywheel.pipeline import nightly
 
-    result = evaluate_model(_settings(), model_id, split_id)
-    log.info("evaluation of %s on %s: %s", model_id, split_id, result)
-    return {"model_id": model_id, "split_id": split_id}
+    return _step(nightly.evaluate, model_id=model_id, split_id=split_id, params=params)
 
 
 @task(outlets=[PRODUCTION], retries=_retries(1))
 def promote(evaluated: dict[str, Any]) -> str:
     """Promotion gate: the registry decides; not promoted = skipped (visible in the grid), with the reason."""
-    from flywheel.registry.store import promote as _promote
+    from flywheel.pipeline import nightly
 
-    decision = _promote(_settings(), evaluated["model_id"])
-    log.info("promotion of %s: %s (%s)", evaluated["model_id"], decision.promoted, decision.reason)
-    if not decision.promoted:
-        raise AirflowSkipException(f"not promoted: {decision.reason}")
-    _emit(PRODUCTION, model_id=evaluated["model_id"])
+    _emit(PRODUCTION, model_id=_step(nightly.promote, model_id=evaluated["model_id"]))
     return evaluated["model_id"]
 
 

@@ -18,8 +18,9 @@ SMALL = {"d_model": 64, "d_ff": 256, "num_heads": 4, "vocab_size": 512}
 def test_kubernetes_manifest(settings) -> None:
     s = settings.model_copy(update={"train_image": "registry.example/flywheel:1.2.3", "k8s_namespace": "ml"})
     cfg = TrainConfig(epochs=3, base_model="google/flan-t5-base")
-    path = launch(s, "sp-42", cfg, launcher="kubernetes", model_id="m-K8S_1")
-    manifest = Path(path).read_text()
+    res = launch(s, "sp-42", cfg, launcher="kubernetes", model_id="m-K8S_1")
+    assert res.model_id == "m-K8S_1" and not res.trained and res.manifest_path is not None
+    manifest = Path(res.manifest_path).read_text()
     docs = list(yaml.safe_load_all(manifest))
     cm, job = docs
     assert cm["kind"] == "ConfigMap" and job["kind"] == "Job" and job["apiVersion"] == "batch/v1"
@@ -66,8 +67,9 @@ def test_local_launch_trains_registers_evaluates_and_promotes(settings, engine, 
 
     split_dir = make_split_dir(tmp_path, "sp-local", n_base=24, test_size=28)
     cfg = TrainConfig(epochs=6, batch_size=32, tiny=SMALL)
-    model_id = launch(settings, "sp-local", cfg, launcher="local", split_dir=split_dir, model_id="m-local")
-    assert model_id == "m-local"
+    res = launch(settings, "sp-local", cfg, launcher="local", split_dir=split_dir, model_id="m-local")
+    assert res.model_id == "m-local" and res.trained and res.manifest_path is None
+    model_id = res.model_id
     rec = get_model(settings, model_id)
     assert rec.status == "candidate" and rec.split_id == "sp-local" and rec.groundtruth_run_id == "gt-test"
     assert rec.training_seconds and rec.training_seconds > 0 and rec.config["epochs"] == 6

@@ -146,7 +146,9 @@ def _nightly(s: Settings, o: DemoOptions, console: Console, result: DemoResult) 
         tail = run.log_path.read_text().splitlines()[-40:]
         console.print("\n".join(tail), markup=False)
         raise RuntimeError(f"flywheel_nightly failed; see {run.log_path}")
-    _print_offline(s, console, result)
+    if run.run_id is None:
+        raise RuntimeError(f"flywheel_nightly ran but Airflow lists no run of it; see {run.log_path}")
+    _print_offline(s, console, result, run.run_id)
 
 
 def _task_progress(console: Console, dag_id: str) -> Callable[[str], None]:
@@ -166,16 +168,28 @@ def _task_progress(console: Console, dag_id: str) -> Callable[[str], None]:
     return echo
 
 
-def _print_offline(s: Settings, console: Console, result: DemoResult) -> None:
+def _model_of_run(s: Settings, airflow_run_id: str) -> str:
+    """The model the DAG run trained, from that run's own records (not the newest model: another run may exist)."""
+    from flywheel.db.engine import make_engine
+    from flywheel.pipeline.runs import model_from_dag_run
+
+    eng = make_engine(s)
+    try:
+        model_id = model_from_dag_run(eng, airflow_run_id)
+    finally:
+        eng.dispose()
+    if model_id is None:
+        raise RuntimeError(f"the nightly run {airflow_run_id} recorded no trained model")
+    return model_id
+
+
+def _print_offline(s: Settings, console: Console, result: DemoResult, airflow_run_id: str) -> None:
     from flywheel.datasets.splits import get_split
     from flywheel.evaluation.table import print_report
     from flywheel.registry.stages import evaluate_model
-    from flywheel.registry.store import decisions, get_model, list_models
+    from flywheel.registry.store import decisions, get_model
 
-    models = list_models(s)
-    if not models:
-        raise RuntimeError("the nightly run registered no model")
-    m = models[0]  # newest first
+    m = get_model(s, _model_of_run(s, airflow_run_id))
     result.model_id, result.split_id = m.model_id, m.split_id
     split = get_split(s, m.split_id)
     _print_set_table(console, split)
@@ -190,19 +204,10 @@ def _print_offline(s: Settings, console: Console, result: DemoResult) -> None:
 
 
 def _print_set_table(console: Console, split: Any) -> None:
-    from rich.table import Table
+    from flywheel.datasets.tables import set_table
+    from flywheel.textable import print_table
 
-    st = split.set_table
-    t = Table(title=f"Set table — split {split.split_id}")
-    t.add_column("Set")
-    for tool in ("adjust", "selective_adjust", "filter"):
-        t.add_column(f"{tool} Used", justify="right")
-        t.add_column(f"{tool} All", justify="right")
-    for part in ("train", "test"):
-        row = st[part]
-        t.add_row(part.title(), *[str(row[tool][k]) for tool in ("adjust", "selective_adjust", "filter")
-                                  for k in ("used", "all")])
-    console.print(t)
+    print_table(console, set_table(split))
     console.print(f"  r_3 = {split.r_sizes.get('r_3')} test intents, r_5 = {split.r_sizes.get('r_5')}")
 
 

@@ -234,7 +234,7 @@ def augment_split(settings: Settings, model_id: str, split_id: str, iterations: 
 
 def train_on_split(settings: Settings, split_id: str, config: Any) -> str:
     """Train (and register) a student on a split with the local launcher; returns the model id."""
-    return launch(settings, split_id, config)
+    return launch(settings, split_id, config).model_id
 
 
 def _stored_config(settings: Settings, model_id: str, *, engine: Engine) -> TrainConfig:

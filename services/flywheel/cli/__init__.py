@@ -1,1 +1,1 @@
-"""The `flywheel` command line. Each domain module registers its commands in `register(app, bench)`."""
+"""The `flywheel` command line: one module per command group (see `main.py`)."""

@@ -1,16 +1,47 @@
+"""The `flywheel` command line: one module per command group, assembled here in the order `--help` lists them.
+
+Domain errors (`flywheel.errors`) raised by any command end in `Error: <message>` and their exit code
+(`flywheel.cli.common.FlywheelGroup`).
+"""
+
 from __future__ import annotations
 
 import typer
 
-from flywheel.cli import augment, data, ingest, ops, report, simulate, stack, train
+from flywheel.cli import (
+    airflow,
+    assistant,
+    augment,
+    bench,
+    db,
+    demo,
+    evaluate,
+    experiment,
+    groundtruth,
+    ingest,
+    models,
+    predict,
+    report,
+    simulate,
+    splits,
+    stack,
+    teacher,
+    train,
+    validate,
+)
+from flywheel.cli.common import FlywheelGroup
 
 app = typer.Typer(help="flywheel: teacher -> student distillation platform.", no_args_is_help=True,
-                  pretty_exceptions_show_locals=False)
-bench = typer.Typer(help="Benchmarks (speed and memory goals live here, not in tests).", no_args_is_help=True)
-app.add_typer(bench, name="bench")
+                  pretty_exceptions_show_locals=False, cls=FlywheelGroup)
 
-for module in (stack, ingest, simulate, data, train, augment, report, ops):
-    module.register(app, bench)
+# Top-level commands, each module's Typer merged in (no group name).
+for module in (stack, ingest, simulate, teacher, assistant, groundtruth, splits, validate, train, predict, evaluate,
+               models, augment, airflow, demo):
+    app.add_typer(module.app)
+app.add_typer(bench.app, name="bench")
+app.add_typer(db.app, name="db")
+app.add_typer(experiment.app, name="experiment")
+app.add_typer(report.app, name="report")
 
 
 if __name__ == "__main__":

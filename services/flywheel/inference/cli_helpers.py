@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from flywheel.errors import NotFound, UsageError
+
 
 def read_intents(path: Path) -> list[str]:
     """Intents from JSONL rows with an 'intent' key, or one plain intent per line."""
     if not path.is_file():
-        raise SystemExit(f"input file {path} does not exist")
+        raise NotFound(f"input file {path} does not exist")
     out = []
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -18,9 +20,9 @@ def read_intents(path: Path) -> list[str]:
             try:
                 row = json.loads(line)
             except ValueError as e:
-                raise SystemExit(f"{path}:{i}: not valid JSON: {e}") from e
+                raise UsageError(f"{path}:{i}: not valid JSON: {e}") from e
             if not isinstance(row.get("intent"), str):
-                raise SystemExit(f"{path}:{i}: row has no string 'intent'")
+                raise UsageError(f"{path}:{i}: row has no string 'intent'")
             out.append(row["intent"])
         else:
             out.append(line.strip())

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from flywheel.db.engine import owned_engine
+from flywheel.errors import NotFound
 from flywheel.registry import records, stages
 from flywheel.registry.records import ModelRecord, PromotionDecision, UnknownModel
 from flywheel.registry.stages import evaluate_model, promote, run_training
@@ -78,6 +79,6 @@ def resolve_model_dir(model: str | None, settings: Settings | None = None) -> Pa
     if model is None:
         prod = production_model(settings)
         if prod is None:
-            raise SystemExit("no production model yet: pass --model")
+            raise NotFound("no production model yet: pass --model")
         return Path(prod.path)
     return Path(get_model(settings, model).path)

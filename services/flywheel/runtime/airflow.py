@@ -245,6 +245,7 @@ class DagRunResult:
     seconds: float
     log_path: Path
     task_states: dict[str, str] = field(default_factory=dict)
+    run_id: str | None = None  # Airflow's id of this DAG run (its tasks record it with their pipeline runs)
 
     @property
     def ok(self) -> bool:
@@ -255,8 +256,9 @@ def run_dag(settings: Settings, dag_id: str, conf: dict[str, Any] | None = None,
             timeout: float = 3600.0, echo: Callable[[str], None] | None = None, retries: bool = False
             ) -> DagRunResult:
     """One DAG run in-process of `airflow dags test` (no scheduler/UI needed); task logs stream to `echo`.
-    The task states are read back from Airflow's metadata DB. Without `retries` the DAGs are parsed with retries
-    off, so a failing task ends the run at once (`dags test` would otherwise sit out every retry delay)."""
+    The run's id and task states are read back from Airflow's metadata DB. Without `retries` the DAGs are parsed
+    with retries off, so a failing task ends the run at once (`dags test` would otherwise sit out every retry
+    delay)."""
     home = home or airflow_home(settings)
     home.mkdir(parents=True, exist_ok=True)
     env = airflow_env(settings, home=home, extra={"FLYWHEEL_DAG_RETRIES": "1" if retries else "0"})
@@ -279,8 +281,9 @@ def run_dag(settings: Settings, dag_id: str, conf: dict[str, Any] | None = None,
                 echo(line.rstrip())
         rc = proc.wait()
         timer.cancel()
-    states = _task_states(env, dag_id)
-    return DagRunResult(dag_id, rc, time.monotonic() - t0, log_path, states)
+    run_id = _latest_run_id(env, dag_id)
+    states = _task_states(env, dag_id, run_id) if run_id else {}
+    return DagRunResult(dag_id, rc, time.monotonic() - t0, log_path, states, run_id)
 
 
 def _json_tail(stdout: str) -> Any:
@@ -292,14 +295,19 @@ def _json_tail(stdout: str) -> Any:
     return None
 
 
-def _task_states(env: dict[str, str], dag_id: str) -> dict[str, str]:
-    """Task states of the latest run of `dag_id`, via `airflow tasks states-for-dag-run` (JSON)."""
+def _latest_run_id(env: dict[str, str], dag_id: str) -> str | None:
+    """The id of the latest run of `dag_id` (`airflow dags test` cannot be given one): the run just made, as one-off
+    runs of a DAG do not overlap in one AIRFLOW_HOME."""
     runs = subprocess.run([str(airflow_bin()), "dags", "list-runs", dag_id, "-o", "json"], env=env,
                           capture_output=True, text=True, timeout=120)
     try:
-        run_id = max(_json_tail(runs.stdout), key=lambda r: r.get("run_after") or "")["run_id"]
+        return str(max(_json_tail(runs.stdout), key=lambda r: r.get("run_after") or "")["run_id"])
     except (TypeError, ValueError, KeyError):
-        return {}
+        return None
+
+
+def _task_states(env: dict[str, str], dag_id: str, run_id: str) -> dict[str, str]:
+    """Task states of one run of `dag_id`, via `airflow tasks states-for-dag-run` (JSON)."""
     out = subprocess.run([str(airflow_bin()), "tasks", "states-for-dag-run", dag_id, run_id, "-o", "json"],
                          env=env, capture_output=True, text=True, timeout=120)
     try:

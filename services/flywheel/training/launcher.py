@@ -3,8 +3,11 @@
 - ``local``: runs ``python -m flywheel.registry.stages`` as a subprocess on this machine (settings travel as
   ``FLYWHEEL_*`` environment variables) and returns the new model id once it is trained, registered and evaluated.
 - ``kubernetes``: renders a ConfigMap (the TrainConfig) + a batch/v1 Job requesting ``nvidia.com/gpu`` that runs
-  ``flywheel train`` in ``settings.train_image`` with the artifacts volume mounted; returns the manifest path.
+  ``flywheel train`` in ``settings.train_image`` with the artifacts volume mounted and writes it to a file.
   Applying it (``kubectl apply -f``) is the cluster's job.
+
+Either way ``launch`` returns a ``LaunchResult``: the model id (chosen before the run, so a Job registers under the id
+the caller already knows), whether the model is trained yet, and the manifest's path for Kubernetes.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,18 @@ CONFIG_MOUNT = "/config"
 
 class LaunchFailed(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    model_id: str
+    launcher: str
+    manifest_path: Path | None = None  # kubernetes: the rendered ConfigMap + Job, not applied
+
+    @property
+    def trained(self) -> bool:
+        """True when the model is trained, registered and evaluated (local); False while a Job is only rendered."""
+        return self.manifest_path is None
 
 
 def settings_env(settings: Any) -> dict[str, str]:
@@ -93,15 +109,16 @@ def render_job(settings: Any, split_id: str, config: TrainConfig, model_id: str,
 
 
 def launch(settings: Any, split_id: str, config: TrainConfig, launcher: str = "local", *,
-           split_dir: str | Path | None = None, model_id: str | None = None, timeout_s: float | None = None) -> str:
-    """Start a training run; returns the model id (local) or the rendered manifest's path (kubernetes)."""
+           split_dir: str | Path | None = None, model_id: str | None = None, timeout_s: float | None = None,
+           airflow_run_id: str | None = None) -> LaunchResult:
+    """Start a training run: local trains now; kubernetes renders the Job (the model appears when it has run)."""
     model_id = model_id or new_model_id()
     if launcher == "kubernetes":
         docs = render_job(settings, split_id, config, model_id)
         path = Path(settings.artifacts_dir) / "launches" / f"{model_id}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
-        return str(path)
+        return LaunchResult(model_id, launcher, manifest_path=path)
     if launcher != "local":
         raise ValueError(f"unknown launcher {launcher!r}: use 'local' or 'kubernetes'")
     run_dir = Path(settings.artifacts_dir) / "launches" / model_id
@@ -111,6 +128,8 @@ def launch(settings: Any, split_id: str, config: TrainConfig, launcher: str = "l
            "--config", str(cfg_path)]
     if split_dir is not None:
         cmd += ["--split-dir", str(Path(split_dir).resolve())]
+    if airflow_run_id:
+        cmd += ["--airflow-run-id", airflow_run_id]
     log_path = run_dir / "train.log"
     with log_path.open("w") as log:
         # PASSIVE: idle OpenMP threads sleep instead of spinning (a shared CPU otherwise thrashes).
@@ -123,4 +142,4 @@ def launch(settings: Any, split_id: str, config: TrainConfig, launcher: str = "l
     last = [ln for ln in log_path.read_text().splitlines() if ln.startswith("{")]
     if not last or json.loads(last[-1]).get("model_id") != model_id:
         raise LaunchFailed(f"training finished but reported no model id; see {log_path}")
-    return model_id
+    return LaunchResult(model_id, launcher)

@@ -1,0 +1,126 @@
+"""The nightly retraining steps (`flywheel_nightly`, `flywheel_retrain`, `flywheel_groundtruth` call these).
+
+`params` is the DAG's parameter mapping (see `dags/flywheel_nightly.py` PARAMS); a missing key takes the same default
+as the DAG. `airflow_run_id` identifies the Airflow run that executes a step, so its run records can be found again
+(`flywheel.pipeline.runs.model_from_dag_run`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from flywheel.augment.pipeline import augment_split
+from flywheel.datasets import validate as gates
+from flywheel.datasets.groundtruth import run_groundtruth
+from flywheel.datasets.splits import SplitError, make_split
+from flywheel.errors import GateFailed, Skipped, UsageError
+from flywheel.registry.stages import evaluate_model
+from flywheel.registry.store import production_model
+from flywheel.registry.store import promote as registry_promote
+from flywheel.settings import Settings
+from flywheel.training.config import TrainConfig
+from flywheel.training.launcher import LaunchResult, launch
+
+log = logging.getLogger(__name__)
+
+Params = Mapping[str, Any] | None
+TRAIN_KEYS = ("backend", "base_model", "epochs", "max_steps", "seed")
+
+
+def _gate(kind: str, settings: Settings, target_id: str) -> str:
+    """A great-expectations gate; a failure is a finding (GateFailed) with the full report in its message."""
+    check = gates.validate_groundtruth if kind == "groundtruth" else gates.validate_split
+    try:
+        check(settings, target_id)
+    except gates.ValidationFailed as e:
+        log.error("validation gate failed:\n%s", e.report)
+        raise GateFailed(f"validation gate failed for {e.target_kind} {e.target_id}:\n{e.report}") from e
+    return target_id
+
+
+def groundtruth(settings: Settings, *, params: Params = None, airflow_run_id: str | None = None) -> str:
+    """Export-rate ground truth over all ingested events, or the run named by `groundtruth_run_id`."""
+    if params and params.get("groundtruth_run_id"):
+        return str(params["groundtruth_run_id"])
+    run = run_groundtruth(settings, airflow_run_id=airflow_run_id)
+    log.info("ground truth %s: %d intents kept, %d dropped", run.run_id, run.n_intents, run.n_dropped)
+    return run.run_id
+
+
+def validate_groundtruth(settings: Settings, *, groundtruth_run_id: str, airflow_run_id: str | None = None) -> str:
+    return _gate("groundtruth", settings, groundtruth_run_id)
+
+
+def split(settings: Settings, *, groundtruth_run_id: str, params: Params = None,
+          airflow_run_id: str | None = None) -> str:
+    """Deterministic train/test split by unique intent; its gate is the next step."""
+    p = params or {}
+    try:
+        res = make_split(settings, groundtruth_run_id, test_size=int(p.get("test_size", 1000)),
+                         seed=int(p.get("seed", 0)), validate=False,
+                         airflow_run_id=airflow_run_id)
+    except SplitError as e:  # wrong parameters for this data: retrying cannot help
+        raise UsageError(str(e)) from e
+    log.info("split %s: %s", res.split_id, res.set_table)
+    return res.split_id
+
+
+def validate_split(settings: Settings, *, split_id: str, airflow_run_id: str | None = None) -> str:
+    return _gate("split", settings, split_id)
+
+
+def augment(settings: Settings, *, split_id: str, params: Params = None, airflow_run_id: str | None = None) -> str:
+    """Paraphrase what the production model gets wrong into a gated derived split; the split itself when augmentation
+    is switched off or there is no production model to mine yet."""
+    p = params or {}
+    if p.get("skip_augmentation"):
+        log.info("augmentation skipped by parameter; training on %s", split_id)
+        return split_id
+    prod = production_model(settings)
+    if prod is None:
+        log.info("no production model yet to mine mistakes from; training on %s", split_id)
+        return split_id
+    new_split = augment_split(settings, prod.model_id, split_id, iterations=int(p.get("augmentation_iterations", 1)),
+                             airflow_run_id=airflow_run_id)
+    return _gate("split", settings, new_split)
+
+
+def train_config(params: Params) -> TrainConfig:
+    """The TrainConfig of a run: the named parameters that are set, then `train_overrides` on top."""
+    p = params or {}
+    fields = {k: p[k] for k in TRAIN_KEYS if p.get(k) is not None}
+    try:
+        return TrainConfig(**{**fields, **(p.get("train_overrides") or {})})
+    except ValidationError as e:  # a bad parameter, not a transient error
+        raise UsageError(f"invalid training parameters: {e}") from e
+
+
+def train(settings: Settings, *, split_id: str, params: Params = None,
+          airflow_run_id: str | None = None) -> LaunchResult:
+    """Fine-tune the student through the launcher named by the `launcher` parameter (default: local)."""
+    p = params or {}
+    return launch(settings, split_id, train_config(p), launcher=p.get("launcher", "local"),
+                  airflow_run_id=airflow_run_id)
+
+
+def evaluate(settings: Settings, *, model_id: str, split_id: str, params: Params = None,
+             airflow_run_id: str | None = None) -> dict[str, Any]:
+    """Offline evaluation on the split's test part, stored with the model; skipped while a Job is still to run."""
+    if (params or {}).get("launcher") == "kubernetes":
+        raise Skipped(f"training was submitted to Kubernetes ({model_id}); evaluate when it finishes")
+    result = evaluate_model(settings, model_id, split_id, airflow_run_id=airflow_run_id)
+    log.info("evaluation of %s on %s: %s", model_id, split_id, result)
+    return {"model_id": model_id, "split_id": split_id}
+
+
+def promote(settings: Settings, *, model_id: str, airflow_run_id: str | None = None) -> str:
+    """The registry's promotion gate; a refusal is a skipped step (with the reason), not a failure."""
+    decision = registry_promote(settings, model_id, airflow_run_id=airflow_run_id)
+    log.info("promotion of %s: %s (%s)", model_id, decision.promoted, decision.reason)
+    if not decision.promoted:
+        raise Skipped(f"not promoted: {decision.reason}")
+    return model_id
