@@ -170,7 +170,7 @@ def retrain_chain(gt_run_id: Any) -> Any:
 `run_groundtruth` → **`validate_groundtruth`** (GX gate) → `make_split` → **`validate_split`** (GX gate) →
 `augment` (optional) → `train` (launcher) → `evaluate` → **`promote`** (registry gate).
 
-* Ground truth = per intent and tool, the teacher output with the best export rate (SPEC "Ground truth").
+* Ground truth = per intent and tool, the teacher output with the best export rate (docs/domain.md#ground-truth).
 * A failed GX gate fails its task at once (no retries); the full report is in the task log and in
   `validation_results`.
 * `promote` is *skipped* (not failed) when the registry keeps the current model; the reason is in the log.

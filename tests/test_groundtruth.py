@@ -1,4 +1,4 @@
-"""Ground-truth rules (SPEC "Ground truth") pinned with small hand-made event sets in real Postgres."""
+"""Ground-truth rules (docs/domain.md#ground-truth) pinned with small hand-made event sets in real Postgres."""
 
 from __future__ import annotations
 

@@ -1,21 +1,23 @@
-"""Export-rate ground truth (SPEC "Ground truth"), computed inside Postgres and stored as a versioned run.
+"""Export-rate ground truth (docs/domain.md#ground-truth), computed inside Postgres and stored as a versioned run.
 
 The whole computation is one set-based statement (`sql/groundtruth.sql`); Python only names the run and records it.
 
-Decisions the SPEC leaves open (written down here, pinned by tests/test_groundtruth*.py):
+Decisions the original rules left open (docs/domain.md#decisions) (written down here, pinned by
+tests/test_groundtruth*.py):
 
 * Watermark = the latest ``ingested_at`` over ``intents``, ``responses`` and ``tool_exports`` (arrival time, not
   ``occurred_at``: a late event that arrives after a run must not silently change that run). Only events ingested up
   to the watermark are read, so a run is reproducible, and the run id is a hash of (teacher arm, watermark): running
   again for the same watermark returns the stored run instead of computing a second one.
-* Candidates are compared as JSONB values (key order and whitespace do not matter: the canonical JSON of SPEC);
+* Candidates are compared as JSONB values (key order and whitespace do not matter:
+docs/domain.md#d3-candidate-identity-and-null);
   ``null`` — SQL NULL or a JSON null — is a candidate meaning "tool not used".
 * Ties of the export rate → more exports → more shown → most recently shown (latest ``occurred_at`` of a response
   that carried it) → the candidate's JSON text, so the result never depends on the query plan.
 * Fallback when no used candidate of a tool was ever exported: the most frequent teacher output (null included);
   ties → most recently shown → JSON text.
 * The zero-export filter counts exports of used candidates only.
-* Every teacher response event is one showing (SPEC's "responses that carried the candidate"); a request whose intent
+* Every teacher response event is one showing (docs/domain.md#d4-showings-and-duplicate-events); a request whose intent
   event was re-sent under a new event id still has one intent (detected by counting, then recomputed with a
   per-request dedupe; the fast path skips that hash table because it cost 20-30 % per event at 10M events).
 * ``support`` = the intent's number of (deduplicated) teacher responses.

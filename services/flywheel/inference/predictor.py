@@ -28,7 +28,8 @@ class Prediction:
     invalid: list[str] = field(default_factory=list)
 
     def record(self) -> dict[str, Any]:
-        """Predictions-file row (SPEC format). An invalid output is written as its raw text, so evaluation still
+        """Predictions-file row (docs/domain.md#d11-evaluation-input-rules). An invalid output is written as its raw
+        text, so evaluation still
         sees (and counts) it as invalid."""
         row: dict[str, Any] = {"intent": self.intent}
         for t in TOOLS:

@@ -1,6 +1,6 @@
 """`project_completion_rate` per arm for an A/B experiment: counted in SQL, stored, written as a report with a plot.
 
-Definitions (SPEC "Online metric", decisions written down here):
+Definitions (docs/domain.md#online-metrics-and-the-ab-report):
 - a project's arm is the arm on its `responses` rows inside the experiment window; a project that saw more than one
   arm (should not happen with per-user hashing) is counted once, under the arm of its first response, and the number
   of such projects is reported (`n_projects_multi_arm`);

@@ -1,8 +1,8 @@
--- Export-rate ground truth (SPEC "Ground truth"), set-based, for one run.
+-- Export-rate ground truth (docs/domain.md#ground-truth), set-based, for one run.
 -- Parameters: :run_id, :arm (the teacher arm), :watermark (only events ingested up to it are considered).
 --
 -- Decisions (see groundtruth.py for the full list):
---  * every teacher response is one showing (SPEC: "shown = responses that carried the candidate");
+--  * every teacher response is one showing (docs/domain.md#d4-showings-and-duplicate-events);
 --  * one intent per request: this fast path joins intents directly (no per-request aggregate: the extra hash table
 --    made the 10M-event run 20-30 % slower per event); groundtruth.py compares the joined response count with the
 --    table's and, if an intent was re-sent under a new event id, reruns with a per-request dedupe (one intent_norm per
