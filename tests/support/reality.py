@@ -11,6 +11,10 @@ from sqlalchemy import Engine, text
 
 from flywheel.simulator.truth import TruthRow, write_truth
 
+INTENTS = ("warm golden hour glow", "cold winter morning", "make it pop", "faded film look", "moody dusk",
+           "bright summer day", "soft pastel dream", "dramatic noir", "vivid neon night", "calm blue hour",
+           "retro seventies", "crisp and clean", "dark and gritty", "sunny beach vibes", "misty forest",
+           "autumn warmth", "icy blue tones", "vintage postcard", "punchy contrast", "gentle sunrise")
 FILTERS = ("warm_GoldenHour", "cool_BlueHour", "vivid_Neon", "faded_Film", "warm_Dusk")
 
 
@@ -42,15 +46,19 @@ def seed_model(engine: Engine, artifacts: Path, *, model_id: str = "m-reality", 
                 "INSERT INTO split_members (split_id, intent, part, adjust, selective_adjust, filter, support)"
                 " VALUES (:s, :i, 'test', CAST(:a AS jsonb), CAST(:sa AS jsonb), CAST(:f AS jsonb), 5)"
                 " ON CONFLICT DO NOTHING"),
-                {"s": split_id, "i": f"look number {i}", "a": json.dumps(e["adjust"]),
+                {"s": split_id, "i": INTENTS[i], "a": json.dumps(e["adjust"]),
                  "sa": None if e["selective_adjust"] is None else json.dumps(e["selective_adjust"]),
                  "f": json.dumps(e["filter"])})
         conn.execute(text(
             "INSERT INTO models (id, backend, base, split_id, path) VALUES (:m, 'seq2seq', 'tiny', :s, :p)"
             " ON CONFLICT DO NOTHING"), {"m": model_id, "s": split_id, "p": str(artifacts / model_id)})
-    rows = [TruthRow(f"look number {i}", f"b{i}", teacher_edit(i)) for i in range(n)]
+    rows = [TruthRow(INTENTS[i], f"b{i}", teacher_edit(i)) for i in range(n)]
     return write_truth(artifacts / "simulator" / "truth-seed0.jsonl", rows)
 
 
 def fake_predict(intents: list[str]) -> list[dict[str, Any]]:
-    return [student_edit(int(i.rsplit(" ", 1)[1])) for i in intents]
+    return [student_edit(index(i)) for i in intents]
+
+
+def index(intent: str) -> int:
+    return INTENTS.index(intent)

@@ -70,7 +70,7 @@ def task(t: TaskView, *, user: str, answered: int, note: str | None = None) -> s
 </figcaption></figure></div>
 <form method="post" action="/answer" class="questions"><input type="hidden" name="task_id" value="{t.task_id}">
 {_question("relevant", "1. Relevancy: does the edit to judge fit the request?")}
-{_question("mimics", "2. Mimicry: does the edit to judge look like the reference edit?")}
+{_question("mimics", "2. Mimicry: does it look like the reference edit?")}
 <button class="submit" type="submit" id="submit">Save answer</button></form>
 <details><summary class="muted">tool outputs</summary><pre>{edits}</pre></details>"""
     return page("Reality check task", body, user=user)
