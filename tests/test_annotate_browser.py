@@ -77,6 +77,7 @@ def test_sign_in_answer_and_store_in_a_browser(server, engine, tmp_path):
         driver.quit()
     with engine.connect() as conn:
         row = conn.execute(text("SELECT t.intent, a.relevant, a.mimics FROM annotation_answers a"
-                                " JOIN annotation_tasks t ON t.id = a.task_id JOIN annotators n ON n.id = a.annotator_id"
+                                " JOIN annotation_tasks t ON t.id = a.task_id"
+                                " JOIN annotators n ON n.id = a.annotator_id"
                                 " WHERE n.name = 'browser-1'")).one()
     assert tuple(row) == (intent, True, False)
