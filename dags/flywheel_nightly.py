@@ -150,12 +150,21 @@ def promote(evaluated: dict[str, Any]) -> str:
     return evaluated["model_id"]
 
 
+@task(retries=_retries(1))
+def reality_check(model_id: str) -> str:
+    """The promoted model's reality-check batch for the annotation app (skipped when nothing was promoted)."""
+    from flywheel.pipeline import reality
+
+    return _step(reality.prepare, model_id=model_id)
+
+
 def retrain_chain(gt_run_id: Any) -> Any:
-    """split -> gate -> augment -> train -> evaluate -> promote for a validated ground-truth run id (XComArg)."""
+    """split -> gate -> augment -> train -> evaluate -> promote -> reality check for a validated ground-truth run id
+    (XComArg)."""
     split = validate_split(make_split(gt_run_id))
     train_split = augment(split)
     model = train(train_split)
-    return promote(evaluate(model, train_split))
+    return reality_check(promote(evaluate(model, train_split)))
 
 
 # ---------------------------------------------------------------- DAGs
@@ -168,7 +177,8 @@ def retrain_chain(gt_run_id: Any) -> Any:
 ### flywheel_nightly — retrain the student from yesterday's feedback
 
 `run_groundtruth` → **`validate_groundtruth`** (GX gate) → `make_split` → **`validate_split`** (GX gate) →
-`augment` (optional) → `train` (launcher) → `evaluate` → **`promote`** (registry gate).
+`augment` (optional) → `train` (launcher) → `evaluate` → **`promote`** (registry gate) → `reality_check`
+(the new model's batch for the annotation app, docs/reality.md).
 
 * Ground truth = per intent and tool, the teacher output with the best export rate (docs/domain.md#ground-truth).
 * A failed GX gate fails its task at once (no retries); the full report is in the task log and in

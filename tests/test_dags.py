@@ -128,6 +128,6 @@ def test_schedules_and_params(parsed):
 def test_nightly_chain_order(parsed):
     down = parsed["dags"]["flywheel_nightly"]["downstream"]
     chain = ["run_groundtruth", "validate_groundtruth", "make_split", "validate_split", "augment", "train",
-             "evaluate", "promote"]
+             "evaluate", "promote", "reality_check"]
     for a, b in zip(chain, chain[1:], strict=False):
         assert b in down[a], f"{a} -> {b} missing: {down[a]}"

@@ -1,4 +1,4 @@
-"""`flywheel bench ingest / simulate / groundtruth / inference`: the speed goals (measured here, not in tests)."""
+"""`flywheel bench ingest / simulate / groundtruth / inference / render`: the speed goals (not in tests)."""
 
 from __future__ import annotations
 
@@ -105,3 +105,19 @@ def inference(
     s = get_settings()
     print_bench(bench_inference(s, resolve_model_dir(model, s), requests=requests, batch_size=batch_size,
                                 teacher_seed=teacher_seed, threads=threads))
+
+
+@app.command("render")
+def render(
+    side: int = typer.Option(1024, "--side", help="the photo is scaled to side x side"),
+    repeats: int = typer.Option(30, "--repeats"),
+    photo: str = typer.Option("astronaut", "--photo"),
+) -> None:
+    """render() with every tool active on one core: median / p95 wall and CPU milliseconds (aim <= 50 ms)."""
+    from flywheel.render.bench import bench_render
+
+    r = bench_render(side=side, repeats=repeats, photo=photo)
+    for key in ("render", "render_cpu", "lut_build", "lut_apply"):
+        v = r[key]
+        typer.echo(f"{key:<11} median {v['median_ms']:7.2f} ms   p95 {v['p95_ms']:7.2f} ms   min {v['min_ms']:7.2f} ms")
+    typer.echo(f"{r['image']}, {r['repeats']} repeats; cores {os.cpu_count()}, load {os.getloadavg()[0]:.1f}")

@@ -10,6 +10,7 @@ import typer
 
 from flywheel.cli import (
     airflow,
+    annotate,
     assistant,
     augment,
     bench,
@@ -21,6 +22,7 @@ from flywheel.cli import (
     ingest,
     models,
     predict,
+    render,
     report,
     simulate,
     splits,
@@ -36,8 +38,9 @@ app = typer.Typer(help="flywheel: teacher -> student distillation platform.", no
 
 # Top-level commands, each module's Typer merged in (no group name).
 for module in (stack, ingest, simulate, teacher, assistant, groundtruth, splits, validate, train, predict, evaluate,
-               models, augment, airflow, demo):
+               models, augment, render, airflow, demo):
     app.add_typer(module.app)
+app.add_typer(annotate.app, name="annotate")
 app.add_typer(bench.app, name="bench")
 app.add_typer(db.app, name="db")
 app.add_typer(experiment.app, name="experiment")
