@@ -44,16 +44,20 @@ class EventPublisher:
         self.publish_raw(key, event)
 
     def publish_raw(self, key: str | bytes | None, value: bytes | dict[str, Any] | None,
-                    headers: list[tuple[str, bytes]] | None = None) -> None:
-        """Send bytes as they are (tests and replays of dead letters use this); a dict is JSON-encoded."""
+                    headers: list[tuple[str, bytes]] | None = None) -> Any:
+        """Send bytes as they are (tests and replays of dead letters use this); a dict is JSON-encoded.
+
+        Returns the send's future: after `flush()`, `future.get(timeout=0)` raises unless the broker acknowledged it.
+        """
         # Serialized here rather than via the producer's key/value_serializer (deprecated in kafka-python 3).
         kb = key.encode("utf-8") if isinstance(key, str) else key
         vb = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode() if isinstance(value, dict) else value
         try:
-            self._producer.send(self.topic, key=kb, value=vb, headers=headers)
-        except (KafkaError, OSError) as exc:
+            future = self._producer.send(self.topic, key=kb, value=vb, headers=headers)
+        except (KafkaError, OSError, AssertionError) as exc:
             raise PublishError(f"publish to {self.topic} at {self.bootstrap} failed: {exc}") from exc
         self.sent += 1
+        return future
 
     def flush(self, timeout_s: float = 60.0) -> None:
         try:

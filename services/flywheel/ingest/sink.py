@@ -20,7 +20,7 @@ import msgspec
 import psycopg
 from sqlalchemy.engine import make_url
 
-from flywheel.events.validation import Accepted, EventValidator, Rejection
+from flywheel.events.validation import Accepted, ContractError, EventValidator, Rejection
 from flywheel.ingest.failures import MARK_PENDING_SQL, is_outage, row, safe_text, write_failures
 
 log = logging.getLogger("flywheel.ingest")
@@ -82,6 +82,15 @@ _FANOUT_SQL = {t: _fanout_sql(t) for t in FANOUT}
 _CONFLICT_SQL = {t: _conflict_sql(t) for t in FANOUT}
 
 
+def check_table_map(validator: EventValidator) -> None:
+    """Every event type with a schema needs a table here: found at start-up, not by a crash loop later."""
+    missing = sorted(set(validator.versions) - set(FANOUT))
+    if missing:
+        raise ContractError(f"event schemas without a table in the ingest map (flywheel/ingest/sink.py FANOUT): "
+                            f"{', '.join(missing)}; add a table (a migration) and its FANOUT entry, or remove the "
+                            f"schema file(s) from {validator.schemas_dir / 'events'}")
+
+
 def content_hash(event: dict[str, Any]) -> str:
     """sha256 of the event in canonical form (sorted keys, compact): identical redeliveries hash alike."""
     return hashlib.sha256(msgspec.json.encode(event, order="sorted")).hexdigest()
@@ -119,12 +128,31 @@ class BatchResult:
     inserted: int = 0  # new rows (accepted minus redelivered duplicates)
     failures: list[Failure] = field(default_factory=list)
     db_retries: int = 0
+    dead_letter_pending: int = 0  # failures whose dead-letter copy the broker did not acknowledge
     seconds: float = 0.0
 
 
 def libpq_url(sqlalchemy_url: str) -> str:
     """psycopg wants a libpq URL; settings hold a SQLAlchemy one (postgresql+psycopg2://...)."""
     return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def record_bytes(r: Any) -> int:
+    return len(r.value or b"") + len(r.key or b"")
+
+
+def split_by_bytes(records: list[Any], max_bytes: int) -> list[list[Any]]:
+    """Consecutive chunks of at most `max_bytes` (a single larger record is a chunk of its own)."""
+    out: list[list[Any]] = []
+    size = 0
+    for r in records:
+        n = record_bytes(r)
+        if not out or (size + n > max_bytes and out[-1]):
+            out.append([])
+            size = 0
+        out[-1].append(r)
+        size += n
+    return out
 
 
 def next_offsets(records: list[Any]) -> dict[tuple[str, int], int]:
