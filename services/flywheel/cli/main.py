@@ -19,6 +19,7 @@ from flywheel.cli import (
     experiment,
     groundtruth,
     ingest,
+    keys,
     models,
     predict,
     report,
@@ -42,6 +43,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(db.app, name="db")
 app.add_typer(experiment.app, name="experiment")
 app.add_typer(report.app, name="report")
+app.add_typer(keys.app, name="keys")
 
 
 if __name__ == "__main__":

@@ -36,12 +36,12 @@ class EventPublisher:
             raise PublishError(f"cannot reach Kafka at {bootstrap} (topic {topic}): {exc}") from exc
         self.sent = 0
 
-    def publish(self, event: dict[str, Any]) -> None:
-        """Queue one event (asynchronous; `flush()` waits for acks)."""
+    def publish(self, event: dict[str, Any]) -> Any:
+        """Queue one event (asynchronous): returns the future (`.get(timeout)` waits for the broker's ack)."""
         key = event.get("project_id")
         if not isinstance(key, str) or not key:
             raise PublishError(f"event {event.get('event_id')} has no project_id (the Kafka key)")
-        self.publish_raw(key, event)
+        return self.publish_raw(key, event)
 
     def publish_raw(self, key: str | bytes | None, value: bytes | dict[str, Any] | None,
                     headers: list[tuple[str, bytes]] | None = None) -> Any:
