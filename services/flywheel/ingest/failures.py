@@ -1,4 +1,4 @@
-"""Writing a failure must never fail because of the record's content (`docs/events.md#failure-model`).
+"""Writing a failure must never fail because of the record's content (docs/events.md#failure-model).
 
 Every text field of a `failed_events` row is made safe for Postgres `text` (no NUL, valid UTF-8, bounded length);
 the raw key and value bytes are kept as they came (`bytea` holds anything). If Postgres still refuses a row, it is
