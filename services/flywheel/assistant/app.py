@@ -5,6 +5,10 @@ arm weights (no active experiment -> everyone gets the teacher, arm 'teacher'), 
 outputs against the tool schemas (an invalid one becomes null and is logged), publish ``intent_submitted`` and
 ``assistant_responded`` (arm + model version), answer. /healthz (alive), /readyz (database and Kafka reachable),
 /metrics (Prometheus: requests and p50/p95 latency per arm).
+
+Guarded (`flywheel.assistant.guard`): API keys, per-key rate limits, a body limit, a daily teacher budget; /metrics
+and /v1/latency live on the internal app (`create_internal_app`, loopback port) unless `public_metrics`. A 200 means
+both events were acknowledged by the broker (`flywheel.assistant.delivery`); otherwise 503.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
 from flywheel.assistant.backends import BackendUnavailable, StudentBackend, TeacherBackend, validate_outputs
+from flywheel.assistant.delivery import NotDelivered, deliver, fit_to_contract
+from flywheel.assistant.guard import TEACHER_RETRIES, BodyLimit, KeyGuard, Refused
 from flywheel.assistant.metrics import LatencyTracker
 from flywheel.assistant.routing import assign_arm
 from flywheel.contracts import normalize_intent
@@ -42,6 +48,8 @@ class EditRequest(BaseModel):
     @field_validator("intent")
     @classmethod
     def _meaningful(cls, v: str) -> str:
+        if len(v.encode("utf-8", "replace")) > 4096:
+            raise ValueError("intent is over 4096 UTF-8 bytes")
         if not normalize_intent(v):
             raise ValueError("intent is empty once normalized (only spaces or punctuation)")
         return v
@@ -79,8 +87,12 @@ class ExperimentCache:
 
 
 def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, student: Any = None,
-               engine: Any = None, experiment_ttl_s: float = 5.0) -> FastAPI:
-    """The assistant. Anything not given is built from settings at startup (and closed at shutdown)."""
+               engine: Any = None, experiment_ttl_s: float = 5.0, require_key: bool = True,
+               public_metrics: bool = False, ack_timeout_s: float = 10.0) -> FastAPI:
+    """The assistant. Anything not given is built from settings at startup (and closed at shutdown).
+
+    `require_key=False` only for in-process tests on loopback; `public_metrics` serves /metrics here too.
+    """
     owned: list[Any] = []
 
     @asynccontextmanager
@@ -98,6 +110,7 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
                                        linger_ms=5)
             owned.append(publisher)
         app.state.experiments = ExperimentCache(engine, experiment_ttl_s)
+        app.state.guard = KeyGuard(engine) if require_key else None
         try:
             yield
         finally:
@@ -108,7 +121,10 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
                 b.close()
 
     app = FastAPI(title="flywheel assistant", lifespan=lifespan)
-    backends = {"teacher": teacher or TeacherBackend(settings), "student": student or StudentBackend(settings)}
+    # Bounded teacher cost per request: at most 1 + TEACHER_RETRIES calls per tool.
+    capped = settings.model_copy(update={"teacher_max_retries": min(settings.teacher_max_retries, TEACHER_RETRIES)})
+    app.add_middleware(BodyLimit)
+    backends = {"teacher": teacher or TeacherBackend(capped), "student": student or StudentBackend(settings)}
     metrics = LatencyTracker()
     app.state.metrics = metrics
 
@@ -118,9 +134,15 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
         return JSONResponse(status_code=422, content={"detail": "; ".join(reasons), "errors": reasons})
 
     @app.post("/v1/edits")
-    def edits(req: EditRequest) -> JSONResponse:  # sync: backends block, FastAPI runs this in its threadpool
+    def edits(req: EditRequest, request: Request) -> JSONResponse:  # sync: FastAPI runs it in its threadpool
         received = datetime.now(UTC)
         t0 = time.perf_counter()
+        guard = app.state.guard
+        try:
+            key = guard.authenticate(request) if guard is not None else None
+        except Refused as exc:
+            metrics.requests.labels(arm="-", status=f"refused_{exc.status}").inc()
+            return exc.response()
         exp = app.state.experiments.get()
         if exp is None:
             arm, backend_name, model_ref, exp_id = "teacher", "teacher", None, None
@@ -129,7 +151,12 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
             spec = exp.arm(arm)
             backend_name, model_ref, exp_id = spec.backend, spec.model_ref, exp.experiment_id
         try:
+            if key is not None and backend_name == "teacher":
+                guard.charge_teacher(key)
             result = backends[backend_name].respond(req.intent, model_ref)
+        except Refused as exc:
+            metrics.requests.labels(arm=arm, status=f"refused_{exc.status}").inc()
+            return exc.response()
         except BackendUnavailable as exc:
             metrics.requests.labels(arm=arm, status="unavailable").inc()
             log.warning("arm %s unavailable: %s", arm, exc)
@@ -143,23 +170,28 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
         request_id = str(uuid.uuid4())
         rationale = ({k: v for k, v in result.rationale.items() if k in outputs}
                      if result.rationale else None)
+        intent_ev = make_event("intent_submitted", PRODUCER, occurred_at=received, project_id=req.project_id,
+                               request_id=request_id, intent=req.intent)
+        response_ev = make_event(
+            "assistant_responded", PRODUCER, project_id=req.project_id, request_id=request_id, arm=arm,
+            model_name=result.model_name[:255], model_version=result.model_version[:128], outputs=outputs,
+            rationale=rationale, latency_ms=latency_ms)
         try:
-            publisher.publish(make_event("intent_submitted", PRODUCER, occurred_at=received,
-                                         project_id=req.project_id, request_id=request_id, intent=req.intent))
-            publisher.publish(make_event(
-                "assistant_responded", PRODUCER, project_id=req.project_id, request_id=request_id, arm=arm,
-                model_name=result.model_name[:255], model_version=result.model_version[:128], outputs=outputs,
-                rationale=rationale, latency_ms=latency_ms))
-        except Exception as exc:  # noqa: BLE001 — any publish failure means the answer would leave no trace
+            response_ev, fixes = fit_to_contract(settings, response_ev)
+            deliver(publisher, [intent_ev, response_ev], ack_timeout_s)
+        except NotDelivered as exc:
             metrics.requests.labels(arm=arm, status="event_log_unavailable").inc()
-            log.error("cannot publish events for %s: %s", request_id, exc)
-            return JSONResponse(status_code=503, content={"detail": f"event log unavailable: {exc}", "arm": arm})
+            log.error("events of %s not acknowledged: %s", request_id, exc)
+            return JSONResponse(status_code=503, content={"detail": str(exc), "arm": arm})
+        if fixes:
+            log.warning("request %s: %s to fit the event contract", request_id, fixes)
+        rationale = response_ev["rationale"]
         metrics.requests.labels(arm=arm, status="ok").inc()
         metrics.observe(arm, latency_ms)
         return JSONResponse({
             "request_id": request_id, "project_id": req.project_id, "arm": arm, "experiment_id": exp_id,
             "model_name": result.model_name, "model_version": result.model_version, "outputs": outputs,
-            "rationale": rationale, "invalid_tools": invalid, "latency_ms": latency_ms})
+            "rationale": rationale, "invalid_tools": invalid, "latency_ms": latency_ms, "contract_fixes": fixes})
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -192,6 +224,12 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
             return JSONResponse(status_code=503, content={"status": "not ready", "problems": problems})
         return JSONResponse({"status": "ready"})
 
+    if public_metrics:
+        _metrics_routes(app, metrics)
+    return app
+
+
+def _metrics_routes(app: FastAPI, metrics: LatencyTracker) -> None:
     @app.get("/metrics")
     def prom() -> Response:
         return Response(metrics.prometheus_text(), media_type="text/plain; version=0.0.4")
@@ -200,11 +238,24 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
     def latency() -> dict[str, Any]:
         return metrics.summary()
 
-    return app
+
+def create_internal_app(public: FastAPI) -> FastAPI:
+    """/metrics and /v1/latency of `public`, for a loopback port that only operators and Prometheus reach."""
+    internal = FastAPI(title="flywheel assistant (internal)")
+    _metrics_routes(internal, public.state.metrics)
+    return internal
 
 
-def serve(settings: Any, port: int | None = None, host: str = "127.0.0.1") -> None:
+def serve(settings: Any, port: int | None = None, host: str = "127.0.0.1", metrics_port: int | None = None) -> None:
     import uvicorn
 
+    from flywheel.teacher.threaded import start_in_thread
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=host, port=port or settings.assistant_port, log_level="info")
+    app = create_app(settings)
+    internal = start_in_thread(create_internal_app(app), port=metrics_port or (port or settings.assistant_port) + 1)
+    log.info("assistant metrics on %s/metrics (loopback only)", internal.url)
+    try:
+        uvicorn.run(app, host=host, port=port or settings.assistant_port, log_level="info")
+    finally:
+        internal.stop()

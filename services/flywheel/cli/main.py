@@ -20,6 +20,7 @@ from flywheel.cli import (
     experiment,
     groundtruth,
     ingest,
+    keys,
     models,
     predict,
     render,
@@ -45,6 +46,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(db.app, name="db")
 app.add_typer(experiment.app, name="experiment")
 app.add_typer(report.app, name="report")
+app.add_typer(keys.app, name="keys")
 
 
 if __name__ == "__main__":
