@@ -144,9 +144,9 @@ def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem
                                   "arms": arms}
         conn.execute(text("DELETE FROM groundtruth_runs WHERE run_id = :r"), {"r": run_id})
         conn.execute(text(
-            "INSERT INTO groundtruth_runs (run_id, watermark, teacher_arm, params, status)"
-            " VALUES (:r, :wm, :arm, CAST(:p AS jsonb), 'running')"),
-            {"r": run_id, "wm": wm, "arm": teacher_arm, "p": _json(params)})
+            "INSERT INTO groundtruth_runs (run_id, watermark, teacher_arm, arms, params, status)"
+            " VALUES (:r, :wm, :arm, :arms, CAST(:p AS jsonb), 'running')"),
+            {"r": run_id, "wm": wm, "arm": teacher_arm, "arms": arms, "p": _json(params)})
         # Hash joins/aggregates that fit in memory keep the cost linear in the events; memoize only adds a
         # cache keyed by three JSONB values per response.
         conn.execute(text(f"SET LOCAL work_mem = '{_safe_mem(work_mem)}'"))
