@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     promotion_floor: float = 0.30
     # Whose responses feed ground truth: only the teacher arm's, or every arm's (a student output that users export
     # is as good a candidate as a teacher output). docs/domain.md#groundtruth-arms
-    groundtruth_arms: Literal["teacher", "all"] = "all"
+    groundtruth_arms: Literal["teacher", "all"] = "teacher"
     # Kubernetes launcher (renders a Job manifest; applying it is the cluster's job).
     train_image: str = "ghcr.io/flywheel/flywheel-train:latest"
     k8s_namespace: str = "flywheel"
