@@ -57,9 +57,9 @@ def render_markdown(report: ABReport) -> str:
                      f"| {_pct(d.rate)} | [{_pct(d.ci_low)}, {_pct(d.ci_high)}] |")
     if report.daily_ratios:
         lines += ["", "| day | ratio | estimate | 95 % CI |", "|---|---|---:|---|"]
-        for r in report.daily_ratios:
-            lines.append(f"| {r.day} | {r.numerator} / {r.denominator} | {_num(r.ratio)} "
-                         f"| [{_num(r.ci_low)}, {_num(r.ci_high)}] |")
+        for dr in report.daily_ratios:
+            lines.append(f"| {dr.day} | {dr.numerator} / {dr.denominator} | {_num(dr.ratio)} "
+                         f"| [{_num(dr.ci_low)}, {_num(dr.ci_high)}] |")
     if report.paths.get("plot"):
         lines += ["", f"![daily completion rate per arm]({Path(report.paths['plot']).name})"]
     return "\n".join(lines) + "\n"
@@ -118,13 +118,12 @@ def _daily_panel(ax: Any, report: ABReport) -> None:
 
 
 def _ratio_panel(ax: Any, report: ABReport, reference: Mapping[date, float] | None) -> None:
-    rows = [r for r in report.daily_ratios if r.ratio is not None]
+    rows = [(r.day, r.ratio, r.ci_low or r.ratio, r.ci_high or r.ratio, f"{r.numerator}/{r.denominator}")
+            for r in report.daily_ratios if r.ratio is not None]
     if rows:
-        days = [r.day for r in rows]
-        ax.errorbar(days, [r.ratio for r in rows],
-                    yerr=[[r.ratio - (r.ci_low or r.ratio) for r in rows], [(r.ci_high or r.ratio) - r.ratio
-                                                                           for r in rows]],
-                    fmt="o-", capsize=5, color="C1", label=f"{rows[0].numerator}/{rows[0].denominator} (95 % CI)")
+        ax.errorbar([d for d, *_ in rows], [x for _, x, *_ in rows],
+                    yerr=[[x - lo for _, x, lo, _, _ in rows], [hi - x for _, x, _, hi, _ in rows]],
+                    fmt="o-", capsize=5, color="C1", label=f"{rows[0][4]} (95 % CI)")
     if reference:
         ref = sorted(reference.items())
         ax.plot([d for d, _ in ref], [v for _, v in ref], "k*", ms=9, label="true ratio (simulator)")
