@@ -56,6 +56,10 @@ PARAMS = {
     "launcher": Param("local", enum=["local", "kubernetes"], description="where fine-tuning runs"),
     "skip_augmentation": Param(False, type="boolean", description="train on the plain split"),
     "augmentation_iterations": Param(1, type="integer", minimum=1, maximum=5),
+    "groundtruth_arms": Param(None, type=["null", "string"], enum=[None, "teacher", "all"],
+                              description='arms whose responses feed ground truth (empty: FLYWHEEL_GROUNDTRUTH_ARMS)'),
+    "init_from": Param(None, type=["null", "string"], enum=[None, "scratch", "production"],
+                       description='start training from scratch or from the production checkpoint (warm start)'),
     "groundtruth_run_id": Param(None, type=["null", "string"],
                                 description="reuse this ground-truth run instead of computing a new one"),
 }

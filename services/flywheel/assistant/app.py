@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -88,11 +88,15 @@ class ExperimentCache:
 
 def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, student: Any = None,
                engine: Any = None, experiment_ttl_s: float = 5.0, require_key: bool = True,
-               public_metrics: bool = False, ack_timeout_s: float = 10.0) -> FastAPI:
+               public_metrics: bool = False, ack_timeout_s: float = 10.0,
+               clock: Callable[[], datetime] | None = None) -> FastAPI:
     """The assistant. Anything not given is built from settings at startup (and closed at shutdown).
 
     `require_key=False` only for in-process tests on loopback; `public_metrics` serves /metrics here too.
+    ``clock`` stamps the events it publishes: the wall clock in production; a simulation of several days passes its
+    simulated clock, so every event of a simulated day lands on that day.
     """
+    now = clock or (lambda: datetime.now(UTC))
     owned: list[Any] = []
 
     @asynccontextmanager
@@ -135,7 +139,7 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
 
     @app.post("/v1/edits")
     def edits(req: EditRequest, request: Request) -> JSONResponse:  # sync: FastAPI runs it in its threadpool
-        received = datetime.now(UTC)
+        received = now()
         t0 = time.perf_counter()
         guard = app.state.guard
         try:
@@ -173,7 +177,7 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
         intent_ev = make_event("intent_submitted", PRODUCER, occurred_at=received, project_id=req.project_id,
                                request_id=request_id, intent=req.intent)
         response_ev = make_event(
-            "assistant_responded", PRODUCER, project_id=req.project_id, request_id=request_id, arm=arm,
+            "assistant_responded", PRODUCER, occurred_at=now(), project_id=req.project_id, request_id=request_id, arm=arm,
             model_name=result.model_name[:255], model_version=result.model_version[:128], outputs=outputs,
             rationale=rationale, latency_ms=latency_ms)
         try:

@@ -21,6 +21,9 @@ docs/domain.md#d3-candidate-identity-and-null);
   event was re-sent under a new event id still has one intent (detected by counting, then recomputed with a
   per-request dedupe; the fast path skips that hash table because it cost 20-30 % per event at 10M events).
 * ``support`` = the intent's number of (deduplicated) teacher responses.
+* Which arms feed it (``arms``, setting ``groundtruth_arms``): "teacher" keeps only the teacher arm's responses;
+  "all" makes every arm's response a candidate (a student output that users export is as good a candidate as a
+  teacher output; docs/domain.md#groundtruth-arms). The run id of an all-arms run differs from a teacher-only one.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Engine, text
 
@@ -81,8 +84,11 @@ class GroundTruthRun:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def run_id_for(teacher_arm: str, watermark: datetime) -> str:
-    key = f"{teacher_arm}|{_utc(watermark).isoformat()}"
+Arms = Literal["teacher", "all"]
+
+
+def run_id_for(teacher_arm: str, watermark: datetime, arms: Arms = "teacher") -> str:
+    key = f"{teacher_arm}|{_utc(watermark).isoformat()}" + ("|arms=all" if arms == "all" else "")
     return "gt-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
@@ -98,25 +104,30 @@ def current_watermark(conn: Any) -> datetime | None:
 
 def run_groundtruth(settings: Settings, watermark: datetime | None = None, teacher_arm: str = "teacher",
                     *, engine: Engine | None = None, work_mem: str = "512MB",
-                    airflow_run_id: str | None = None) -> GroundTruthRun:
+                    airflow_run_id: str | None = None, arms: Arms | None = None) -> GroundTruthRun:
     """The groundtruth stage: compute (or return the stored) ground truth for the events ingested up to
-    ``watermark`` (default: all), recorded in ``pipeline_runs``."""
-    inputs = {"watermark": watermark, "teacher_arm": teacher_arm}
+    ``watermark`` (default: all) from the responses of ``arms`` (default: ``settings.groundtruth_arms``),
+    recorded in ``pipeline_runs``."""
+    arms = arms or settings.groundtruth_arms
+    if arms not in ("teacher", "all"):
+        raise ValueError(f"arms must be 'teacher' or 'all', got {arms!r}")
+    inputs = {"watermark": watermark, "teacher_arm": teacher_arm, "arms": arms}
     with owned_engine(settings, engine) as eng, \
             track_run(eng, stage="groundtruth", inputs=inputs, airflow_run_id=airflow_run_id) as out:
-        run = _compute(eng, watermark, teacher_arm, work_mem)
+        run = _compute(eng, watermark, teacher_arm, work_mem, arms)
         out.update(groundtruth_run_id=run.run_id, created=run.created, watermark=run.watermark,
                    n_intents=run.n_intents, n_responses=run.n_responses, used=run.used)
     return run
 
 
-def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem: str) -> GroundTruthRun:
+def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem: str,
+             arms: Arms = "teacher") -> GroundTruthRun:
     with eng.begin() as conn:
         wm = watermark if watermark is not None else current_watermark(conn)
         if wm is None:
             raise NoEvents("no events ingested yet: run `flywheel ingest` (or a simulation) first")
         wm = _utc(wm)
-        run_id = run_id_for(teacher_arm, wm)
+        run_id = run_id_for(teacher_arm, wm, arms)
         # Two concurrent runs for the same watermark: the second waits, then finds the first one's result.
         conn.execute(text("SELECT pg_advisory_xact_lock(:ns, hashtext(:rid))"), {"ns": _LOCK_NS, "rid": run_id})
         existing = conn.execute(text("SELECT 1 FROM groundtruth_runs WHERE run_id = :r AND status = 'succeeded'"),
@@ -129,21 +140,24 @@ def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem
         if not n_teacher:
             raise NoEvents(f"no responses of arm {teacher_arm!r} ingested up to {wm.isoformat()}: nothing to "
                            "compute ground truth from (is the teacher arm name right?)")
-        params: dict[str, Any] = {"teacher_arm": teacher_arm, "watermark": wm.isoformat(), "rules": "spec-v1"}
+        n_candidates = n_teacher if arms == "teacher" else conn.execute(text(
+            "SELECT count(*) FROM responses WHERE ingested_at <= :wm"), {"wm": wm}).scalar_one()
+        params: dict[str, Any] = {"teacher_arm": teacher_arm, "watermark": wm.isoformat(), "rules": "spec-v1",
+                                  "arms": arms}
         conn.execute(text("DELETE FROM groundtruth_runs WHERE run_id = :r"), {"r": run_id})
         conn.execute(text(
-            "INSERT INTO groundtruth_runs (run_id, watermark, teacher_arm, params, status)"
-            " VALUES (:r, :wm, :arm, CAST(:p AS jsonb), 'running')"),
-            {"r": run_id, "wm": wm, "arm": teacher_arm, "p": _json(params)})
+            "INSERT INTO groundtruth_runs (run_id, watermark, teacher_arm, arms, params, status)"
+            " VALUES (:r, :wm, :arm, :arms, CAST(:p AS jsonb), 'running')"),
+            {"r": run_id, "wm": wm, "arm": teacher_arm, "arms": arms, "p": _json(params)})
         # Hash joins/aggregates that fit in memory keep the cost linear in the events; memoize only adds a
         # cache keyed by three JSONB values per response.
         conn.execute(text(f"SET LOCAL work_mem = '{_safe_mem(work_mem)}'"))
         conn.execute(text("SET LOCAL enable_memoize = off"))
         t0 = time.perf_counter()
-        args = {"run_id": run_id, "arm": teacher_arm, "watermark": wm}
+        args = {"run_id": run_id, "arm": teacher_arm, "watermark": wm, "all_arms": arms == "all"}
         attempt = conn.begin_nested()
         stats = conn.execute(text(groundtruth_sql()), args).mappings().one()
-        if stats["n_responses"] > n_teacher:
+        if stats["n_responses"] > n_candidates:
             # More joined responses than responses: some request has several intent events. Redo it with one
             # intent per request (slower, rare: only a producer that re-sends under new event ids causes it).
             attempt.rollback()

@@ -31,11 +31,13 @@ from flywheel.db.base import EMPTY_JSON_ARRAY, EMPTY_JSON_OBJECT, Base
 
 class GroundTruthRun(Base):
     __tablename__ = "groundtruth_runs"
-    __table_args__ = (UniqueConstraint("teacher_arm", "watermark", name="uq_groundtruth_runs_arm_watermark"),)
+    __table_args__ = (UniqueConstraint("teacher_arm", "arms", "watermark", name="uq_groundtruth_runs_arm_watermark"),)
 
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     watermark: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     teacher_arm: Mapped[str] = mapped_column(String(64))
+    # Whose responses fed it: "teacher" (the teacher arm's only) or "all" (every arm's).
+    arms: Mapped[str] = mapped_column(String(16), default="teacher", server_default="teacher")
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=EMPTY_JSON_OBJECT)
     status: Mapped[str] = mapped_column(String(16), default="running", server_default="running")
     n_responses: Mapped[int | None] = mapped_column(BigInteger)

@@ -63,6 +63,12 @@ class TrainConfig(BaseModel):
     max_target_tokens: int = 96
     max_train_rows: int | None = Field(default=None, description="train on a seeded sample of N train intents")
 
+    init_from: Literal["scratch", "production"] = Field(default="scratch", description=(
+        '"production": continue fine-tuning from the production checkpoint (warm start; its tokenizer is reused), '
+        '"scratch": a fresh model. Without a production model a warm start falls back to scratch (recorded)'))
+    init_checkpoint: str | None = Field(default=None, description=(
+        "the parent checkpoint folder of a warm start (resolved by the train stage from init_from, or given)"))
+    parent_model_id: str | None = Field(default=None, description="the registry id of that parent (lineage)")
     constrained_decoding: bool = Field(default=True, description=(
         "serve with grammar-constrained greedy decoding (null or contract-ordered JSON); stored in the model card"))
     eval_batch_size: int = 128

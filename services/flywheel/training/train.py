@@ -76,7 +76,12 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
     if not rows:
         raise ValueError(f"split {split.path} has no training rows")
     train_ex = examples(rows)
-    model, tok = build(config, train_ex)
+    if config.init_checkpoint:
+        from flywheel.training.warm import load_parent
+
+        model, tok, _ = load_parent(config)
+    else:
+        model, tok = build(config, train_ex)
     data, truncated = encode(config, tok, train_ex)
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
     total = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
@@ -118,6 +123,9 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
     write_card(out_dir, backend=config.backend, base_model=config.base_model, model_name=name,
                model_version=model_id, max_new_tokens=config.max_target_tokens,
                prompt=PROMPT_TEMPLATE, constrained_decoding=config.constrained_decoding)
+    from flywheel.training.warm import record_parent
+
+    record_parent(out_dir, config)
 
     metrics: dict[str, Any] = {}
     eval_seconds = 0.0
@@ -131,7 +139,9 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
     lineage = {
         "model_id": model_id, "split_id": split.split_id, "groundtruth_run_id": split.groundtruth_run_id,
         "split_path": str(split.path), "backend": config.backend, "base_model": config.base_model,
-        "seed": config.seed, "train_intents": len(rows), "train_examples": len(train_ex),
+        "seed": config.seed, "init_from": "production" if config.init_checkpoint else "scratch",
+        "parent_model_id": config.parent_model_id, "initial_loss": sum(losses[:10]) / len(losses[:10]),
+        "train_intents": len(rows), "train_examples": len(train_ex),
         "truncated_targets": truncated, "steps": total, "epochs": total / steps_per_epoch,
         "final_loss": sum(losses[-20:]) / len(losses[-20:]), "training_seconds": round(training_seconds, 2),
         "eval_seconds": round(eval_seconds, 2), "n_parameters": sum(p.numel() for p in model.parameters()),

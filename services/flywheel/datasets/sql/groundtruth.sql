@@ -1,8 +1,10 @@
 -- Export-rate ground truth (docs/domain.md#ground-truth), set-based, for one run.
--- Parameters: :run_id, :arm (the teacher arm), :watermark (only events ingested up to it are considered).
+-- Parameters: :run_id, :arm (the teacher arm), :all_arms (true: every arm's responses are candidates, not only the
+-- teacher arm's), :watermark (only events ingested up to it are considered).
 --
 -- Decisions (see groundtruth.py for the full list):
---  * every teacher response is one showing (docs/domain.md#d4-showings-and-duplicate-events);
+--  * every response of the arms that feed ground truth (the teacher arm, or all arms) is one showing
+--    (docs/domain.md#d4-showings-and-duplicate-events);
 --  * one intent per request: this fast path joins intents directly (no per-request aggregate: the extra hash table
 --    made the 10M-event run 20-30 % slower per event); groundtruth.py compares the joined response count with the
 --    table's and, if an intent was re-sent under a new event id, reruns with a per-request dedupe (one intent_norm per
@@ -17,7 +19,7 @@ WITH req AS (
 resp AS (
     SELECT r.request_id, r.occurred_at, r.adjust, r.selective_adjust, r.filter
     FROM responses r
-    WHERE r.arm = :arm AND r.ingested_at <= :watermark
+    WHERE (CAST(:all_arms AS boolean) OR r.arm = :arm) AND r.ingested_at <= :watermark
 ),
 exp AS (
     SELECT request_id,
