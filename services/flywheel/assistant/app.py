@@ -177,7 +177,8 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
         intent_ev = make_event("intent_submitted", PRODUCER, occurred_at=received, project_id=req.project_id,
                                request_id=request_id, intent=req.intent)
         response_ev = make_event(
-            "assistant_responded", PRODUCER, occurred_at=now(), project_id=req.project_id, request_id=request_id, arm=arm,
+            "assistant_responded", PRODUCER, occurred_at=now(), project_id=req.project_id, request_id=request_id,
+            arm=arm,
             model_name=result.model_name[:255], model_version=result.model_version[:128], outputs=outputs,
             rationale=rationale, latency_ms=latency_ms)
         try:
