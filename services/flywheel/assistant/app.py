@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -27,16 +26,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
-from flywheel.assistant.backends import BackendUnavailable, StudentBackend, TeacherBackend, validate_outputs
-from flywheel.assistant.delivery import NotDelivered, deliver, fit_to_contract
-from flywheel.assistant.guard import TEACHER_RETRIES, BodyLimit, KeyGuard, Refused
+from flywheel.assistant.backends import StudentBackend, TeacherBackend
+from flywheel.assistant.guard import TEACHER_RETRIES, BodyLimit, KeyGuard
+from flywheel.assistant.handler import EditHandler, readiness_problems
 from flywheel.assistant.metrics import LatencyTracker
-from flywheel.assistant.routing import assign_arm
 from flywheel.contracts import normalize_intent
-from flywheel.events.envelope import make_event
 
 log = logging.getLogger("flywheel.assistant")
-PRODUCER = "assistant"
 
 
 class EditRequest(BaseModel):
@@ -139,64 +135,10 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
 
     @app.post("/v1/edits")
     def edits(req: EditRequest, request: Request) -> JSONResponse:  # sync: FastAPI runs it in its threadpool
-        received = now()
-        t0 = time.perf_counter()
-        guard = app.state.guard
-        try:
-            key = guard.authenticate(request) if guard is not None else None
-        except Refused as exc:
-            metrics.requests.labels(arm="-", status=f"refused_{exc.status}").inc()
-            return exc.response()
-        exp = app.state.experiments.get()
-        if exp is None:
-            arm, backend_name, model_ref, exp_id = "teacher", "teacher", None, None
-        else:
-            arm = assign_arm(req.user_id, exp.salt, exp.weights())
-            spec = exp.arm(arm)
-            backend_name, model_ref, exp_id = spec.backend, spec.model_ref, exp.experiment_id
-        try:
-            if key is not None and backend_name == "teacher":
-                guard.charge_teacher(key)
-            result = backends[backend_name].respond(req.intent, model_ref)
-        except Refused as exc:
-            metrics.requests.labels(arm=arm, status=f"refused_{exc.status}").inc()
-            return exc.response()
-        except BackendUnavailable as exc:
-            metrics.requests.labels(arm=arm, status="unavailable").inc()
-            log.warning("arm %s unavailable: %s", arm, exc)
-            return JSONResponse(status_code=503, content={"detail": str(exc), "arm": arm})
-        outputs, invalid = validate_outputs(result.outputs, settings.schemas_dir)
-        invalid = sorted(set(invalid) | set(result.invalid_tools))
-        if invalid:
-            log.warning("arm %s model %s: invalid output for %s (recorded as not used)", arm, result.model_version,
-                        invalid)
-        latency_ms = round((time.perf_counter() - t0) * 1000, 2)
-        request_id = str(uuid.uuid4())
-        rationale = ({k: v for k, v in result.rationale.items() if k in outputs}
-                     if result.rationale else None)
-        intent_ev = make_event("intent_submitted", PRODUCER, occurred_at=received, project_id=req.project_id,
-                               request_id=request_id, intent=req.intent)
-        response_ev = make_event(
-            "assistant_responded", PRODUCER, occurred_at=now(), project_id=req.project_id, request_id=request_id,
-            arm=arm,
-            model_name=result.model_name[:255], model_version=result.model_version[:128], outputs=outputs,
-            rationale=rationale, latency_ms=latency_ms)
-        try:
-            response_ev, fixes = fit_to_contract(settings, response_ev)
-            deliver(publisher, [intent_ev, response_ev], ack_timeout_s)
-        except NotDelivered as exc:
-            metrics.requests.labels(arm=arm, status="event_log_unavailable").inc()
-            log.error("events of %s not acknowledged: %s", request_id, exc)
-            return JSONResponse(status_code=503, content={"detail": str(exc), "arm": arm})
-        if fixes:
-            log.warning("request %s: %s to fit the event contract", request_id, fixes)
-        rationale = response_ev["rationale"]
-        metrics.requests.labels(arm=arm, status="ok").inc()
-        metrics.observe(arm, latency_ms)
-        return JSONResponse({
-            "request_id": request_id, "project_id": req.project_id, "arm": arm, "experiment_id": exp_id,
-            "model_name": result.model_name, "model_version": result.model_version, "outputs": outputs,
-            "rationale": rationale, "invalid_tools": invalid, "latency_ms": latency_ms, "contract_fixes": fixes})
+        handler = EditHandler(settings=settings, backends=backends, metrics=metrics, guard=app.state.guard,
+                              experiments=app.state.experiments, publisher=publisher, now=now,
+                              ack_timeout_s=ack_timeout_s)
+        return handler.handle(req, request)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -204,27 +146,7 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
 
     @app.get("/readyz")
     def readyz() -> JSONResponse:
-        from sqlalchemy import text
-
-        problems = []
-        try:
-            with engine.connect() as c:
-                c.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 — reported, not raised
-            problems.append(f"database: {exc}")
-        bootstrap = getattr(publisher, "bootstrap", None)
-        if bootstrap is not None:
-            from flywheel.kafka_admin import admin_client
-
-            try:
-                admin = admin_client(bootstrap, timeout_s=3.0)
-                try:
-                    if settings.events_topic not in admin.list_topics():
-                        problems.append(f"kafka: topic {settings.events_topic} does not exist")
-                finally:
-                    admin.close()
-            except Exception as exc:  # noqa: BLE001 — reported, not raised
-                problems.append(f"kafka: {exc}")
+        problems = readiness_problems(settings, engine, publisher)
         if problems:
             return JSONResponse(status_code=503, content={"status": "not ready", "problems": problems})
         return JSONResponse({"status": "ready"})
