@@ -61,8 +61,10 @@ def groundtruth(
     reuse: bool = typer.Option(False, help="Reuse kept scratch databases of the right size (skip loading)."),
     repeats: int = typer.Option(2, help="Time each stage this many times; the fastest counts."),
     validate: bool = typer.Option(False, help="Also time the GX gate (not part of the ratio)."),
+    new_events: int = typer.Option(100_000, help="New events for the incremental run (0 = skip it)."),
 ) -> None:
-    """Time ground truth + splits on bulk-loaded synthetic events; print the per-event cost ratio (goal <= 1.2)."""
+    """Time the full ground truth + splits on bulk-loaded synthetic events (per-event cost ratio, goal <= 1.2), then
+    an incremental run over that history + new events (goal <= 2 s at 10M + 100k)."""
     from flywheel.datasets.bench import bench_one, per_event_ratio
 
     s = get_settings()
@@ -70,18 +72,21 @@ def groundtruth(
     for n in sorted(events or [1_000_000, 10_000_000]):
         with console.status(f"{n:,} events ...") as st:
             results.append(bench_one(s, n, seed=seed, keep=keep or reuse, validate=validate, repeats=repeats,
-                                     reuse=reuse, progress=lambda msg, st=st: st.update(msg)))
+                                     reuse=reuse, new_events=new_events,
+                                     progress=lambda msg, st=st: st.update(msg)))
         r = results[-1]
         console.print(f"[green]✓[/] {r.events:,} events ({r.requests:,} requests, {r.gt_intents:,} intents): "
                       f"load {r.load_s:.1f}s, ground truth {r.groundtruth_s:.1f}s, split {r.split_s:.1f}s"
                       + (f", GX {r.validate_s:.1f}s" if validate else "")
                       + f" -> {r.per_million_s:.2f}s per 1M events")
-    t = Table(title="bench groundtruth (ground truth + split)")
-    for c in ("events", "ground truth s", "split s", "total s", "s / 1M events"):
+    t = Table(title="bench groundtruth (full ground truth + split; incremental run over history + new events)")
+    for c in ("events", "full gt s", "split s", "total s", "s / 1M events", "first fold s", "+ new events",
+              "incremental s", "= full"):
         t.add_column(c, justify="right")
     for r in results:
         t.add_row(f"{r.events:,}", f"{r.groundtruth_s:.2f}", f"{r.split_s:.2f}", f"{r.cost_s:.2f}",
-                  f"{r.per_million_s:.2f}")
+                  f"{r.per_million_s:.2f}", f"{r.first_fold_s:.2f}", f"{r.new_events:,}", f"{r.incremental_s:.2f}",
+                  "yes" if r.incremental_rows else ("-" if not r.new_events else "NO"))
     print_table(console, t)
     ratio = per_event_ratio(results)
     if ratio is not None:
