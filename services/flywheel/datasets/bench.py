@@ -228,7 +228,6 @@ def bench_one(settings: Settings, n_events: int, seed: int = 0, keep: bool = Fal
             split = make_split(s, run.run_id, test_size=min(1000, run.n_intents // 5), seed=seed, validate=False,
                                engine=eng)
             split_times.append(time.perf_counter() - t2)
-        inc = _incremental(s, eng, run, new_events, seed, progress) if new_events else {}
         val_s = 0.0
         if validate:
             from flywheel.datasets.validate import validate_groundtruth, validate_split
@@ -237,6 +236,7 @@ def bench_one(settings: Settings, n_events: int, seed: int = 0, keep: bool = Fal
             validate_groundtruth(s, run.run_id, engine=eng)
             validate_split(s, split.split_id, engine=eng)
             val_s = time.perf_counter() - t3
+        inc = _incremental(s, eng, new_events, seed, progress) if new_events else {}
         return BenchResult(events=n_requests * EVENTS_PER_REQUEST, requests=n_requests,
                            intents=max(10, n_requests // REQUESTS_PER_INTENT), load_s=load_s,
                            groundtruth_s=min(gt_times), split_s=min(split_times), validate_s=val_s,
@@ -248,14 +248,14 @@ def bench_one(settings: Settings, n_events: int, seed: int = 0, keep: bool = Fal
             _admin(settings, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _incremental(s: Settings, eng: Any, full_run: Any, new_events: int, seed: int, progress: Any) -> dict[str, Any]:
+def _incremental(s: Settings, eng: Any, new_events: int, seed: int, progress: Any) -> dict[str, Any]:
     """Fold the history (first incremental run), COPY ``new_events`` more, time the incremental run over them and
     check its rows against a full recompute at the same watermark."""
     from flywheel.datasets.groundtruth import groundtruth_rows, run_groundtruth
 
     with eng.begin() as conn:
-        conn.execute(text("TRUNCATE groundtruth_candidates, groundtruth_folded, groundtruth_folds"))
-        conn.execute(text("DELETE FROM groundtruth_runs WHERE run_id = :r"), {"r": full_run.run_id})
+        conn.execute(text("TRUNCATE groundtruth_candidates, groundtruth_folded, groundtruth_folds, split_members,"
+                          " splits, groundtruth_rows, groundtruth_runs, validation_results"))
     if progress:
         progress("first incremental run (folds the whole history) ...")
     t0 = time.perf_counter()

@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Identity,
     Boolean,
     DateTime,
     Double,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     String,
@@ -71,7 +71,8 @@ class GroundTruthRow(Base):
 class GroundTruthCandidate(Base):
     """Incremental ground truth (0013): one (intent_norm, tool, output, arm) over every folded response.
 
-    ``output`` is JSON null for "tool not used"; ``key`` = md5 of the four (docs/domain.md#d20-incremental-ground-truth).
+    ``output`` is JSON null for "tool not used"; ``key`` = md5 of the four
+    (docs/domain.md#d20-incremental-ground-truth).
     """
 
     __tablename__ = "groundtruth_candidates"
