@@ -39,7 +39,8 @@ class ProjectStarted(_EventCols, Base):
 class IntentSubmitted(_EventCols, Base):
     __tablename__ = "intents"
     # A hash index: a btree refuses keys over ~2.7 kB, and one long intent must not stop ingest (0011).
-    __table_args__ = (Index("ix_intents_intent_norm", "intent_norm", postgresql_using="hash"),)
+    __table_args__ = (Index("ix_intents_intent_norm", "intent_norm", postgresql_using="hash"),
+                      Index("ix_intents_ingested_at", "ingested_at", postgresql_using="brin"))
     project_id: Mapped[str] = mapped_column(String(64), index=True)
     request_id: Mapped[str] = mapped_column(String(64), index=True)
     intent: Mapped[str] = mapped_column(Text)
@@ -48,6 +49,8 @@ class IntentSubmitted(_EventCols, Base):
 
 class AssistantResponded(_EventCols, Base):
     __tablename__ = "responses"
+    # Incremental ground truth reads what arrived since its last fold (0013); rows arrive in ingested_at order.
+    __table_args__ = (Index("ix_responses_ingested_at", "ingested_at", postgresql_using="brin"),)
     project_id: Mapped[str] = mapped_column(String(64), index=True)
     request_id: Mapped[str] = mapped_column(String(64), index=True)
     arm: Mapped[str] = mapped_column(String(64), index=True)
@@ -63,7 +66,8 @@ class AssistantResponded(_EventCols, Base):
 
 class ToolExported(_EventCols, Base):
     __tablename__ = "tool_exports"
-    __table_args__ = (Index("ix_tool_exports_request_tool", "request_id", "tool"),)
+    __table_args__ = (Index("ix_tool_exports_request_tool", "request_id", "tool"),
+                      Index("ix_tool_exports_ingested_at", "ingested_at", postgresql_using="brin"))
     project_id: Mapped[str] = mapped_column(String(64), index=True)
     request_id: Mapped[str] = mapped_column(String(64))
     tool: Mapped[str] = mapped_column(String(32))
