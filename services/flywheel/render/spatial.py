@@ -35,13 +35,13 @@ def detail(luma: Image.Image, low: Image.Image | None, *, sharpen_s: float, stru
     subtraction, instead of a float 3x3 kernel, a subtraction and an addition (each rounding costs at most one
     level). The box blur extends the edge pixels, so the border is sharpened like the rest.
     """
-    a, k = SHARPEN_GAIN * sharpen_s, (STRUCTURE_GAIN * structure_s if low is not None else 0.0)
-    if a > 0:
-        smooth = luma.filter(ImageFilter.BoxBlur(1))
-        if k > 0:
-            smooth = Image.blend(smooth, low, k / (a + k))
-    else:
-        smooth = low
+    a = SHARPEN_GAIN * sharpen_s
+    k = STRUCTURE_GAIN * structure_s if low is not None else 0.0
+    smooth = luma.filter(ImageFilter.BoxBlur(1)) if a > 0 else None
+    if low is not None and k > 0:
+        smooth = low if smooth is None else Image.blend(smooth, low, k / (a + k))
+    if smooth is None:
+        raise ValueError("detail needs sharpen > 0, or structure > 0 with a low-pass")
     return ImageChops.subtract(luma, smooth, scale=1.0 / (a + k), offset=128)
 
 
