@@ -125,5 +125,5 @@ def render(
     r = bench_render(side=side, repeats=repeats, photo=photo)
     for key in ("render", "render_cpu", "render_cpu_lut_cached", "lut_build", "lut_apply"):
         v = r[key]
-        typer.echo(f"{key:<11} median {v['median_ms']:7.2f} ms   p95 {v['p95_ms']:7.2f} ms   min {v['min_ms']:7.2f} ms")
+        typer.echo(f"{key:<22} median {v['median_ms']:7.2f} ms   p95 {v['p95_ms']:7.2f} ms   min {v['min_ms']:7.2f} ms")
     typer.echo(f"{r['image']}, {r['repeats']} repeats; cores {os.cpu_count()}, load {os.getloadavg()[0]:.1f}")
