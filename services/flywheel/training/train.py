@@ -66,8 +66,15 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
     if not rows:
         raise ValueError(f"split {split.path} has no training rows")
     train_ex = examples(rows)
-    model, tok = build(config, train_ex)
-    data, truncated = encode(config, tok, train_ex)
+    vocab = None
+    if config.target_encoding == "compact":
+        from flywheel.training import compact
+
+        model, tok, vocab = compact.build(config, train_ex)
+        data, truncated = compact.encode_examples(config, tok, vocab, train_ex)
+    else:
+        model, tok = build(config, train_ex)
+        data, truncated = encode(config, tok, train_ex)
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
     total = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
     params = [p for p in model.parameters() if p.requires_grad]
@@ -104,12 +111,15 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
     model.save_pretrained(out_dir)
     tok.save_pretrained(out_dir)
     config.to_file(out_dir / "train_config.json")
+    if vocab is not None:
+        vocab.save(out_dir)
     from flywheel.inference.predictor import Predictor, write_card
 
     name = f"student-{config.backend}-{Path(config.base_model).name}"
     write_card(out_dir, backend=config.backend, base_model=config.base_model, model_name=name,
                model_version=model_id, max_new_tokens=config.max_target_tokens,
-               prompt="tool: {tool} | intent: {intent}", constrained_decoding=config.constrained_decoding)
+               prompt="tool: {tool} | intent: {intent}", constrained_decoding=config.constrained_decoding,
+               target_encoding=config.target_encoding)
 
     metrics: dict[str, Any] = {}
     eval_seconds = 0.0
@@ -120,7 +130,9 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
         t1 = time.perf_counter()
         predictor = Predictor(model, tok, config.backend, model_name=name, model_version=model_id,
                               max_new_tokens=config.max_target_tokens, batch_size=config.eval_batch_size,
-                              constrained=config.constrained_decoding)
+                              constrained=config.constrained_decoding) if vocab is None else \
+            compact.predictor(model, tok, vocab, model_name=name, model_version=model_id,
+                              batch_size=config.eval_batch_size)
         test = split.test[:config.max_eval_rows] if config.max_eval_rows else split.test
         preds = predictor.predict_detailed([r["intent"] for r in test], progress=progress)
         write_jsonl(out_dir / "test_predictions.jsonl", [p.record() for p in preds])
