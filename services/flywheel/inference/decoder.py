@@ -27,10 +27,6 @@ import torch.nn.functional as F
 
 from flywheel.training.encoding import Grammar, State, TargetVocab
 
-DONE = -1
-# token classes: how a token moves the grammar (every value / filter name moves it the same way)
-_NULL, _ABSENT, _OTHER = 0, 1, 2
-
 
 class GrammarTables:
     """Every reachable grammar state as a row of an additive mask (0 / -inf over target tokens) and a transition
@@ -38,7 +34,6 @@ class GrammarTables:
 
     def __init__(self, grammar: Grammar, tools: tuple[str, ...]) -> None:
         v, off = len(grammar.vocab), grammar.vocab.offset
-        rep = {_NULL: grammar.null, _ABSENT: grammar.absent}
         states: dict[State, int] = {}
         order: list[State] = []
         todo = [grammar.start(t) for t in tools]
@@ -48,37 +43,27 @@ class GrammarTables:
                 continue
             states[s] = len(order)
             order.append(s)
-            for tok in self._representatives(grammar, s, rep):
-                nxt = grammar.advance(s, tok)
-                if nxt is not None:
-                    todo.append(nxt)
+            todo += [n for n in (grammar.advance(s, tok) for tok in self._classes(grammar, s).values()) if n]
         n = len(order)
         self.mask = torch.full((n + 1, v), -math.inf)
         self.next = torch.full((n + 1, 3), n, dtype=torch.long)
         for i, s in enumerate(order):
-            allowed = torch.tensor(grammar.allowed(s)) - off
-            self.mask[i, allowed] = 0.0
-            for cls, tok in self._classes(grammar, s, rep).items():
+            self.mask[i, torch.tensor(grammar.allowed(s)) - off] = 0.0
+            for cls, tok in self._classes(grammar, s).items():
                 nxt = grammar.advance(s, tok)
                 self.next[i, cls] = n if nxt is None else states[nxt]
         self.mask[n] = 0.0
         self.done = n
         self.start = {t: states[grammar.start(t)] for t in tools}
-        self.token_class = torch.full((v,), _OTHER, dtype=torch.long)
-        self.token_class[grammar.null - off] = _NULL
-        self.token_class[grammar.absent - off] = _ABSENT
+        self.token_class = torch.tensor([grammar.token_class(off + j) for j in range(v)], dtype=torch.long)
 
     @staticmethod
-    def _classes(grammar: Grammar, s: State, rep: dict[int, int]) -> dict[int, int]:
-        allowed = grammar.allowed(s)
-        out = {cls: tok for cls, tok in rep.items() if tok in allowed}
-        other = next((t for t in allowed if t not in (grammar.null, grammar.absent)), None)
-        if other is not None:
-            out[_OTHER] = other
+    def _classes(grammar: Grammar, s: State) -> dict[int, int]:
+        """One representative allowed token per token class."""
+        out: dict[int, int] = {}
+        for tok in grammar.allowed(s):
+            out.setdefault(grammar.token_class(tok), tok)
         return out
-
-    def _representatives(self, grammar: Grammar, s: State, rep: dict[int, int]) -> list[int]:
-        return list(self._classes(grammar, s, rep).values())
 
 
 class CompactT5Decoder:
