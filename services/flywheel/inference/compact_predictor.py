@@ -1,9 +1,9 @@
 """Predictor for students trained with the compact target encoding (same interface as ``Predictor``).
 
 Generation goes through ``CompactT5Decoder`` (grammar-masked, so every output is a legal token sequence); the raw text
-kept per tool is the space-joined token sequence (``0 20 0 ...``, ``vivid_Film 60``, ``null``). A sequence that still
-fails to decode or breaks the contract (e.g. a filter that left the catalogue) counts as invalid -> null, as in
-``Predictor``.
+kept per tool is the space-joined token sequence (``exposure=0 contrast=20 ...``, ``vivid_Film intensity=60``,
+``null``). A sequence that still fails to decode (e.g. a filter that left the catalogue since training) counts as
+invalid -> null, as in ``Predictor``; ``decode`` checks everything the JSON Schema contract does.
 """
 
 from __future__ import annotations
@@ -60,9 +60,8 @@ class CompactPredictor(Predictor):
             for j, tool in enumerate(TOOLS):
                 text = raw[k * len(TOOLS) + j]
                 texts[tool] = text
-                try:
-                    value = decode(tool, text.split(), self.filter_names)
-                    ok = self.contracts.valid(tool, value)
+                try:  # decode enforces the whole contract (keys, ranges, catalogue; tests/test_compact_encoding)
+                    value, ok = decode(tool, text.split(), self.filter_names), True
                 except EncodingError:
                     value, ok = None, False
                 outputs[tool] = value if ok else None
