@@ -10,8 +10,8 @@ import pytest
 from flywheel.contracts import ADJUST_KEYS, COLORS, TOOLS, load_tool_contracts
 from flywheel.training.encoding import (
     ABSENT,
-    NULL,
     NONNEG_KEYS,
+    NULL,
     EncodingError,
     Grammar,
     TargetVocab,

@@ -15,8 +15,8 @@ from flywheel.inference.compact_predictor import CompactPredictor
 from flywheel.inference.decoder import CompactT5Decoder
 from flywheel.inference.predictor import MODEL_CARD, Predictor, load_predictor
 from flywheel.training.config import TinyModelConfig, TrainConfig
-from flywheel.training.encoding import VOCAB_FILE, Grammar, TargetVocab, decode
 from flywheel.training.data import load_split
+from flywheel.training.encoding import VOCAB_FILE, Grammar, TargetVocab, decode
 from flywheel.training.tiny import t5_config
 from flywheel.training.train import train
 

@@ -138,7 +138,10 @@ class CompactT5Decoder:
         b = input_ids.shape[0]
         enc_bias = (1.0 - attention_mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
         enc = self._encode(input_ids, enc_bias)
-        cross = [tuple(self._heads(z) for z in F.linear(enc, w["ckv"]).chunk(2, dim=-1)) for w in self.layers]
+        cross = []
+        for w in self.layers:
+            ck, cv = F.linear(enc, w["ckv"]).chunk(2, dim=-1)
+            cross.append((self._heads(ck), self._heads(cv)))
         k_cache = torch.zeros(len(self.layers), b, self.heads, self.max_steps, self.d_kv)
         v_cache = torch.zeros_like(k_cache)
         state = torch.tensor([self.tables.start[t] for t in tools], dtype=torch.long)

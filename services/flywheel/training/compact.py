@@ -26,6 +26,7 @@ def build(config: TrainConfig, train: list[Example]) -> tuple[Any, PreTrainedTok
         raise ValueError("the compact target encoding needs backend='seq2seq'")
     filters = load_tool_contracts().filter_names
     model: Any
+    tok: Any
     if config.base_model == TINY:
         tok = train_tokenizer([e.source for e in train], config.tiny.vocab_size, add_eos=True)
         vocab = TargetVocab.build(filters, offset=len(tok))
