@@ -24,6 +24,7 @@ class CompactPredictor(Predictor):
     def __init__(self, model: Any, tokenizer: Any, vocab: TargetVocab, **kwargs: Any) -> None:
         kwargs.pop("constrained", None)  # the compact decoder is always grammar-masked
         super().__init__(model, tokenizer, "seq2seq", **kwargs)
+        self.constrained = True  # recorded with evaluations: every output here is grammar-masked
         self.vocab = vocab
         self.decoder = CompactT5Decoder(self.model, vocab, TOOLS)
         self.filter_names = frozenset(self.contracts.filter_names)
