@@ -111,3 +111,30 @@ def test_encoding_follows_the_backend_unless_set() -> None:
     assert TrainConfig(backend="causal").target_encoding == "json"
     with pytest.raises(ValueError, match="needs backend='seq2seq'"):
         TrainConfig(backend="causal", target_encoding="compact")
+
+
+def test_null_bias_moves_the_tool_selection_decision_only() -> None:
+    torch.manual_seed(5)
+    vocab = TargetVocab.build(load_tool_contracts().filter_names, offset=40)
+    model = T5ForConditionalGeneration(t5_config(TinyModelConfig(d_model=64, d_ff=128, num_heads=4),
+                                                 40 + len(vocab))).eval()
+    ids, mask = torch.randint(4, 40, (9, 7)), torch.ones(9, 7, dtype=torch.long)
+    tools = list(TOOLS) * 3
+    null = vocab.index["null"] - vocab.offset
+    never = CompactT5Decoder(model, vocab, TOOLS, null_bias={t: -1e4 for t in TOOLS}).decode(ids, mask, tools)
+    always = CompactT5Decoder(model, vocab, TOOLS, null_bias={t: 1e4 for t in TOOLS}).decode(ids, mask, tools)
+    assert all(row[0] != null for row in never) and all(row == [null] for row in always)
+    plain = CompactT5Decoder(model, vocab, TOOLS).decode(ids, mask, tools)
+    # once a tool is named, the values are the model's own: the bias only touches the first step
+    assert all(n == p for n, p in zip(never, plain, strict=True) if p[0] != null)
+    only_filter = CompactT5Decoder(model, vocab, TOOLS, null_bias={"filter": 1e4}).decode(ids, mask, tools)
+    assert [r for r, t in zip(only_filter, tools, strict=True) if t != "filter"] == \
+        [r for r, t in zip(plain, tools, strict=True) if t != "filter"]
+
+
+def test_null_bias_is_stored_in_the_card_and_served(split, tmp_path) -> None:
+    cfg = TrainConfig(max_steps=3, batch_size=16, tiny=SMALL, max_eval_rows=4, null_bias={"filter": -1e4})
+    r = train(cfg, split, tmp_path / "nb", model_id="nb", progress=False, evaluate_test=evaluate_trained)
+    assert json.loads((r.path / MODEL_CARD).read_text())["null_bias"] == {"filter": -1e4}
+    p = load_predictor(r.path)
+    assert all(out["filter"] is not None for out in p.predict([row["intent"] for row in split.test[:8]]))

@@ -45,7 +45,7 @@ def evaluate_trained(model: Any, tokenizer: Any, config: TrainConfig, *, model_n
     predictor: Predictor
     if vocab is not None:
         predictor = CompactPredictor(model, tokenizer, vocab, model_name=model_name, model_version=model_id,
-                                     batch_size=config.eval_batch_size)
+                                     batch_size=config.eval_batch_size, null_bias=config.null_bias)
     else:
         predictor = Predictor(model, tokenizer, config.backend, model_name=model_name, model_version=model_id,
                               max_new_tokens=config.max_target_tokens, batch_size=config.eval_batch_size,

@@ -21,12 +21,14 @@ from flywheel.training.encoding import EncodingError, TargetVocab, decode, to_te
 
 
 class CompactPredictor(Predictor):
-    def __init__(self, model: Any, tokenizer: Any, vocab: TargetVocab, **kwargs: Any) -> None:
+    def __init__(self, model: Any, tokenizer: Any, vocab: TargetVocab, *, null_bias: dict[str, float] | None = None,
+                 **kwargs: Any) -> None:
         kwargs.pop("constrained", None)  # the compact decoder is always grammar-masked
         super().__init__(model, tokenizer, "seq2seq", **kwargs)
         self.constrained = True  # recorded with evaluations: every output here is grammar-masked
         self.vocab = vocab
-        self.decoder = CompactT5Decoder(self.model, vocab, TOOLS)
+        self.null_bias = dict(null_bias or {})
+        self.decoder = CompactT5Decoder(self.model, vocab, TOOLS, null_bias=self.null_bias)
         self.filter_names = frozenset(self.contracts.filter_names)
 
     def generate_raw(self, sources: list[str], progress: bool = False, tools: list[str] | None = None) -> list[str]:
@@ -85,5 +87,6 @@ def load_compact_predictor(model_dir: str | Path, card: dict[str, Any], batch_si
     model = AutoModelForSeq2SeqLM.from_pretrained(d, dtype=torch.float32)
     return CompactPredictor(model, tok, TargetVocab.load(d), model_name=card.get("model_name", "student-seq2seq"),
                             model_version=card.get("model_version", d.name), batch_size=batch_size,
+                            null_bias=card.get("null_bias"),
                             num_threads=num_threads, max_new_tokens=card.get("max_new_tokens", 16))
 

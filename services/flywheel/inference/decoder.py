@@ -66,7 +66,8 @@ class GrammarTables:
 class CompactT5Decoder:
     """Greedy, grammar-masked decoding with a T5ForConditionalGeneration trained on compact targets."""
 
-    def __init__(self, model: Any, vocab: TargetVocab, tools: tuple[str, ...], max_steps: int = 16) -> None:
+    def __init__(self, model: Any, vocab: TargetVocab, tools: tuple[str, ...], max_steps: int = 16,
+                 null_bias: dict[str, float] | None = None) -> None:
         cfg = model.config
         self.model = model.eval()
         self.vocab = vocab
@@ -92,6 +93,22 @@ class CompactT5Decoder:
         scale = cfg.d_model ** -0.5 if getattr(cfg, "scale_decoder_outputs", False) else 1.0
         # per state only its legal rows of the output layer (~200 of ~5,000 target tokens)
         self.heads_by_state = [(lm[idx] * scale).contiguous() for idx in self.tables.allowed]
+        self.bias_by_state = self._null_bias(null_bias or {})
+
+    def _null_bias(self, null_bias: dict[str, float]) -> list[torch.Tensor | None]:
+        """An additive logit for ``null`` in each tool's first step: a negative bias makes the decoder name a tool
+        more readily. Greedy decoding picks null whenever it is the single most likely token, which under-selects
+        tools whose "used" mass is spread over many value tokens; the bias calibrates that decision."""
+        out: list[torch.Tensor | None] = [None] * len(self.tables.allowed)
+        null = self.grammar.null - self.vocab.offset
+        for tool, b in null_bias.items():
+            s = self.tables.start.get(tool)
+            if s is None or not b:
+                continue
+            bias = torch.zeros(len(self.tables.allowed[s]))
+            bias[self.tables.allowed[s] == null] = float(b)
+            out[s] = bias
+        return out
 
     @staticmethod
     def _layer_weights(block: Any) -> dict[str, torch.Tensor]:
@@ -167,6 +184,8 @@ class CompactT5Decoder:
                 continue
             rows = (state == s).nonzero().squeeze(1)
             scores = F.linear(h[rows], self.heads_by_state[s])
+            if self.bias_by_state[s] is not None:
+                scores = scores + self.bias_by_state[s]
             choice[rows] = self.tables.allowed[s][scores.argmax(-1)]
         return choice
 

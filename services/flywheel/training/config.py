@@ -63,6 +63,11 @@ class TrainConfig(BaseModel):
     max_source_tokens: int = 48
     max_target_tokens: int = 96
     max_train_rows: int | None = Field(default=None, description="train on a seeded sample of N train intents")
+    augment_copies: int = Field(default=0, ge=0, description=(
+        "perturbed copies (typo, word order, wrapper word dropped) per training intent, same ground truth "
+        "(flywheel.training.augment_text)"))
+    support_repeat_max: int = Field(default=1, ge=1, description=(
+        "repeat an intent's examples 1 + floor(log2(support)) times, at most this often (1 = no weighting)"))
 
     init_from: Literal["scratch", "production"] = Field(default="scratch", description=(
         '"production": continue fine-tuning from the production checkpoint (warm start; its tokenizer is reused), '
@@ -76,6 +81,9 @@ class TrainConfig(BaseModel):
         "Unset: compact for seq2seq, json for causal"))
     constrained_decoding: bool = Field(default=True, description=(
         "serve with grammar-constrained greedy decoding (null or contract-ordered JSON); stored in the model card"))
+    null_bias: dict[str, float] = Field(default_factory=dict, description=(
+        "compact decoder: logit added to 'null' at each tool's first step (negative: name the tool more readily); "
+        "stored in the model card. Greedy decoding under-selects tools whose 'used' mass is spread over many values"))
     eval_batch_size: int = 128
     evaluate_test: bool = True
     max_eval_rows: int | None = None

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from flywheel.contracts.student import PROMPT_TEMPLATE, write_card
 from flywheel.training import compact
 from flywheel.training.config import TrainConfig
-from flywheel.training.data import SplitFiles, examples, subsample
+from flywheel.training.data import SplitFiles, subsample, training_examples
 from flywheel.training.models import build, collate, encode
 
 LINEAGE = "lineage.json"
@@ -88,7 +88,8 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
     rows = subsample(split.train, config.max_train_rows, config.seed)
     if not rows:
         raise ValueError(f"split {split.path} has no training rows")
-    train_ex = examples(rows)
+    train_ex = training_examples(rows, copies=config.augment_copies,
+                                 support_repeat_max=config.support_repeat_max, seed=config.seed)
     model, tok, vocab = _initial_model(config, train_ex)
     if vocab is not None:
         data, truncated = compact.encode_examples(config, tok, vocab, train_ex)
@@ -134,7 +135,7 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
     write_card(out_dir, backend=config.backend, base_model=config.base_model, model_name=name,
                model_version=model_id, max_new_tokens=config.max_target_tokens,
                prompt=PROMPT_TEMPLATE, constrained_decoding=config.constrained_decoding,
-               target_encoding=config.target_encoding)
+               target_encoding=config.target_encoding, null_bias=config.null_bias)
     if vocab is not None:
         vocab.save(out_dir)
     from flywheel.training.warm import record_parent
