@@ -138,3 +138,36 @@ def test_null_bias_is_stored_in_the_card_and_served(split, tmp_path) -> None:
     assert json.loads((r.path / MODEL_CARD).read_text())["null_bias"] == {"filter": -1e4}
     p = load_predictor(r.path)
     assert all(out["filter"] is not None for out in p.predict([row["intent"] for row in split.test[:8]]))
+
+
+def test_grammar_loss_is_the_cross_entropy_over_the_legal_tokens(split) -> None:
+    from flywheel.training import compact
+    from flywheel.training.data import examples
+    from flywheel.training.grammar_loss import IGNORE, GrammarLoss
+    from flywheel.training.models import collate
+
+    torch.manual_seed(2)
+    cfg = TrainConfig(tiny=SMALL)
+    ex = examples(split.train[:12])
+    model, tok, vocab = compact.build(cfg, ex)
+    data, _ = compact.encode_examples(cfg, tok, vocab, ex)
+    batch = collate(data, tok.pad_token_id, "seq2seq")
+    loss = GrammarLoss(vocab)
+    got = loss(model, batch)
+    # brute force: the model's full logits, masked to each position's legal tokens by walking the grammar
+    logits = model(**{k: v for k, v in batch.items() if k != "tool"}).logits
+    grammar, terms = Grammar(vocab), []
+    for row, tool in enumerate(batch["tool"].tolist()):
+        state = grammar.start(TOOLS[tool])
+        for pos, label in enumerate(batch["labels"][row].tolist()):
+            if label == IGNORE:
+                assert state is None
+                break
+            allowed = torch.tensor(grammar.allowed(state))
+            terms.append(torch.nn.functional.cross_entropy(logits[row, pos, allowed][None],
+                                                           (allowed == label).nonzero()[0]))
+            state = grammar.advance(state, label)
+    assert torch.allclose(got, torch.stack(terms).mean(), atol=1e-5)
+    got.backward()  # differentiable
+    full = compact.loss_fn(cfg.model_copy(update={"grammar_loss": False}), vocab)(model, batch)
+    assert full.item() > got.item()  # the full softmax also spends mass on illegal tokens

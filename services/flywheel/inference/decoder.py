@@ -24,43 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from flywheel.training.encoding import Grammar, State, TargetVocab
-
-
-class GrammarTables:
-    """Every reachable grammar state with its allowed target indices and a transition table
-    ``next[state, token class]``; the last row is the absorbing 'complete' state."""
-
-    def __init__(self, grammar: Grammar, tools: tuple[str, ...]) -> None:
-        v, off = len(grammar.vocab), grammar.vocab.offset
-        states: dict[State, int] = {}
-        order: list[State] = []
-        todo = [grammar.start(t) for t in tools]
-        while todo:
-            s = todo.pop()
-            if s in states:
-                continue
-            states[s] = len(order)
-            order.append(s)
-            todo += [n for n in (grammar.advance(s, tok) for tok in self._classes(grammar, s).values()) if n]
-        n = len(order)
-        self.allowed = [torch.tensor(grammar.allowed(s)) - off for s in order]
-        self.next = torch.full((n + 1, 3), n, dtype=torch.long)
-        for i, s in enumerate(order):
-            for cls, tok in self._classes(grammar, s).items():
-                nxt = grammar.advance(s, tok)
-                self.next[i, cls] = n if nxt is None else states[nxt]
-        self.done = n
-        self.start = {t: states[grammar.start(t)] for t in tools}
-        self.token_class = torch.tensor([grammar.token_class(off + j) for j in range(v)], dtype=torch.long)
-
-    @staticmethod
-    def _classes(grammar: Grammar, s: State) -> dict[int, int]:
-        """One representative allowed token per token class."""
-        out: dict[int, int] = {}
-        for tok in grammar.allowed(s):
-            out.setdefault(grammar.token_class(tok), tok)
-        return out
+from flywheel.training.encoding import Grammar, GrammarTables, TargetVocab
 
 
 class CompactT5Decoder:

@@ -8,12 +8,13 @@ Labels are the target ids without an end token: the grammar knows when an output
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from transformers import PreTrainedTokenizerBase, T5ForConditionalGeneration
 
-from flywheel.contracts import load_tool_contracts
+from flywheel.contracts import TOOLS, load_tool_contracts
 from flywheel.training.config import TINY, TrainConfig
 from flywheel.training.data import Example
 from flywheel.training.encoding import TargetVocab, encode
@@ -49,8 +50,19 @@ def encode_examples(config: TrainConfig, tok: PreTrainedTokenizerBase, vocab: Ta
     src = tok([e.source for e in exs], truncation=True, max_length=config.max_source_tokens)["input_ids"]
     out = []
     for s, e in zip(src, exs, strict=True):
-        out.append({"input_ids": s, "labels": vocab.ids(encode(e.tool, json.loads(e.target)))})
+        out.append({"input_ids": s, "labels": vocab.ids(encode(e.tool, json.loads(e.target))),
+                    "tool": TOOLS.index(e.tool)})
     return out, 0
+
+
+def loss_fn(config: TrainConfig, vocab: TargetVocab) -> Callable[[Any, dict], Any]:
+    """The training loss: over the grammar-legal tokens of each position (``grammar_loss``, the default) or the
+    model's own full-vocabulary cross-entropy."""
+    if config.grammar_loss:
+        from flywheel.training.grammar_loss import GrammarLoss
+
+        return GrammarLoss(vocab)
+    return lambda model, batch: model(**{k: v for k, v in batch.items() if k != "tool"}).loss
 
 
 def save(out_dir: Path, vocab: TargetVocab) -> None:

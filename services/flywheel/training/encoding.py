@@ -23,6 +23,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from flywheel.contracts import ADJUST_KEYS, COLORS, TOOLS
 
 NULL = "null"
@@ -277,3 +279,40 @@ class Grammar:
         if colour == len(COLORS):
             return None
         return (tool, pos + 1, (colour << 2) | (in_pair << 1) | any_present)
+
+
+class GrammarTables:
+    """Shared by the fast decoder (flywheel.inference.decoder) and the grammar-restricted training loss
+    (flywheel.training.grammar_loss). Every reachable grammar state with its allowed target indices and a transition table
+    ``next[state, token class]``; the last row is the absorbing 'complete' state."""
+
+    def __init__(self, grammar: Grammar, tools: tuple[str, ...]) -> None:
+        v, off = len(grammar.vocab), grammar.vocab.offset
+        states: dict[State, int] = {}
+        order: list[State] = []
+        todo = [grammar.start(t) for t in tools]
+        while todo:
+            s = todo.pop()
+            if s in states:
+                continue
+            states[s] = len(order)
+            order.append(s)
+            todo += [n for n in (grammar.advance(s, tok) for tok in self._classes(grammar, s).values()) if n]
+        n = len(order)
+        self.allowed = [torch.tensor(grammar.allowed(s)) - off for s in order]
+        self.next = torch.full((n + 1, 3), n, dtype=torch.long)
+        for i, s in enumerate(order):
+            for cls, tok in self._classes(grammar, s).items():
+                nxt = grammar.advance(s, tok)
+                self.next[i, cls] = n if nxt is None else states[nxt]
+        self.done = n
+        self.start = {t: states[grammar.start(t)] for t in tools}
+        self.token_class = torch.tensor([grammar.token_class(off + j) for j in range(v)], dtype=torch.long)
+
+    @staticmethod
+    def _classes(grammar: Grammar, s: State) -> dict[int, int]:
+        """One representative allowed token per token class."""
+        out: dict[int, int] = {}
+        for tok in grammar.allowed(s):
+            out.setdefault(grammar.token_class(tok), tok)
+        return out

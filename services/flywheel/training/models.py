@@ -122,4 +122,7 @@ def collate(batch: list[dict], pad_id: int, backend: str) -> dict[str, torch.Ten
     ids = pad([b["input_ids"] for b in batch], pad_id)
     mask = pad([[1] * len(b["input_ids"]) for b in batch], 0)
     labels = pad([b["labels"] for b in batch], IGNORE)
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    out = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    if "tool" in batch[0]:  # compact examples: the grammar-restricted loss needs each row's tool
+        out["tool"] = torch.tensor([b["tool"] for b in batch], dtype=torch.long)
+    return out

@@ -68,6 +68,10 @@ def lr_at(step: int, total: int, config: TrainConfig) -> float:
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
+def _model_loss(model: Any, batch: dict[str, Any]) -> Any:
+    return model(**batch).loss
+
+
 def _initial_model(config: TrainConfig, train_ex: list[Any]) -> tuple[Any, Any, Any]:
     """(model, tokenizer, compact target vocabulary or None): the parent's for a warm start, else a fresh one."""
     if config.init_checkpoint:
@@ -93,8 +97,10 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
     model, tok, vocab = _initial_model(config, train_ex)
     if vocab is not None:
         data, truncated = compact.encode_examples(config, tok, vocab, train_ex)
+        loss_fn = compact.loss_fn(config, vocab)
     else:
         data, truncated = encode(config, tok, train_ex)
+        loss_fn = _model_loss
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
     total = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
     params = [p for p in model.parameters() if p.requires_grad]
@@ -111,7 +117,7 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
             batch = collate([data[i] for i in idx.tolist()], tok.pad_token_id, config.backend)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, config)
-            loss = model(**batch).loss
+            loss = loss_fn(model, batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
