@@ -39,7 +39,7 @@ def test_augmentation_is_deterministic_per_seed() -> None:
     assert a != expand_rows(ROWS * 5, copies=2, support_repeat_max=3, seed=8)
 
 
-def test_support_weighting_repeats_by_log_support_with_a_cap() -> None:
+def test_support_weighting_repeats_by_support_with_a_cap() -> None:
     out = expand_rows(ROWS, copies=0, support_repeat_max=3, seed=0)
     counts = {r["intent"]: sum(o["intent"] == r["intent"] for o in out) for r in ROWS}
     assert counts == {"golden hour but moody look": 1, "add soft black and white": 3, "teal, warm": 2}

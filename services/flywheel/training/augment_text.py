@@ -10,13 +10,13 @@ ground truth, so the model learns that those surface changes do not change the a
 - a leading or trailing wrapper word dropped, where that word is one of the most frequent first / last words of the
   training intents themselves (so the wrapper list comes from the data, not from the simulator).
 
-Support weighting repeats an intent's examples ``1 + floor(log2(support))`` times (capped): ground truth backed by
-many teacher responses is less noisy than a single answer.
+Support weighting repeats an intent's examples ``min(support, support_repeat_max)`` times: ground truth backed by
+many teacher responses (picked by export rate) is much closer to what users want than a single teacher answer, and
+the paraphrases of a look should follow its best-supported variant.
 """
 
 from __future__ import annotations
 
-import math
 import random
 from collections import Counter
 from typing import Any
@@ -76,7 +76,7 @@ def expand_rows(rows: list[dict[str, Any]], *, copies: int, support_repeat_max: 
     out: list[dict[str, Any]] = []
     for r in rows:
         support = int(r.get("support") or 1)
-        repeat = min(support_repeat_max, 1 + int(math.log2(max(1, support))))
+        repeat = min(support_repeat_max, max(1, support))
         out += [r] * repeat
         seen = {r["intent"]}
         for _ in range(copies):
