@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from flywheel import tracking
 from flywheel.datasets.files import load_split, resolve_split_dir
 from flywheel.db.engine import owned_engine
 from flywheel.db.runs import track_run
@@ -64,7 +65,16 @@ def run_training(settings: Settings, split_id: str, config: TrainConfig, *, spli
             register_model(s, result=result)
         out.update(model_id=result.model_id, path=str(result.path), overall=result.metrics.get("overall"),
                    training_seconds=round(result.training_seconds, 2))
+    track_training(settings, result, airflow_run_id=airflow_run_id)
     return result
+
+
+def track_training(settings: Settings, result: TrainResult, *, airflow_run_id: str | None = None) -> str | None:
+    """Log a registered training run to MLflow (best effort); returns the MLflow run id."""
+    config = json.loads((Path(result.path) / "train_config.json").read_text())
+    return tracking.safely(settings, "training log", lambda: tracking.log_training(
+        settings, model_id=result.model_id, checkpoint=Path(result.path), config=config, metrics=result.metrics,
+        lineage=result.lineage, airflow_run_id=airflow_run_id))
 
 
 def evaluate_model(settings: Settings, model_id: str, split_id: str, *, split_dir: str | Path | None = None,
@@ -114,6 +124,8 @@ def promote(settings: Settings, model_id: str, evaluate_production: bool = True,
         out.update(model_id=model_id, promoted=decision.promoted, reason=decision.reason,
                    candidate_overall=decision.candidate_overall, production_model_id=decision.production_model_id,
                    production_overall=decision.production_overall)
+    if decision.promoted:  # MLflow mirrors the decision; the platform's tables made it
+        tracking.safely(settings, "production alias", lambda: tracking.set_production_alias(settings, model_id))
     return decision
 
 
