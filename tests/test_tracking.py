@@ -99,3 +99,36 @@ def test_tracking_failure_never_fails_the_stage(tsettings) -> None:
     assert tracking.safely(broken, "test", lambda: tracking.find_run(broken, "m-x")) is None
     off = tsettings.model_copy(update={"mlflow_enabled": False})
     assert tracking.safely(off, "test", lambda: 1 / 0) is None
+
+
+def test_flywheel_mlflow_serves_the_runs_on_loopback(tsettings) -> None:
+    import subprocess
+    import time
+
+    import httpx
+
+    from flywheel.cli.mlflow import server_command
+    from flywheel.runtime.proc import free_port
+
+    tracking.experiment_id(tracking.client(tsettings), tsettings)
+    port = free_port()
+    cmd = server_command(tsettings, port)
+    assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        body, deadline = None, time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name",
+                              params={"experiment_name": tsettings.mlflow_experiment}, timeout=5)
+                if r.status_code == 200:
+                    body = r.json()
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        assert body is not None, "mlflow server did not answer"
+        assert body["experiment"]["name"] == tsettings.mlflow_experiment
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

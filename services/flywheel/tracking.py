@@ -76,7 +76,7 @@ def client(settings: Settings) -> MlflowClient:
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def _experiment_id(c: MlflowClient, settings: Settings) -> str:
+def experiment_id(c: MlflowClient, settings: Settings) -> str:
     exp = c.get_experiment_by_name(settings.mlflow_experiment)
     if exp is not None:
         return exp.experiment_id
@@ -151,7 +151,7 @@ def log_training(settings: Settings, *, model_id: str, checkpoint: Path, config:
             "flywheel.backend": str(config.get("backend")), "flywheel.base_model": str(config.get("base_model"))}
     if airflow_run_id:
         tags["flywheel.airflow_run_id"] = airflow_run_id
-    run = c.create_run(_experiment_id(c, settings), run_name=model_id, tags=tags)
+    run = c.create_run(experiment_id(c, settings), run_name=model_id, tags=tags)
     run_id = run.info.run_id
     try:
         params = [Param(k, str(v)[:6000]) for k, v in flatten("", config)]

@@ -19,6 +19,7 @@ from flywheel.cli import (
     experiment,
     groundtruth,
     ingest,
+    mlflow,
     models,
     predict,
     report,
@@ -36,7 +37,7 @@ app = typer.Typer(help="flywheel: teacher -> student distillation platform.", no
 
 # Top-level commands, each module's Typer merged in (no group name).
 for module in (stack, ingest, simulate, teacher, assistant, groundtruth, splits, validate, train, predict, evaluate,
-               models, augment, airflow, demo):
+               models, augment, airflow, mlflow, demo):
     app.add_typer(module.app)
 app.add_typer(bench.app, name="bench")
 app.add_typer(db.app, name="db")
