@@ -35,7 +35,7 @@ def _checkpoint(root: Path, model_id: str, losses: list[float]) -> Path:
 @pytest.fixture(scope="module")
 def tsettings(settings):
     """The module's settings with an MLflow database of its own (dropped at the end)."""
-    s = settings.model_copy(update={"mlflow_database": f"mlflow_{settings.pg_database}"[:60]})
+    s = settings.model_copy(update={"mlflow_database": f"mlflow_{settings.pg_database}"[:60], "mlflow_enabled": True})
     yield s
     admin = create_engine(make_url(s.db_url()).set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m flywheel.registry.stages", description=run_training.__doc__)
     ap.add_argument("--split", required=True, help="split id")
     ap.add_argument("--config", help="TrainConfig as .json or .yaml")
+    ap.add_argument("--config-json", help="TrainConfig as a JSON string (how a Kubernetes Job carries it)")
     ap.add_argument("--split-dir", help="split folder (default: the split's folder under artifacts)")
     ap.add_argument("--model-id")
     ap.add_argument("--no-register", action="store_true", help="do not write the models/evaluations tables")
@@ -160,7 +161,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     from flywheel.settings import get_settings
 
-    config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    if args.config_json:
+        config = TrainConfig.model_validate_json(args.config_json)
+    else:
+        config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
     result = run_training(get_settings(), args.split, config, split_dir=args.split_dir, model_id=args.model_id,
                           register=not args.no_register, airflow_run_id=args.airflow_run_id)
     print(json.dumps({"model_id": result.model_id, "path": str(result.path),
