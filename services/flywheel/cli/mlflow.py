@@ -16,8 +16,8 @@ from flywheel.settings import Settings, get_settings
 app = typer.Typer()
 
 
-def server_command(settings: Settings, port: int) -> list[str]:
-    """The `mlflow server` command line: the platform's backend store, the artifacts folder, loopback only."""
+def server_command(settings: Settings, port: int, host: str = "127.0.0.1") -> list[str]:
+    """The `mlflow server` command line: the platform's backend store, the artifacts folder, loopback by default."""
     from flywheel import tracking
 
     uri = tracking.ensure_backend(settings)
@@ -27,16 +27,19 @@ def server_command(settings: Settings, port: int) -> list[str]:
     if exe is None:
         raise ServiceUnavailable("the `mlflow` command is not installed (pip install -c constraints.txt mlflow-skinny)")
     return [exe, "server", "--backend-store-uri", uri, "--registry-store-uri", uri,
-            "--default-artifact-root", root.as_uri(), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+            "--default-artifact-root", root.as_uri(), "--host", host, "--port", str(port), "--workers", "1"]
 
 
 @app.command()
-def mlflow(port: int = typer.Option(None, help="port on 127.0.0.1 (default: FLYWHEEL_MLFLOW_PORT)")) -> None:
+def mlflow(
+    port: int = typer.Option(None, help="port (default: FLYWHEEL_MLFLOW_PORT)"),
+    host: str = typer.Option("127.0.0.1", help="bind address (loopback; 0.0.0.0 only inside a container)"),
+) -> None:
     """MLflow UI on loopback over the platform's runs (experiment FLYWHEEL_MLFLOW_EXPERIMENT); Ctrl-C stops it."""
     s = get_settings()
     port = port or s.mlflow_port
-    cmd = server_command(s, port)
-    console.print(f"MLflow on http://127.0.0.1:{port}  experiment [bold]{s.mlflow_experiment}[/], registered model "
+    cmd = server_command(s, port, host)
+    console.print(f"MLflow on http://{host}:{port}  experiment [bold]{s.mlflow_experiment}[/], registered model "
                   f"[bold]{s.mlflow_registered_model}[/] (alias `production`). Ctrl-C stops it.")
     proc = subprocess.Popen(cmd)
     try:
