@@ -77,3 +77,14 @@ def test_checkpoint_resume_is_exact(tmp_path) -> None:
     assert state == {"step": 4, "epoch": 0, "losses": [1.0, 0.5]}
     _steps(model, opt, gen, 6)
     assert all(torch.equal(a, b) for a, b in zip(straight, model.parameters(), strict=True))
+
+
+def test_bench_train_gpu_says_why_without_a_gpu() -> None:
+    from typer.testing import CliRunner
+
+    from flywheel.cli.main import app
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: run scripts/gpu_check.sh instead")
+    res = CliRunner().invoke(app, ["bench", "train-gpu", "--split", "sp-none"])
+    assert res.exit_code != 0 and "no CUDA GPU" in res.output

@@ -208,6 +208,23 @@ def find_run(settings: Settings, model_id: str) -> Run | None:
     return runs[0] if runs else None
 
 
+def log_evaluation(settings: Settings, *, model_id: str, split_id: str, metrics: Mapping[str, Any]) -> str | None:
+    """Add a stored evaluation of a tracked model to its MLflow run (`eval.<split>.` metrics, and the RQ1 table
+    of its own split when the training run logged none)."""
+    run = find_run(settings, model_id)
+    if run is None:
+        return None
+    c = client(settings)
+    own = run.data.tags.get("flywheel.split_id") == split_id
+    prefix = "" if own else f"eval.{split_id}."
+    _log_summary(c, run.info.run_id, {f"{prefix}{k}": v for k, v in metric_items(metrics).items()})
+    if own:
+        rows = rq1_rows(metrics)
+        c.log_dict(run.info.run_id, {"rows": rows}, "rq1.json")
+        c.log_text(run.info.run_id, _rq1_markdown(rows), "rq1.md")
+    return run.info.run_id
+
+
 def set_production_alias(settings: Settings, model_id: str) -> str | None:
     """Point the registered model's `production` alias at the version of `model_id`; returns that version."""
     c = client(settings)

@@ -99,6 +99,9 @@ def evaluate_model(settings: Settings, model_id: str, split_id: str, *, split_di
                         **summary, "constrained_decoding": result["constrained_decoding"]})
         out.update(model_id=model_id, split_id=split_id, overall=result["overall"],
                    invalid_rate=result.get("invalid_rate"))
+    if store:
+        tracking.safely(settings, "evaluation log", lambda: tracking.log_evaluation(
+            settings, model_id=model_id, split_id=split_id, metrics=summary))
     return result
 
 
