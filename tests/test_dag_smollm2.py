@@ -4,6 +4,9 @@ at it."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -43,11 +46,12 @@ def test_nightly_dag_trains_smollm2_lora_evaluates_and_promotes(settings, engine
         assert res.task_states.get("train_kubernetes") == "skipped"
 
         with engine.connect() as conn:
-            model_id, status, cfg, lineage = conn.execute(text(
-                "SELECT id, status, config, lineage FROM models")).one()
+            model_id, status, cfg, path = conn.execute(text(
+                "SELECT id, status, config, path FROM models")).one()
             assert conn.execute(text("SELECT count(*) FROM evaluations WHERE model_id = :m"),
                                 {"m": model_id}).scalar() > 0
         assert status == "production"
+        lineage = json.loads((Path(path) / "lineage.json").read_text())
         assert cfg["base_model"] == "smollm2" and cfg["lora"]["r"] == 4 and lineage["steps"] == 3
 
         run = tracking.find_run(s, model_id)

@@ -97,7 +97,7 @@ class Runtime:
 
 def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int,
                     epoch: int, generator: torch.Generator, losses: list[float],
-                    scaler: torch.amp.GradScaler | None = None) -> Path:
+                    scaler: torch.amp.GradScaler | None = None, extra: dict[str, Any] | None = None) -> Path:
     """Everything needed to continue a run bit-for-bit on CPU: trainable weights, optimizer, step, the data-order
     generator (as it was at the start of `epoch`), the loss history, the RNG states. Written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,7 +105,8 @@ def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.opti
                  if k in {n for n, p in model.named_parameters() if p.requires_grad}}
     state = {"model": trainable, "optimizer": optimizer.state_dict(), "step": step, "epoch": epoch,
              "generator": generator.get_state(), "losses": losses, "torch_rng": torch.get_rng_state(),
-             "python_rng": random.getstate(), "scaler": scaler.state_dict() if scaler is not None else None}
+             "python_rng": random.getstate(), "scaler": scaler.state_dict() if scaler is not None else None,
+             "extra": extra or {}}
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(path)
@@ -114,7 +115,7 @@ def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.opti
 
 def load_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     generator: torch.Generator, scaler: torch.amp.GradScaler | None = None) -> dict[str, Any]:
-    """Restore a run saved by :func:`save_checkpoint`; returns {step, epoch, losses}."""
+    """Restore a run saved by :func:`save_checkpoint`; returns {step, epoch, losses} and its `extra` entries."""
     state = torch.load(path, map_location="cpu", weights_only=False)
     model.load_state_dict(state["model"], strict=False)
     optimizer.load_state_dict(state["optimizer"])
@@ -123,4 +124,4 @@ def load_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.opti
     random.setstate(state["python_rng"])
     if scaler is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
-    return {"step": state["step"], "epoch": state["epoch"], "losses": state["losses"]}
+    return {"step": state["step"], "epoch": state["epoch"], "losses": state["losses"], **state.get("extra", {})}
