@@ -59,6 +59,10 @@ PARAMS = {
     "launcher": Param("local", enum=["local", "kubernetes"], description="where fine-tuning runs"),
     "skip_augmentation": Param(False, type="boolean", description="train on the plain split"),
     "augmentation_iterations": Param(1, type="integer", minimum=1, maximum=5),
+    "groundtruth_arms": Param(None, type=["null", "string"], enum=[None, "teacher", "all"],
+                              description='arms whose responses feed ground truth (empty: FLYWHEEL_GROUNDTRUTH_ARMS)'),
+    "init_from": Param(None, type=["null", "string"], enum=[None, "scratch", "production"],
+                       description='start training from scratch or from the production checkpoint (warm start)'),
     "groundtruth_run_id": Param(None, type=["null", "string"],
                                 description="reuse this ground-truth run instead of computing a new one"),
 }
@@ -188,15 +192,24 @@ def promote(evaluated: dict[str, Any]) -> str:
     return evaluated["model_id"]
 
 
+@task(retries=_retries(1))
+def reality_check(model_id: str) -> str:
+    """The promoted model's reality-check batch for the annotation app (skipped when nothing was promoted)."""
+    from flywheel.pipeline import reality
+
+    return _step(reality.prepare, model_id=model_id)
+
+
 def retrain_chain(gt_run_id: Any) -> Any:
-    """split -> gate -> augment -> train -> evaluate -> promote for a validated ground-truth run id (XComArg)."""
+    """split -> gate -> augment -> train -> evaluate -> promote -> reality check for a validated ground-truth run id
+    (XComArg)."""
     split = validate_split(make_split(gt_run_id))
     train_split = augment(split)
     plan = plan_training(train_split)
     branch = choose_launcher(plan)
     model = trained_model(plan)
     branch >> [train_local(plan), train_kubernetes()] >> model
-    return promote(evaluate(model, train_split))
+    return reality_check(promote(evaluate(model, train_split)))
 
 
 # ---------------------------------------------------------------- DAGs
@@ -210,9 +223,10 @@ def retrain_chain(gt_run_id: Any) -> Any:
 
 `run_groundtruth` → **`validate_groundtruth`** (GX gate) → `make_split` → **`validate_split`** (GX gate) →
 `augment` (optional) → `plan_training` → `train_local` | `train_kubernetes` (a Kubernetes Job, deferrable, logs
-streamed) → `trained_model` → `evaluate` → **`promote`** (registry gate), all in the same run.
+streamed) → `trained_model` → `evaluate` → **`promote`** (registry gate) → `reality_check` (the new model's batch
+for the annotation app, docs/reality.md), all in the same run.
 
-* Ground truth = per intent and tool, the teacher output with the best export rate (SPEC "Ground truth").
+* Ground truth = per intent and tool, the teacher output with the best export rate (docs/domain.md#ground-truth).
 * A failed GX gate fails its task at once (no retries); the full report is in the task log and in
   `validation_results`.
 * `promote` is *skipped* (not failed) when the registry keeps the current model; the reason is in the log.

@@ -114,7 +114,8 @@ def test_assistant_routes_publishes_and_its_events_are_ingested(asettings, engin
     world = build_world(SEED, BASES)
     exp = create_experiment(engine, "teacher vs stub", parse_arms("teacher:0.5:teacher,student:0.5:student"),
                             salt=SALT)
-    srv = start_in_thread(create_app(asettings, student=StubStudent(), experiment_ttl_s=0))
+    srv = start_in_thread(create_app(asettings, student=StubStudent(), experiment_ttl_s=0, require_key=False,
+                                     public_metrics=True))
     served: dict[str, str] = {}  # request_id -> arm
     try:
         c = httpx.Client(base_url=srv.url, timeout=30)
@@ -168,7 +169,7 @@ def test_assistant_routes_publishes_and_its_events_are_ingested(asettings, engin
 
 def test_student_arm_without_a_production_model_is_503_and_no_experiment_means_teacher(asettings, engine):
     exp = create_experiment(engine, "student only", parse_arms("student:1:student"), salt="x")
-    srv = start_in_thread(create_app(asettings, experiment_ttl_s=0))
+    srv = start_in_thread(create_app(asettings, experiment_ttl_s=0, require_key=False))
     try:
         body = {"project_id": "p-x", "user_id": "u-x", "intent": "golden hour"}
         r = httpx.post(f"{srv.url}/v1/edits", json=body, timeout=30)
@@ -185,7 +186,7 @@ def test_unreachable_teacher_is_a_503_with_the_reason(settings):
 
     dead = settings.model_copy(update={"openai_base_url": f"http://127.0.0.1:{free_port()}/v1",
                                        "openai_api_key": None, "teacher_max_retries": 0})
-    srv = start_in_thread(create_app(dead, experiment_ttl_s=0))
+    srv = start_in_thread(create_app(dead, experiment_ttl_s=0, require_key=False))
     try:
         r = httpx.post(f"{srv.url}/v1/edits", json={"project_id": "p", "user_id": "u", "intent": "warm"}, timeout=30)
         assert r.status_code == 503 and "teacher unavailable" in r.json()["detail"] and r.json()["arm"] == "teacher"

@@ -1,4 +1,5 @@
-"""Tool-output contracts, the filter catalogue, intent normalization and the SPEC vector/cosine rules."""
+"""Tool-output contracts, the filter catalogue, intent normalization and the vector/cosine rules
+(docs/domain.md#vectors-and-cosine-similarity)."""
 
 from __future__ import annotations
 

@@ -41,6 +41,11 @@ def test_nightly_dag_run(settings, engine, tmp_path):
         promoted, reason = conn.execute(text("SELECT promoted, reason FROM promotion_decisions WHERE model_id = :m"),
                                         {"m": model_id}).one()
         assert promoted == (res.task_states["promote"] == "success"), reason
+        # After a promotion the model's reality-check batch is ready for the annotation app; otherwise none is made.
+        assert res.task_states.get("reality_check") == ("success" if promoted else "skipped"), res.task_states
+        tasks = conn.execute(text("SELECT count(*) FROM annotation_tasks t JOIN annotation_batches b USING (batch_id)"
+                                  " WHERE b.model_id = :m"), {"m": model_id}).scalar()
+        assert tasks == (min(15, 30) if promoted else 0)
         gates = dict(conn.execute(text("SELECT target_kind, bool_and(success) FROM validation_results "
                                        "GROUP BY target_kind")).all())
         assert gates == {"groundtruth": True, "split": True}

@@ -130,7 +130,7 @@ def test_schedules_and_params(parsed):
 def test_nightly_chain_order(parsed):
     down = parsed["dags"]["flywheel_nightly"]["downstream"]
     chain = ["run_groundtruth", "validate_groundtruth", "make_split", "validate_split", "augment", "plan_training",
-             "choose_launcher", "train_local", "trained_model", "evaluate", "promote"]
+             "choose_launcher", "train_local", "trained_model", "evaluate", "promote", "reality_check"]
     for a, b in zip(chain, chain[1:], strict=False):
         assert b in down[a], f"{a} -> {b} missing: {down[a]}"
     assert {"train_local", "train_kubernetes"} <= set(down["choose_launcher"])

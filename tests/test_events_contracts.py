@@ -100,6 +100,8 @@ def _bad_cases() -> list[tuple[str, bytes, str]]:
         (V.BAD_TIMESTAMP, enc({**ok, "occurred_at": "2026-02-30T10:00:00Z"}), "day is out of range"),
         (V.EMPTY_INTENT, enc(make_event("intent_submitted", "t", project_id="p", request_id="r", intent=" ?! ")),
          "normalizes to an empty string"),
+        (V.TOO_MANY_BYTES, enc(make_event("intent_submitted", "t", project_id="p", request_id="r", intent="夕" * 2000)),
+         "intent: 6000 UTF-8 bytes > limit 4096"),
     ]
     return out
 

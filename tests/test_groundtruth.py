@@ -1,4 +1,4 @@
-"""Ground-truth rules (SPEC "Ground truth") pinned with small hand-made event sets in real Postgres."""
+"""Ground-truth rules (docs/domain.md#ground-truth) pinned with small hand-made event sets in real Postgres."""
 
 from __future__ import annotations
 
@@ -209,7 +209,11 @@ def test_intent_event_resent_under_a_new_event_id_counts_once(settings, engine, 
             "INSERT INTO intents (event_id, schema_version, occurred_at, producer, project_id, request_id, intent,"
             " intent_norm) SELECT gen_random_uuid(), 1, occurred_at, producer, project_id, request_id, intent,"
             " intent_norm FROM intents WHERE request_id = :r"), {"r": rid})
-    run, rows = gt(settings, engine)
+    run, rows = gt(settings, engine, mode="full")
     r = rows[("sepia", "filter")]
     assert r["support"] == 2 and r["shown"] == 1 and r["exports"] == 1 and run.n_responses == 2
     assert run.params.get("deduped_intents") is True
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM groundtruth_runs WHERE run_id = :r"), {"r": run.run_id})
+    inc, rows_inc = gt(settings, engine)
+    assert inc.params["mode"] == "incremental" and rows_inc == rows and inc.n_responses == 2

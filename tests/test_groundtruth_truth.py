@@ -1,5 +1,5 @@
 """Against the known-answer simulator: the export-rate ground truth picks the teacher candidate closest to the latent
-ideal (SPEC "Known-answer simulator"; issue goal >= 95 % for intents with >= 5 exposures)."""
+ideal (docs/domain.md#the-simulator; issue goal >= 95 % for intents with >= 5 exposures)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def test_groundtruth_matches_the_hidden_truth(settings, engine, tmp_path):
           f"{res.null_ideal_misses}); per tool {res.per_tool}; contested {res.contested}")
     assert res.missing_truth == 0
     assert res.n >= 500 and res.contested["n"] >= 100
-    # Measured 0.895 strict / see README note: SPEC's rule never picks null once a used candidate was exported, and
+    # Measured 0.895 strict / see README note: the ground-truth rule
+    # (docs/domain.md#d7-fallback-when-nothing-was-exported) never picks null once a used candidate was exported, and
     # near-identical candidates swap on noise. The regression floor sits below the measurement, the goal above it.
     assert res.rate >= 0.85, res.misses
     assert res.near_rate >= 0.90, res.misses

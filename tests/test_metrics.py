@@ -1,4 +1,4 @@
-"""The paper's offline metrics against hand-computed numbers (SPEC "Offline metrics")."""
+"""The paper's offline metrics against hand-computed numbers (docs/domain.md#offline-metrics)."""
 
 from __future__ import annotations
 

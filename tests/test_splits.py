@@ -1,4 +1,4 @@
-"""Splits (SPEC "Splits"): deterministic by seed, unique intents, no leakage, Set table, r_k, JSONL files."""
+"""Splits (docs/domain.md#splits): deterministic by seed, unique intents, no leakage, Set table, r_k, JSONL files."""
 
 from __future__ import annotations
 

@@ -144,3 +144,17 @@ def test_invalid_outputs_are_retried_and_then_recorded_as_not_used():
     client = TeacherClient(s, client=bad, max_retries=1, backoff_s=0.001)
     value, _, ok, _, _ = client.respond_tool("adjust", "x")
     assert value is None and not ok and bad.calls == 2
+
+
+def test_fence_stripping_is_linear_on_long_whitespace_runs() -> None:
+    import time as _time
+
+    from flywheel.teacher.prompts import parse_reply
+
+    assert parse_reply('```json\n{"output": 1, "rationale": "r"}\n```') == (1, "r")
+    assert parse_reply('{"output": null}') == (None, None)
+    hostile = '{"output": 1' + " " * 200_000 + "x"
+    t0 = _time.perf_counter()
+    with pytest.raises(ValueError):
+        parse_reply(hostile)
+    assert _time.perf_counter() - t0 < 0.5

@@ -6,6 +6,7 @@ Build it with :func:`get_settings`; nothing here reads the environment at import
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -76,6 +77,9 @@ class Settings(BaseSettings):
     artifacts_dir: Path = Path("artifacts")
     promotion_margin: float = 0.02
     promotion_floor: float = 0.30
+    # Whose responses feed ground truth: only the teacher arm's, or every arm's (a student output that users export
+    # is as good a candidate as a teacher output). docs/domain.md#groundtruth-arms
+    groundtruth_arms: Literal["teacher", "all"] = "teacher"
     # Kubernetes launcher: the training Job that the nightly DAG submits (KubernetesJobOperator) and waits for.
     train_image: str = "ghcr.io/flywheel/flywheel-train:latest"
     k8s_namespace: str = "flywheel"

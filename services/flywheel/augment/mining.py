@@ -4,7 +4,8 @@ Rules, per training intent, comparing the student's prediction with the referenc
 
 - ``filter``: a mistake when the predicted filter *name* differs from the reference name. Intensity is ignored (the
   paper's filter quality is name accuracy).
-- ``adjust`` / ``selective_adjust``: a mistake when the sample's cosine similarity (SPEC vectors and cosine rules) is
+- ``adjust`` / ``selective_adjust``: a mistake when the sample's cosine similarity
+  (docs/domain.md#vectors-and-cosine-similarity) is
   below that tool's *baseline* mean cosine similarity — the mean over the training rows where both the prediction and
   the reference use the tool (the same rows the paper's quality score averages over), measured with the model trained
   WITHOUT augmentation. Later iterations reuse the first iteration's baseline so the bar does not move with the model.
@@ -14,7 +15,8 @@ Rules, per training intent, comparing the student's prediction with the referenc
     * reference uses the tool, prediction is null (a miss, FN) -> mistake for that tool;
     * reference is null, prediction uses the tool (a false alarm, FP) -> mistake for that tool;
     * both null -> never a mistake.
-  For filter this is what "wrong name" gives anyway (None != name); for the vector tools it matches the SPEC cosine
+  For filter this is what "wrong name" gives anyway (None != name); for the vector tools it matches the cosine rule
+  (docs/domain.md#vectors-and-cosine-similarity)
   rule (exactly one all-zero vector -> 0.0, below any positive mean). Selection rows do not enter the baseline mean.
 - A prediction value that is not a dict (invalid JSON, wrong type) counts as null, as in the offline metrics. Callers
   that want schema checks should parse predictions with ``ToolContracts.parse`` first (the predictor already does).

@@ -36,7 +36,8 @@ class TruthCheck:
     contested: dict[str, float] = field(default_factory=dict)  # rows with >= 2 candidates
     tolerance: float = 0.05
     near_hits: int = 0  # chosen within `tolerance` of the closest (users barely tell such outputs apart)
-    null_ideal_misses: int = 0  # ideal is null, an exported used candidate won (SPEC never picks null then)
+    # ideal is null, an exported used candidate won (docs/domain.md#d7-fallback-when-nothing-was-exported)
+    null_ideal_misses: int = 0
     misses: list[dict[str, Any]] = field(default_factory=list)
 
     @property

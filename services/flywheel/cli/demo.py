@@ -1,4 +1,4 @@
-"""`flywheel demo`: the operator's one-command tour of the whole platform on embedded defaults."""
+"""`flywheel demo`: the operator's one-command tour of the whole platform on embedded defaults, over several days."""
 
 from __future__ import annotations
 
@@ -14,26 +14,38 @@ app = typer.Typer()
 
 @app.command()
 def demo(
-    intents: int = typer.Option(3000, min=50, help="Unique intents in the simulated collection period."),
-    days: float = typer.Option(60.0, min=1, help="Length of the collection period (simulated days)."),
+    days: int = typer.Option(3, min=1, help="A/B days after day 0 (the collection), each after one nightly run."),
+    intents: int = typer.Option(3000, min=50, help="Unique intents of day 0; every day draws from the same world."),
     seed: int = typer.Option(7, help="World, traffic, split and training seed."),
     test_size: int = typer.Option(300, min=10, help="Unique test intents (the paper uses 1,000)."),
-    ab_intents: int = typer.Option(800, min=50, help="Unique intents in the A/B period."),
+    ab_fraction: float = typer.Option(0.3, min=0.01, max=1.0,
+                                      help="Share of a collection-sized day's projects one A/B day serves."),
+    init_from: str = typer.Option("production", help='Nights after the first: "production" (warm start) or '
+                                                      '"scratch".'),
+    warm_epochs: float = typer.Option(0.0, min=0.0, help="Epochs of a warm-started night (0: the config default)."),
+    groundtruth_arms: str = typer.Option("", help='"teacher" or "all" (empty: FLYWHEEL_GROUNDTRUTH_ARMS).'),
     max_steps: int = typer.Option(0, min=0, help="Cap on student optimizer steps (0: the config default)."),
     keep: bool = typer.Option(False, help="Leave the embedded services running afterwards."),
 ) -> None:
-    """The main job on embedded defaults, end to end (traffic -> ingest -> nightly DAG -> A/B -> report)."""
+    """The main job on embedded defaults: day 0 with the teacher, then per day: nightly DAG -> A/B day -> ingest;
+    finally the per-day A/B report against the simulator's true ratio."""
     from flywheel.demo import DemoOptions, run_demo
+    from flywheel.demo.summary import print_days
+    from flywheel.errors import UsageError
 
+    if init_from not in ("production", "scratch") or groundtruth_arms not in ("", "teacher", "all"):
+        raise UsageError("--init-from is production|scratch, --groundtruth-arms teacher|all")
     t0 = time.monotonic()
-    opts = DemoOptions(intents=intents, days=days, seed=seed, test_size=test_size, ab_intents=ab_intents,
-                       max_steps=max_steps or None, keep=keep)
+    opts = DemoOptions(intents=intents, days=days, seed=seed, test_size=test_size, ab_fraction=ab_fraction,
+                       init_from=init_from, warm_epochs=warm_epochs or None,
+                       groundtruth_arms=groundtruth_arms or None, max_steps=max_steps or None, keep=keep)
     res = run_demo(get_settings(), opts, console)
     console.rule("[bold]summary")
     for title, secs in res.steps.items():
         console.print(f"  {secs:7.1f}s  {title}")
+    print_days(console, res)
     if res.covers_truth is not None:
-        console.print(f"  A/B ratio interval covers the simulator's true ratio: {res.covers_truth}")
+        console.print(f"  the daily ratio interval covers the simulator's true ratio every day: {res.covers_truth}")
     if res.plot_path:
         console.print(f"  A/B plot: {res.plot_path}")
     console.print(f"[bold green]demo finished in {time.monotonic() - t0:.0f}s")

@@ -134,3 +134,34 @@ def low_data(
         report = run_low_data(s, split, fraction=fraction, seed=seed, config=cfg, min_steps=min_steps)
     print_table(console, render_table(report))
     console.print(f"report: {report.report_path} (pipeline_runs {report.run_id}, {report.seconds:.0f}s)")
+
+
+@app.command("arms")
+def arms_cmd(
+    days: int = typer.Option(3, min=1, help="A/B days per run."),
+    intents: int = typer.Option(1000, min=50, help="Unique intents of day 0."),
+    seed: int = typer.Option(7),
+    test_size: int = typer.Option(150, min=10),
+    ab_fraction: float = typer.Option(0.3, min=0.01, max=1.0),
+    max_steps: int = typer.Option(0, min=0, help="Cap on optimizer steps (0: the config default)."),
+    out: Path = typer.Option(Path(".flywheel/arms"), help="Folder for the two runs' state and artifacts."),
+) -> None:
+    """Which arms should feed ground truth? The multi-day demo with `groundtruth_arms=teacher`, then `all`; prints
+    the simulator's true student/teacher ratio per day for both."""
+    from rich.table import Table
+
+    from flywheel.demo import DemoOptions
+    from flywheel.demo.compare import SETTINGS, compare_arms, trajectory_rows
+    from flywheel.textable import print_table
+
+    opts = DemoOptions(intents=intents, days=days, seed=seed, test_size=test_size, ab_fraction=ab_fraction,
+                       max_steps=max_steps or None)
+    results = compare_arms(get_settings(), opts, out, console)
+    table = Table(title="true student/teacher ratio per day (and the serving student's RQ1) by groundtruth_arms")
+    table.add_column("day")
+    for arms in SETTINGS:
+        table.add_column(f"{arms}: true ratio")
+        table.add_column(f"{arms}: RQ1")
+    for row in trajectory_rows(results):
+        table.add_row(*row)
+    print_table(console, table)

@@ -22,6 +22,7 @@ def groundtruth(
     watermark: datetime = typer.Option(None, help="Use events ingested up to this time (default: all)."),
     teacher_arm: str = typer.Option("teacher", help="Arm whose responses are the teacher's."),
     validate: bool = typer.Option(True, help="Run the great-expectations gate on the run."),
+    full: bool = typer.Option(False, "--full", help="Recompute from every event instead of folding in the new ones."),
 ) -> None:
     """Compute export-rate ground truth in Postgres as a versioned run (same watermark -> same run)."""
     from flywheel.datasets.groundtruth import NoEvents, run_groundtruth
@@ -30,14 +31,15 @@ def groundtruth(
     s = get_settings()
     try:
         with console.status("computing ground truth in Postgres ..."):
-            run = run_groundtruth(s, watermark=watermark, teacher_arm=teacher_arm)
+            run = run_groundtruth(s, watermark=watermark, teacher_arm=teacher_arm,
+                                  mode="full" if full else "incremental")
     except NoEvents as exc:
         fail(exc)
     verb = "computed" if run.created else "already stored"
     console.print(f"[green]✓[/] ground-truth run [bold]{run.run_id}[/] {verb} (watermark "
                   f"{run.watermark.isoformat()}): {run.n_intents:,} intents kept, {run.n_dropped:,} dropped "
                   "(no export), "
-                  f"{run.n_responses:,} teacher responses, {run.duration_s:.1f}s")
+                  f"{run.n_responses:,} teacher responses, {run.duration_s:.1f}s ({run.params.get('mode', 'full')})")
     console.print("  used: " + ", ".join(f"{TOOL_LABELS[t]} {n:,}" for t, n in run.used.items()))
     if validate:
         try:

@@ -10,6 +10,7 @@ import typer
 
 from flywheel.cli import (
     airflow,
+    annotate,
     assistant,
     augment,
     bench,
@@ -19,9 +20,11 @@ from flywheel.cli import (
     experiment,
     groundtruth,
     ingest,
+    keys,
     mlflow,
     models,
     predict,
+    render,
     report,
     simulate,
     splits,
@@ -37,12 +40,14 @@ app = typer.Typer(help="flywheel: teacher -> student distillation platform.", no
 
 # Top-level commands, each module's Typer merged in (no group name).
 for module in (stack, ingest, simulate, teacher, assistant, groundtruth, splits, validate, train, predict, evaluate,
-               models, augment, airflow, mlflow, demo):
+               models, augment, render, airflow, mlflow, demo):
     app.add_typer(module.app)
+app.add_typer(annotate.app, name="annotate")
 app.add_typer(bench.app, name="bench")
 app.add_typer(db.app, name="db")
 app.add_typer(experiment.app, name="experiment")
 app.add_typer(report.app, name="report")
+app.add_typer(keys.app, name="keys")
 
 
 if __name__ == "__main__":

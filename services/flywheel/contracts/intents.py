@@ -10,7 +10,8 @@ _EDGE = "".join(sorted(set(string.punctuation))) + "\u2018\u2019\u201c\u201d\u00
 
 
 def normalize_intent(text: str) -> str:
-    """SPEC: lower-cased, Unicode-NFKC, whitespace-collapsed, surrounding punctuation stripped."""
+    """docs/domain.md#intent-normalization: lower-cased, Unicode-NFKC, whitespace-collapsed, surrounding punctuation
+    stripped."""
     if not isinstance(text, str):
         raise TypeError(f"intent must be a string, got {type(text).__name__}")
     t = unicodedata.normalize("NFKC", text).lower()

@@ -94,7 +94,8 @@ def canonical_json(value: Any) -> str:
 
 
 def tool_vector(tool: str, value: dict[str, Any] | None) -> list[float]:
-    """SPEC vectors: adjust = 14 values in ADJUST_KEYS order; selective_adjust = 12, colour-major, sat then lum."""
+    """docs/domain.md#vectors-and-cosine-similarity: adjust = 14 values in ADJUST_KEYS order; selective_adjust = 12,
+    colour-major, sat then lum."""
     if tool == "adjust":
         v = value or {}
         return [float(v.get(k, 0)) for k in ADJUST_KEYS]
@@ -109,7 +110,8 @@ def tool_vector(tool: str, value: dict[str, Any] | None) -> list[float]:
 
 
 def cosine(a: list[float], b: list[float]) -> float:
-    """SPEC: both all-zero -> 1.0; exactly one all-zero -> 0.0; else the cosine similarity."""
+    """docs/domain.md#vectors-and-cosine-similarity: both all-zero -> 1.0; exactly one all-zero -> 0.0; else the
+    cosine similarity."""
     na = math.sqrt(sum(x * x for x in a))
     nb = math.sqrt(sum(x * x for x in b))
     if na == 0 and nb == 0:

@@ -1,1 +1,2 @@
-"""Ground truth, training splits and their great-expectations gate (SPEC "Ground truth", "Splits")."""
+"""Ground truth, training splits and their great-expectations gate (docs/domain.md#ground-truth,
+docs/domain.md#splits)."""

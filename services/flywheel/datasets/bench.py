@@ -1,4 +1,5 @@
-"""`flywheel bench groundtruth`: ground truth + splits at 1M and 10M events; the per-event cost ratio (goal <= 1.2).
+"""`flywheel bench groundtruth`: ground truth + splits at 1M and 10M events; the per-event cost ratio of the full
+recompute (goal <= 1.2); the incremental run over N events of history + M new ones (goal <= 2 s at 10M + 100k).
 
 Synthetic events are COPY'd straight into the event tables of a scratch database (created, migrated and dropped
 here), streamed from a generator so memory stays flat at any size. Each request is 5 events (intent, teacher
@@ -43,6 +44,11 @@ class BenchResult:
     split_s: float
     validate_s: float
     gt_intents: int
+    first_fold_s: float = 0.0  # the first incremental run: folds all N events of history (once per database)
+    new_events: int = 0
+    incremental_s: float = 0.0  # the incremental run after M new events arrived
+    incremental_fold_s: float = 0.0  # of which folding the new events (the rest: the pick and the run's rows)
+    incremental_rows: bool = False  # its rows equal a full recompute at the same watermark
 
     @property
     def cost_s(self) -> float:
@@ -166,7 +172,7 @@ def _db_events(settings: Settings, name: str) -> int | None:
         eng.dispose()
 
 
-def _load(eng: Any, n_requests: int, seed: int, progress: Any) -> None:
+def _load(eng: Any, n_requests: int, seed: int, progress: Any, analyze: bool = True) -> None:
     raw: Any = eng.raw_connection()
     try:
         with raw.cursor() as cur:
@@ -177,12 +183,14 @@ def _load(eng: Any, n_requests: int, seed: int, progress: Any) -> None:
         raw.commit()
     finally:
         raw.close()
+    if not analyze:
+        return
     with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE intents, responses, tool_exports"))
 
 
 def bench_one(settings: Settings, n_events: int, seed: int = 0, keep: bool = False, validate: bool = False,
-              progress: Any = None, repeats: int = 2, reuse: bool = False) -> BenchResult:
+              progress: Any = None, repeats: int = 2, reuse: bool = False, new_events: int = 100_000) -> BenchResult:
     """Load (or, with ``reuse``, find) the scratch database, then time ground truth and split ``repeats`` times each
     and keep the fastest: on a shared machine the minimum is the least disturbed measurement."""
     from flywheel.datasets.groundtruth import run_groundtruth
@@ -213,7 +221,7 @@ def bench_one(settings: Settings, n_events: int, seed: int = 0, keep: bool = Fal
             if progress:
                 progress(f"{n_events:,} events: ground truth (repeat {i + 1}/{repeats}) ...")
             t1 = time.perf_counter()
-            run = run_groundtruth(s, engine=eng)
+            run = run_groundtruth(s, engine=eng, mode="full")
             gt_times.append(time.perf_counter() - t1)
             if progress:
                 progress(f"{n_events:,} events: split (repeat {i + 1}/{repeats}) ...")
@@ -229,15 +237,50 @@ def bench_one(settings: Settings, n_events: int, seed: int = 0, keep: bool = Fal
             validate_groundtruth(s, run.run_id, engine=eng)
             validate_split(s, split.split_id, engine=eng)
             val_s = time.perf_counter() - t3
+        inc = _incremental(s, eng, new_events, seed, progress) if new_events else {}
         return BenchResult(events=n_requests * EVENTS_PER_REQUEST, requests=n_requests,
                            intents=max(10, n_requests // REQUESTS_PER_INTENT), load_s=load_s,
                            groundtruth_s=min(gt_times), split_s=min(split_times), validate_s=val_s,
-                           gt_intents=run.n_intents)
+                           gt_intents=run.n_intents, **inc)
     finally:
         eng.dispose()
         tmp.cleanup()
         if not keep:
             _admin(settings, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _incremental(s: Settings, eng: Any, new_events: int, seed: int, progress: Any) -> dict[str, Any]:
+    """Fold the history (first incremental run), COPY ``new_events`` more, time the incremental run over them and
+    check its rows against a full recompute at the same watermark."""
+    from flywheel.datasets.groundtruth import groundtruth_rows, run_groundtruth
+
+    with eng.begin() as conn:
+        conn.execute(text("TRUNCATE groundtruth_candidates, groundtruth_folded, groundtruth_folds, split_members,"
+                          " splits, groundtruth_rows, groundtruth_runs, validation_results"))
+    if progress:
+        progress("first incremental run (folds the whole history) ...")
+    t0 = time.perf_counter()
+    run_groundtruth(s, engine=eng)
+    first_s = time.perf_counter() - t0
+    n_req = max(1, new_events // EVENTS_PER_REQUEST)
+    if progress:
+        progress(f"COPY {n_req * EVENTS_PER_REQUEST:,} new events ...")
+    _load(eng, n_req, seed + 1, None, analyze=False)
+    if progress:
+        progress("incremental run over the new events ...")
+    t1 = time.perf_counter()
+    inc = run_groundtruth(s, engine=eng)
+    inc_s = time.perf_counter() - t1
+    inc_rows = groundtruth_rows(s, inc.run_id, engine=eng)
+    with eng.begin() as conn:
+        conn.execute(text("DELETE FROM groundtruth_runs WHERE run_id = :r"), {"r": inc.run_id})
+    if progress:
+        progress("full recompute at the same watermark (check) ...")
+    full = run_groundtruth(s, watermark=inc.watermark, mode="full", engine=eng)
+    same = groundtruth_rows(s, full.run_id, engine=eng) == inc_rows
+    return {"first_fold_s": first_s, "new_events": n_req * EVENTS_PER_REQUEST, "incremental_s": inc_s,
+            "incremental_fold_s": float((inc.params.get("fold") or {}).get("duration_s") or 0.0),
+            "incremental_rows": same}
 
 
 def per_event_ratio(results: list[BenchResult]) -> float | None:

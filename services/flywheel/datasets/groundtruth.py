@@ -1,24 +1,27 @@
-"""Export-rate ground truth (SPEC "Ground truth"), computed inside Postgres and stored as a versioned run.
+"""Export-rate ground truth (docs/domain.md#ground-truth), computed inside Postgres and stored as a versioned run.
 
-The whole computation is one set-based statement (`sql/groundtruth.sql`); Python only names the run and records it.
+Two ways to the same run (a test holds them equal on duplicates, orphans and late exports):
 
-Decisions the SPEC leaves open (written down here, pinned by tests/test_groundtruth*.py):
+* ``mode="incremental"`` (the default, the nightly DAG's): fold the events ingested since the last fold into the
+  per-candidate aggregates (``groundtruth_fold.py``, docs/domain.md#d20-incremental-ground-truth), then pick over
+  them: ``sql/groundtruth_aggregates.sql`` + ``sql/groundtruth_pick.sql``.
+* ``mode="full"``: one set-based statement over every event up to the watermark: ``sql/groundtruth_full.sql`` +
+  ``sql/groundtruth_pick.sql``. Also used for a watermark older than the aggregates (they cannot go back).
 
-* Watermark = the latest ``ingested_at`` over ``intents``, ``responses`` and ``tool_exports`` (arrival time, not
-  ``occurred_at``: a late event that arrives after a run must not silently change that run). Only events ingested up
-  to the watermark are read, so a run is reproducible, and the run id is a hash of (teacher arm, watermark): running
-  again for the same watermark returns the stored run instead of computing a second one.
-* Candidates are compared as JSONB values (key order and whitespace do not matter: the canonical JSON of SPEC);
-  ``null`` — SQL NULL or a JSON null — is a candidate meaning "tool not used".
-* Ties of the export rate → more exports → more shown → most recently shown (latest ``occurred_at`` of a response
-  that carried it) → the candidate's JSON text, so the result never depends on the query plan.
-* Fallback when no used candidate of a tool was ever exported: the most frequent teacher output (null included);
-  ties → most recently shown → JSON text.
+Decisions the original rules left open (docs/domain.md#decisions, pinned by tests/test_groundtruth*.py):
+
+* Watermark = the latest ``ingested_at`` over ``intents``, ``responses`` and ``tool_exports`` (arrival time: a late
+  event must not silently change a stored run). Run id = hash of (arms, watermark); the same watermark returns the
+  stored run.
+* Candidates are compared as JSONB values; ``null`` (SQL NULL or JSON null) is the candidate "tool not used".
+* Ties of the export rate → more exports → more shown → most recently shown → the candidate's JSON text.
+* Fallback when no used candidate of a tool was ever exported: the most frequent output (null included).
 * The zero-export filter counts exports of used candidates only.
-* Every teacher response event is one showing (SPEC's "responses that carried the candidate"); a request whose intent
-  event was re-sent under a new event id still has one intent (detected by counting, then recomputed with a
-  per-request dedupe; the fast path skips that hash table because it cost 20-30 % per event at 10M events).
-* ``support`` = the intent's number of (deduplicated) teacher responses.
+* Counting (docs/domain.md#d4-showings-and-duplicate-events): every response event of the included arms is one
+  showing; a request has one intent, its first ingested ``intent_submitted`` (ingested_at, then event_id); the
+  request's exports (OR over duplicates) apply to each of its responses. ``support`` = the intent's showings.
+* Arms (docs/domain.md#d2-which-arm-feeds-ground-truth): ``arms="teacher"`` reads the teacher arm only, ``"all"``
+  every arm.
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Engine, text
 
 from flywheel.contracts import TOOLS
+from flywheel.datasets.groundtruth_fold import fold
 from flywheel.db.engine import owned_engine
 from flywheel.db.runs import track_run
 from flywheel.settings import Settings
@@ -55,13 +59,25 @@ def sql(name: str) -> str:
     return (SQL_DIR / name).read_text()
 
 
+Arms = Literal["teacher", "all"]
+Mode = Literal["incremental", "full"]
+
 _REQ_FAST = "SELECT request_id, intent_norm FROM intents WHERE ingested_at <= :watermark"
-_REQ_DEDUPE = ("SELECT request_id, min(intent_norm) AS intent_norm FROM intents WHERE ingested_at <= :watermark"
-               " GROUP BY request_id")
+# The first ingested intent of each request: the rule the incremental fold applies, so both paths agree.
+_REQ_FIRST = ("SELECT DISTINCT ON (request_id) request_id, intent_norm FROM intents WHERE ingested_at <= :watermark"
+              " ORDER BY request_id, ingested_at, event_id")
+_ARM = " AND arm = :arm"
 
 
-def groundtruth_sql(dedupe_intents: bool = False) -> str:
-    return sql("groundtruth.sql").replace("/*REQ*/", _REQ_DEDUPE if dedupe_intents else _REQ_FAST)
+def groundtruth_sql(*, mode: Mode = "full", arms: Arms = "teacher", dedupe_intents: bool = False) -> str:
+    """The run's one statement: the candidate aggregate (from the events or from the folded aggregates), then the
+    pick."""
+    if mode == "full":
+        head = sql("groundtruth_full.sql").replace("/*REQ*/", _REQ_FIRST if dedupe_intents else _REQ_FAST)
+    else:
+        head = sql("groundtruth_aggregates.sql")
+    head = head.replace("/*ARM*/", _ARM if arms == "teacher" else "")
+    return "WITH " + head + sql("groundtruth_pick.sql")
 
 
 @dataclass
@@ -79,8 +95,9 @@ class GroundTruthRun:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def run_id_for(teacher_arm: str, watermark: datetime) -> str:
-    key = f"{teacher_arm}|{_utc(watermark).isoformat()}"
+def run_id_for(teacher_arm: str, watermark: datetime, arms: Arms = "teacher") -> str:
+    arm_key = teacher_arm if arms == "teacher" else "*"
+    key = f"{arm_key}|{_utc(watermark).isoformat()}"
     return "gt-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
@@ -95,70 +112,96 @@ def current_watermark(conn: Any) -> datetime | None:
 
 
 def run_groundtruth(settings: Settings, watermark: datetime | None = None, teacher_arm: str = "teacher",
-                    *, engine: Engine | None = None, work_mem: str = "512MB",
-                    airflow_run_id: str | None = None) -> GroundTruthRun:
+                    *, arms: Arms | None = None, mode: Mode = "incremental", engine: Engine | None = None,
+                    work_mem: str = "512MB", airflow_run_id: str | None = None) -> GroundTruthRun:
     """The groundtruth stage: compute (or return the stored) ground truth for the events ingested up to
-    ``watermark`` (default: all), recorded in ``pipeline_runs``."""
-    inputs = {"watermark": watermark, "teacher_arm": teacher_arm}
+    ``watermark`` (default: all) from the responses of ``arms`` (default: ``settings.groundtruth_arms``), recorded
+    in ``pipeline_runs``. ``mode="full"`` recomputes from the events."""
+    arms = arms or settings.groundtruth_arms
+    if arms not in ("teacher", "all"):
+        raise ValueError(f"arms must be 'teacher' or 'all', got {arms!r}")
+    inputs = {"watermark": watermark, "teacher_arm": teacher_arm, "arms": arms, "mode": mode}
     with owned_engine(settings, engine) as eng, \
             track_run(eng, stage="groundtruth", inputs=inputs, airflow_run_id=airflow_run_id) as out:
-        run = _compute(eng, watermark, teacher_arm, work_mem)
+        run = _compute(eng, watermark, teacher_arm, work_mem, arms=arms, mode=mode)
         out.update(groundtruth_run_id=run.run_id, created=run.created, watermark=run.watermark,
-                   n_intents=run.n_intents, n_responses=run.n_responses, used=run.used)
+                   n_intents=run.n_intents, n_responses=run.n_responses, used=run.used,
+                   mode=run.params.get("mode"), fold=run.params.get("fold"))
     return run
 
 
-def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem: str) -> GroundTruthRun:
+def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem: str, *, arms: Arms,
+             mode: Mode) -> GroundTruthRun:
     with eng.begin() as conn:
         wm = watermark if watermark is not None else current_watermark(conn)
         if wm is None:
             raise NoEvents("no events ingested yet: run `flywheel ingest` (or a simulation) first")
         wm = _utc(wm)
-        run_id = run_id_for(teacher_arm, wm)
+        run_id = run_id_for(teacher_arm, wm, arms)
         # Two concurrent runs for the same watermark: the second waits, then finds the first one's result.
         conn.execute(text("SELECT pg_advisory_xact_lock(:ns, hashtext(:rid))"), {"ns": _LOCK_NS, "rid": run_id})
         existing = conn.execute(text("SELECT 1 FROM groundtruth_runs WHERE run_id = :r AND status = 'succeeded'"),
                                 {"r": run_id}).first()
         if existing:
             return _load_run(conn, run_id, created=False)
-        n_teacher = conn.execute(text(
-            "SELECT count(*) FROM responses WHERE arm = :arm AND ingested_at <= :wm"),
-            {"arm": teacher_arm, "wm": wm}).scalar_one()
-        if not n_teacher:
+        arm_sql = " AND arm = :arm" if arms == "teacher" else ""
+        n_resp = conn.execute(text(f"SELECT count(*) FROM responses WHERE ingested_at <= :wm{arm_sql}"),
+                              {"arm": teacher_arm, "wm": wm}).scalar_one()
+        if not n_resp:
             raise NoEvents(f"no responses of arm {teacher_arm!r} ingested up to {wm.isoformat()}: nothing to "
                            "compute ground truth from (is the teacher arm name right?)")
-        params: dict[str, Any] = {"teacher_arm": teacher_arm, "watermark": wm.isoformat(), "rules": "spec-v1"}
+        params: dict[str, Any] = {"teacher_arm": teacher_arm, "arms": arms, "watermark": wm.isoformat(),
+                                  "rules": "spec-v2"}
         conn.execute(text("DELETE FROM groundtruth_runs WHERE run_id = :r"), {"r": run_id})
         conn.execute(text(
-            "INSERT INTO groundtruth_runs (run_id, watermark, teacher_arm, params, status)"
-            " VALUES (:r, :wm, :arm, CAST(:p AS jsonb), 'running')"),
-            {"r": run_id, "wm": wm, "arm": teacher_arm, "p": _json(params)})
+            "INSERT INTO groundtruth_runs (run_id, watermark, teacher_arm, arms, params, status)"
+            " VALUES (:r, :wm, :arm, :arms, CAST(:p AS jsonb), 'running')"),
+            {"r": run_id, "wm": wm, "arm": teacher_arm if arms == "teacher" else "*", "arms": arms,
+             "p": _json(params)})
         # Hash joins/aggregates that fit in memory keep the cost linear in the events; memoize only adds a
         # cache keyed by three JSONB values per response.
         conn.execute(text(f"SET LOCAL work_mem = '{_safe_mem(work_mem)}'"))
         conn.execute(text("SET LOCAL enable_memoize = off"))
         t0 = time.perf_counter()
         args = {"run_id": run_id, "arm": teacher_arm, "watermark": wm}
-        attempt = conn.begin_nested()
-        stats = conn.execute(text(groundtruth_sql()), args).mappings().one()
-        if stats["n_responses"] > n_teacher:
-            # More joined responses than responses: some request has several intent events. Redo it with one
-            # intent per request (slower, rare: only a producer that re-sends under new event ids causes it).
-            attempt.rollback()
-            attempt = conn.begin_nested()
-            stats = conn.execute(text(groundtruth_sql(dedupe_intents=True)), args).mappings().one()
-            params["deduped_intents"] = True
-            conn.execute(text("UPDATE groundtruth_runs SET params = CAST(:p AS jsonb) WHERE run_id = :r"),
-                         {"p": _json(params), "r": run_id})
-        attempt.commit()
+        stats = _pick(conn, args, params, mode=mode, arms=arms, n_resp=n_resp)
         duration = time.perf_counter() - t0
         conn.execute(text(
             "UPDATE groundtruth_runs SET status = 'succeeded', n_intents = :ni, n_intents_seen = :ns,"
-            " n_dropped = :nd, n_responses = :nr, duration_s = :d, finished_at = now() WHERE run_id = :r"),
+            " n_dropped = :nd, n_responses = :nr, duration_s = :d, finished_at = now(), params = CAST(:p AS jsonb)"
+            " WHERE run_id = :r"),
             {"ni": stats["n_intents"], "ns": stats["n_intents_seen"],
              "nd": stats["n_intents_seen"] - stats["n_intents"], "nr": stats["n_responses"], "d": duration,
-             "r": run_id})
+             "r": run_id, "p": _json(params)})
         return _load_run(conn, run_id, created=True)
+
+
+def _pick(conn: Any, args: dict[str, Any], params: dict[str, Any], *, mode: Mode, arms: Arms,
+          n_resp: int) -> Any:
+    """Fold (incremental) and insert the run's rows; returns the statement's counts. Fills ``params``."""
+    if mode == "incremental":
+        try:
+            folded = fold(conn, watermark=args["watermark"])
+        except ValueError as e:  # an older watermark than the aggregates: only a full run can read it
+            params.update(mode="full", why_full=str(e))
+        else:
+            params.update(mode="incremental", fold=None if folded is None else {
+                "since": folded.since, "n_requests": folded.n_requests, "n_responses": folded.n_responses,
+                "n_candidates": folded.n_candidates, "duration_s": round(folded.duration_s, 3)})
+            return conn.execute(text(groundtruth_sql(mode="incremental", arms=arms)), args).mappings().one()
+    params.setdefault("mode", "full")
+    attempt = conn.begin_nested()
+    stats = conn.execute(text(groundtruth_sql(arms=arms)), args).mappings().one()
+    if stats["n_joined"] > n_resp:
+        # More joined rows than responses (each response yields at least one, orphans included): some request has
+        # several intent events. Redo it with the first intent per request (slower, rare: only a producer that
+        # re-sends under new event ids causes it).
+        attempt.rollback()
+        attempt = conn.begin_nested()
+        stats = conn.execute(text(groundtruth_sql(arms=arms, dedupe_intents=True)), args).mappings().one()
+        params["deduped_intents"] = True
+    attempt.commit()
+    return stats
 
 
 def _safe_mem(value: str) -> str:

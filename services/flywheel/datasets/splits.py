@@ -1,4 +1,5 @@
-"""Training splits (SPEC "Splits"): test = N unique intents drawn by seed, train = the rest, stored and exported.
+"""Training splits (docs/domain.md#splits): test = N unique intents drawn by seed, train = the rest, stored and
+exported.
 
 The draw is ``md5(seed || ':' || intent_norm)`` order, computed in Postgres: the same (run, seed, test_size) always
 gives the same split on any machine, independent of row order, and the split id is a hash of exactly those three

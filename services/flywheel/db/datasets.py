@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Double,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     String,
@@ -23,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from flywheel.db.base import EMPTY_JSON_ARRAY, EMPTY_JSON_OBJECT, Base
@@ -31,11 +32,13 @@ from flywheel.db.base import EMPTY_JSON_ARRAY, EMPTY_JSON_OBJECT, Base
 
 class GroundTruthRun(Base):
     __tablename__ = "groundtruth_runs"
-    __table_args__ = (UniqueConstraint("teacher_arm", "watermark", name="uq_groundtruth_runs_arm_watermark"),)
+    __table_args__ = (UniqueConstraint("teacher_arm", "arms", "watermark", name="uq_groundtruth_runs_arm_watermark"),)
 
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     watermark: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     teacher_arm: Mapped[str] = mapped_column(String(64))
+    # Whose responses fed it: "teacher" (the teacher arm's only) or "all" (every arm's).
+    arms: Mapped[str] = mapped_column(String(16), default="teacher", server_default="teacher")
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=EMPTY_JSON_OBJECT)
     status: Mapped[str] = mapped_column(String(16), default="running", server_default="running")
     n_responses: Mapped[int | None] = mapped_column(BigInteger)
@@ -65,6 +68,50 @@ class GroundTruthRow(Base):
     n_candidates: Mapped[int] = mapped_column(Integer)
     # "export_rate" (an exported used candidate won) or "most_frequent" (fallback).
     rule: Mapped[str] = mapped_column(String(16))
+
+
+class GroundTruthCandidate(Base):
+    """Incremental ground truth (0013): one (intent_norm, tool, output, arm) over every folded response.
+
+    ``output`` is JSON null for "tool not used"; ``key`` = md5 of the four
+    (docs/domain.md#d20-incremental-ground-truth).
+    """
+
+    __tablename__ = "groundtruth_candidates"
+
+    key: Mapped[str] = mapped_column(UUID(as_uuid=False), primary_key=True)
+    intent_norm: Mapped[str] = mapped_column(Text)
+    tool: Mapped[str] = mapped_column(String(32))
+    arm: Mapped[str] = mapped_column(String(64))
+    output: Mapped[Any] = mapped_column(JSONB)
+    shown: Mapped[int] = mapped_column(BigInteger)
+    exports: Mapped[int] = mapped_column(BigInteger)
+    last_shown: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class GroundTruthFolded(Base):
+    """A response event counted in ``groundtruth_candidates``, with the export flags it was counted with."""
+
+    __tablename__ = "groundtruth_folded"
+
+    event_id: Mapped[str] = mapped_column(UUID(as_uuid=False), primary_key=True)
+    ex_adjust: Mapped[bool] = mapped_column(Boolean)
+    ex_selective_adjust: Mapped[bool] = mapped_column(Boolean)
+    ex_filter: Mapped[bool] = mapped_column(Boolean)
+
+
+class GroundTruthFold(Base):
+    """One fold of the events ingested since the previous one; the newest watermark is where the next starts."""
+
+    __tablename__ = "groundtruth_folds"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    watermark: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    n_requests: Mapped[int] = mapped_column(BigInteger)
+    n_responses: Mapped[int] = mapped_column(BigInteger)
+    n_candidates: Mapped[int] = mapped_column(BigInteger)
+    duration_s: Mapped[float] = mapped_column(Double)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class Split(Base):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, LargeBinary, String, Text, func
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, LargeBinary, String, Text, false, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -24,6 +24,8 @@ class _EventCols:
     kafka_topic: Mapped[str | None] = mapped_column(String(255))
     kafka_partition: Mapped[int | None] = mapped_column(Integer)
     kafka_offset: Mapped[int | None] = mapped_column(BigInteger)
+    # sha256 of the canonical event: a different body under a known event_id is refused, not dropped (0011).
+    content_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class ProjectStarted(_EventCols, Base):
@@ -36,14 +38,19 @@ class ProjectStarted(_EventCols, Base):
 
 class IntentSubmitted(_EventCols, Base):
     __tablename__ = "intents"
+    # A hash index: a btree refuses keys over ~2.7 kB, and one long intent must not stop ingest (0011).
+    __table_args__ = (Index("ix_intents_intent_norm", "intent_norm", postgresql_using="hash"),
+                      Index("ix_intents_ingested_at", "ingested_at", postgresql_using="brin"))
     project_id: Mapped[str] = mapped_column(String(64), index=True)
     request_id: Mapped[str] = mapped_column(String(64), index=True)
     intent: Mapped[str] = mapped_column(Text)
-    intent_norm: Mapped[str] = mapped_column(Text, index=True)
+    intent_norm: Mapped[str] = mapped_column(Text)
 
 
 class AssistantResponded(_EventCols, Base):
     __tablename__ = "responses"
+    # Incremental ground truth reads what arrived since its last fold (0013); rows arrive in ingested_at order.
+    __table_args__ = (Index("ix_responses_ingested_at", "ingested_at", postgresql_using="brin"),)
     project_id: Mapped[str] = mapped_column(String(64), index=True)
     request_id: Mapped[str] = mapped_column(String(64), index=True)
     arm: Mapped[str] = mapped_column(String(64), index=True)
@@ -59,7 +66,8 @@ class AssistantResponded(_EventCols, Base):
 
 class ToolExported(_EventCols, Base):
     __tablename__ = "tool_exports"
-    __table_args__ = (Index("ix_tool_exports_request_tool", "request_id", "tool"),)
+    __table_args__ = (Index("ix_tool_exports_request_tool", "request_id", "tool"),
+                      Index("ix_tool_exports_ingested_at", "ingested_at", postgresql_using="brin"))
     project_id: Mapped[str] = mapped_column(String(64), index=True)
     request_id: Mapped[str] = mapped_column(String(64))
     tool: Mapped[str] = mapped_column(String(32))
@@ -75,7 +83,11 @@ class FailedEvent(Base):
     """An event that could not be accepted. Never dropped: raw bytes, the reason and where it came from."""
 
     __tablename__ = "failed_events"
-    __table_args__ = (Index("uq_failed_events_coords", "kafka_topic", "kafka_partition", "kafka_offset", unique=True),)
+    __table_args__ = (
+        Index("uq_failed_events_coords", "kafka_topic", "kafka_partition", "kafka_offset", unique=True),
+        Index("ix_failed_events_dead_letter_pending", "dead_letter_pending",
+              postgresql_where=text("dead_letter_pending")),
+    )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     kafka_topic: Mapped[str] = mapped_column(String(255))
     kafka_partition: Mapped[int] = mapped_column(Integer)
@@ -88,3 +100,5 @@ class FailedEvent(Base):
     event_id: Mapped[str | None] = mapped_column(String(64))
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # True while the broker has not acknowledged the dead-letter copy (`flywheel ingest-resend-dlq` sends it).
+    dead_letter_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

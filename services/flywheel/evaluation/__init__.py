@@ -1,1 +1,1 @@
-"""Offline evaluation with the paper's metrics (SPEC "Offline metrics")."""
+"""Offline evaluation with the paper's metrics (docs/domain.md#offline-metrics)."""

@@ -1,7 +1,8 @@
-"""The paper's offline metrics, exactly as SPEC "Offline metrics" defines them (pure functions, no I/O).
+"""The paper's offline metrics, exactly as docs/domain.md#offline-metrics defines them (pure functions, no I/O).
 
 Per tool over the test rows: selection precision/recall/F1 (positive = tool used, zero denominator -> 0); quality over
-the TP rows only (filter: name accuracy; adjust / selective_adjust: mean cosine of the SPEC vectors; no TP rows -> 0);
+the TP rows only (filter: name accuracy; adjust / selective_adjust: mean cosine of the vectors
+(docs/domain.md#vectors-and-cosine-similarity); no TP rows -> 0);
 final = harmonic mean of F1 and quality (0 if either is 0); overall = mean of the three finals. A predicted output
 that is not valid JSON or breaks its tool schema (an unknown filter name included) counts as null, and the share of
 such outputs is reported as ``invalid_rate``. Subsets: All, and r_k = reference rows with ``support >= k``.
@@ -132,7 +133,8 @@ def _check_references(references: list[dict[str, Any]]) -> dict[str, dict[str, A
 
 def evaluate(predictions: list[dict[str, Any]], references: list[dict[str, Any]],
              subsets: tuple[tuple[str, int | None], ...] = DEFAULT_SUBSETS) -> EvalReport:
-    """Score predictions against references (both SPEC-format rows; joined on normalized intent).
+    """Score predictions against references (rows as in docs/domain.md#d11-evaluation-input-rules; joined on
+    normalized intent).
 
     Prediction values may be objects or raw text (as a model produced them); anything unparsable or off-contract
     is null for scoring and counted as invalid. A reference row without a prediction scores as all-null (counted in

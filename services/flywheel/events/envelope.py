@@ -1,4 +1,4 @@
-"""Event envelope (SPEC "Events"): event_id, event_type, schema_version, occurred_at, producer + the payload."""
+"""Event envelope (docs/domain.md#events): event_id, event_type, schema_version, occurred_at, producer + the payload."""
 
 from __future__ import annotations
 

@@ -36,24 +36,28 @@ class EventPublisher:
             raise PublishError(f"cannot reach Kafka at {bootstrap} (topic {topic}): {exc}") from exc
         self.sent = 0
 
-    def publish(self, event: dict[str, Any]) -> None:
-        """Queue one event (asynchronous; `flush()` waits for acks)."""
+    def publish(self, event: dict[str, Any]) -> Any:
+        """Queue one event (asynchronous): returns the future (`.get(timeout)` waits for the broker's ack)."""
         key = event.get("project_id")
         if not isinstance(key, str) or not key:
             raise PublishError(f"event {event.get('event_id')} has no project_id (the Kafka key)")
-        self.publish_raw(key, event)
+        return self.publish_raw(key, event)
 
     def publish_raw(self, key: str | bytes | None, value: bytes | dict[str, Any] | None,
-                    headers: list[tuple[str, bytes]] | None = None) -> None:
-        """Send bytes as they are (tests and replays of dead letters use this); a dict is JSON-encoded."""
+                    headers: list[tuple[str, bytes]] | None = None) -> Any:
+        """Send bytes as they are (tests and replays of dead letters use this); a dict is JSON-encoded.
+
+        Returns the send's future: after `flush()`, `future.get(timeout=0)` raises unless the broker acknowledged it.
+        """
         # Serialized here rather than via the producer's key/value_serializer (deprecated in kafka-python 3).
         kb = key.encode("utf-8") if isinstance(key, str) else key
         vb = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode() if isinstance(value, dict) else value
         try:
-            self._producer.send(self.topic, key=kb, value=vb, headers=headers)
-        except (KafkaError, OSError) as exc:
+            future = self._producer.send(self.topic, key=kb, value=vb, headers=headers)
+        except (KafkaError, OSError, AssertionError) as exc:
             raise PublishError(f"publish to {self.topic} at {self.bootstrap} failed: {exc}") from exc
         self.sent += 1
+        return future
 
     def flush(self, timeout_s: float = 60.0) -> None:
         try:

@@ -34,8 +34,11 @@ OUT_OF_RANGE = "out_of_range"
 UNKNOWN_FILTER = "unknown_filter"
 BAD_TIMESTAMP = "bad_timestamp"
 EMPTY_INTENT = "empty_intent"
+TOO_MANY_BYTES = "too_many_bytes"
 KINDS = (OVERSIZED, EMPTY, NOT_UTF8, NOT_JSON, NOT_OBJECT, UNKNOWN_TYPE, UNKNOWN_VERSION, SCHEMA, OUT_OF_RANGE,
-         UNKNOWN_FILTER, BAD_TIMESTAMP, EMPTY_INTENT)
+         UNKNOWN_FILTER, BAD_TIMESTAMP, EMPTY_INTENT, TOO_MANY_BYTES)
+# Schema keyword (ours; JSON Schema counts characters only): a top-level string's limit in UTF-8 bytes.
+MAX_BYTES_KEYWORD = "x-maxBytes"
 
 _RANGE_KINDS = {"Minimum", "Maximum", "ExclusiveMinimum", "ExclusiveMaximum"}
 _FILE = re.compile(r"^(?P<type>[a-z_]+)\.v(?P<version>[0-9]+)\.json$")
@@ -101,6 +104,7 @@ class EventValidator:
         self.max_event_bytes = max_event_bytes
         self.tools = load_tool_contracts(self.schemas_dir)
         docs: dict[str, dict[str, Any]] = {}
+        self.max_bytes: dict[tuple[str, int], dict[str, int]] = {}
         files: dict[tuple[str, int], str] = {}
         for sub in ("events", "tools"):
             for p in sorted((self.schemas_dir / sub).glob("*.json")):
@@ -111,6 +115,9 @@ class EventValidator:
                 m = _FILE.match(p.name)
                 if sub == "events" and m and m["type"] not in _NOT_EVENTS:
                     files[(m["type"], int(m["version"]))] = doc["$id"]
+                    self.max_bytes[(m["type"], int(m["version"]))] = {
+                        name: int(prop[MAX_BYTES_KEYWORD]) for name, prop in doc.get("properties", {}).items()
+                        if isinstance(prop, dict) and MAX_BYTES_KEYWORD in prop}
         if not files:
             raise ContractError(f"no event schemas (<type>.v<N>.json) under {self.schemas_dir / 'events'}")
         try:
@@ -155,6 +162,11 @@ class EventValidator:
                              f"{self.versions[etype]}", etype, eid)
         if not validator.is_valid(event):
             return self._explain(validator, event, etype, eid)
+        for name, limit in self.max_bytes[(etype, version)].items():
+            value = event.get(name)
+            if isinstance(value, str) and len(value.encode("utf-8")) > limit:
+                return Rejection(TOO_MANY_BYTES, f"{name}: {len(value.encode('utf-8'))} UTF-8 bytes > limit {limit} "
+                                 f"({MAX_BYTES_KEYWORD} in {etype}.v{version}.json)", etype, eid)
         if etype == "assistant_responded":
             flt = event["outputs"]["filter"]
             if flt is not None and flt["name"] not in self.tools.filters:

@@ -28,7 +28,8 @@ class Prediction:
     invalid: list[str] = field(default_factory=list)
 
     def record(self) -> dict[str, Any]:
-        """Predictions-file row (SPEC format). An invalid output is written as its raw text, so evaluation still
+        """Predictions-file row (docs/domain.md#d11-evaluation-input-rules). An invalid output is written as its raw
+        text, so evaluation still
         sees (and counts) it as invalid."""
         row: dict[str, Any] = {"intent": self.intent}
         for t in TOOLS:
@@ -71,6 +72,7 @@ class Predictor:
             enc = tok(sources, return_tensors="pt", padding=True, truncation=True, max_length=128)
         else:
             enc = tok([s + SEPARATOR for s in sources], return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = enc.to(self.model.device)  # a model trained on a GPU is scored there before it is saved
         extra: dict[str, Any] = {}
         if self.constrained:
             from transformers import LogitsProcessorList

@@ -21,6 +21,9 @@ class IngestMetrics:
         self.batches = Counter("flywheel_ingest_batches", "Batches committed", registry=r)
         self.db_retries = Counter("flywheel_ingest_db_retries", "Postgres retries while it was unreachable",
                                   registry=r)
+        self.dead_letter_pending = Counter("flywheel_ingest_dead_letter_pending",
+                                           "Failures the dead-letter topic did not acknowledge (resend later)",
+                                           registry=r)
         self.commit_errors = Counter("flywheel_ingest_offset_commit_errors", "Kafka offset commits that failed",
                                      registry=r)
         self.lag = Gauge("flywheel_ingest_lag", "Records behind the high watermark (assigned partitions)",

@@ -27,8 +27,9 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from flywheel.events.validation import load_validator
 from flywheel.ingest.metrics import IngestMetrics
-from flywheel.ingest.sink import BatchResult, coords
+from flywheel.ingest.sink import BatchResult, check_table_map, coords, record_bytes, split_by_bytes
 from flywheel.ingest.workers import pack, process_main, writer_loop
 
 log = logging.getLogger("flywheel.ingest")
@@ -44,6 +45,7 @@ class IngestOptions:
     idle_exit_s: float | None = None  # stop once nothing arrived for this long and everything is written
     metrics_port: int | None = None
     batch_size: int | None = None  # default: settings.ingest_batch_size
+    batch_max_bytes: int = 16 * 1024 * 1024  # a batch is bounded by bytes as well as by count
     linger_s: float = 0.2  # how long a partial batch waits for more records
     queue_depth: int = 3
     writers: int = 2  # writers (Postgres connections)
@@ -61,6 +63,7 @@ class IngestStats:
     failed: int = 0
     batches: int = 0
     db_retries: int = 0
+    dead_letter_pending: int = 0
     lag: int | None = None
     seconds: float = 0.0
     active_seconds: float = 0.0  # first record consumed -> last batch committed (what the benchmark times)
@@ -159,6 +162,8 @@ class IngestService:
         m.inserted.inc(r.inserted)
         m.batches.inc()
         m.db_retries.inc(r.db_retries)
+        m.dead_letter_pending.inc(r.dead_letter_pending)
+        s.dead_letter_pending += r.dead_letter_pending
         m.batch_seconds.observe(r.seconds)
 
     def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
@@ -207,11 +212,13 @@ class IngestService:
     def _poll_batch(self, consumer: KafkaConsumer) -> list[Any]:
         batch: list[Any] = []
         first_at = 0.0
-        while len(batch) < self.batch_size and not self._stop.is_set():
+        size = 0
+        while len(batch) < self.batch_size and size < self.opts.batch_max_bytes and not self._stop.is_set():
             want = self.batch_size - len(batch)
             got = consumer.poll(timeout_ms=100, max_records=want)
             for recs in got.values():
                 batch.extend(recs)
+                size += sum(record_bytes(r) for r in recs)
             if not batch:
                 return batch
             first_at = first_at or time.monotonic()
@@ -259,6 +266,7 @@ class IngestService:
 
     def run(self) -> IngestStats:
         s = self.settings
+        check_table_map(load_validator(s))  # a schema without a table: refuse to start, say which
         group = self.opts.group or s.ingest_group
         restore = {}
         if threading.current_thread() is threading.main_thread():
@@ -294,7 +302,8 @@ class IngestService:
                     last_data = now
                     self.stats.consumed += len(batch)
                     self.metrics.consumed.inc(len(batch))
-                    self._submit(batch)
+                    for chunk in split_by_bytes(batch, self.opts.batch_max_bytes):
+                        self._submit(chunk)
                 if self.opts.max_events is not None and self.stats.consumed >= self.opts.max_events:
                     self._stop.set()
                 if self.opts.idle_exit_s is not None and self._inflight == 0:

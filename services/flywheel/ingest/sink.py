@@ -8,33 +8,40 @@ touches each event only to validate it.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import psycopg
 from sqlalchemy.engine import make_url
 
-from flywheel.events.validation import Accepted, EventValidator, Rejection
+from flywheel.events.validation import Accepted, ContractError, EventValidator, Rejection
+from flywheel.ingest.failures import MARK_PENDING_SQL, is_outage, row, safe_text, write_failures
 
 log = logging.getLogger("flywheel.ingest")
 
 DB_REJECTED = "db_rejected"
+CONFLICTING_ID = "conflicting_event_id"
 
 _STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS stage_events (
-    kafka_topic text, kafka_partition int, kafka_offset bigint, event_type text, intent_norm text, doc jsonb
+    kafka_topic text, kafka_partition int, kafka_offset bigint, event_type text, intent_norm text, content_hash text,
+    doc jsonb
 ) ON COMMIT DELETE ROWS
 """
 
-_COMMON = ("event_id, schema_version, occurred_at, producer, kafka_topic, kafka_partition, kafka_offset, project_id",
+_COMMON = ("event_id, schema_version, occurred_at, producer, kafka_topic, kafka_partition, kafka_offset, project_id, "
+           "content_hash",
            "(doc->>'event_id')::uuid, (doc->>'schema_version')::int, (doc->>'occurred_at')::timestamptz, "
-           "doc->>'producer', kafka_topic, kafka_partition, kafka_offset, doc->>'project_id'")
+           "doc->>'producer', kafka_topic, kafka_partition, kafka_offset, doc->>'project_id', content_hash")
 
 # event_type -> (table, extra columns, extra select expressions)
-_FANOUT: dict[str, tuple[str, str, str]] = {
+FANOUT: dict[str, tuple[str, str, str]] = {
     "project_started": ("projects", "user_id, platform, app_version",
                         "doc->>'user_id', doc->>'platform', doc->>'app_version'"),
     "intent_submitted": ("intents", "request_id, intent, intent_norm",
@@ -55,23 +62,38 @@ _FANOUT: dict[str, tuple[str, str, str]] = {
 
 
 def _fanout_sql(etype: str) -> str:
-    table, cols, exprs = _FANOUT[etype]
+    table, cols, exprs = FANOUT[etype]
     cols = f"{_COMMON[0]}, {cols}" if cols else _COMMON[0]
     exprs = f"{_COMMON[1]}, {exprs}" if exprs else _COMMON[1]
     return (f"INSERT INTO {table} ({cols}) SELECT {exprs} FROM stage_events "
             f"WHERE event_type = '{etype}' ON CONFLICT (event_id) DO NOTHING")
 
 
-_COPY_SQL = ("COPY stage_events (kafka_topic, kafka_partition, kafka_offset, event_type, intent_norm, doc) "
-             "FROM STDIN")
-_FANOUT_SQL = {t: _fanout_sql(t) for t in _FANOUT}
+def _conflict_sql(etype: str) -> str:
+    # Rows stored before 0011 have no hash: their redelivery stays a no-op.
+    return (f"SELECT s.kafka_topic, s.kafka_partition, s.kafka_offset, t.content_hash, s.content_hash "
+            f"FROM stage_events s JOIN {FANOUT[etype][0]} t ON t.event_id = (s.doc->>'event_id')::uuid "
+            f"WHERE s.event_type = '{etype}' AND t.content_hash <> s.content_hash")
 
-_FAILED_SQL = """
-INSERT INTO failed_events (kafka_topic, kafka_partition, kafka_offset, kafka_key, raw, raw_text, reason,
-                           event_type, event_id)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING
-"""
+
+_COPY_SQL = ("COPY stage_events (kafka_topic, kafka_partition, kafka_offset, event_type, intent_norm, content_hash, "
+             "doc) FROM STDIN")
+_FANOUT_SQL = {t: _fanout_sql(t) for t in FANOUT}
+_CONFLICT_SQL = {t: _conflict_sql(t) for t in FANOUT}
+
+
+def check_table_map(validator: EventValidator) -> None:
+    """Every event type with a schema needs a table here: found at start-up, not by a crash loop later."""
+    missing = sorted(set(validator.versions) - set(FANOUT))
+    if missing:
+        raise ContractError(f"event schemas without a table in the ingest map (flywheel/ingest/sink.py FANOUT): "
+                            f"{', '.join(missing)}; add a table (a migration) and its FANOUT entry, or remove the "
+                            f"schema file(s) from {validator.schemas_dir / 'events'}")
+
+
+def content_hash(event: dict[str, Any]) -> str:
+    """sha256 of the event in canonical form (sorted keys, compact): identical redeliveries hash alike."""
+    return hashlib.sha256(msgspec.json.encode(event, order="sorted")).hexdigest()
 
 
 @dataclass(slots=True)
@@ -106,12 +128,31 @@ class BatchResult:
     inserted: int = 0  # new rows (accepted minus redelivered duplicates)
     failures: list[Failure] = field(default_factory=list)
     db_retries: int = 0
+    dead_letter_pending: int = 0  # failures whose dead-letter copy the broker did not acknowledge
     seconds: float = 0.0
 
 
 def libpq_url(sqlalchemy_url: str) -> str:
     """psycopg wants a libpq URL; settings hold a SQLAlchemy one (postgresql+psycopg2://...)."""
     return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def record_bytes(r: Any) -> int:
+    return len(r.value or b"") + len(r.key or b"")
+
+
+def split_by_bytes(records: list[Any], max_bytes: int) -> list[list[Any]]:
+    """Consecutive chunks of at most `max_bytes` (a single larger record is a chunk of its own)."""
+    out: list[list[Any]] = []
+    size = 0
+    for r in records:
+        n = record_bytes(r)
+        if not out or (size + n > max_bytes and out[-1]):
+            out.append([])
+            size = 0
+        out[-1].append(r)
+        size += n
+    return out
 
 
 def next_offsets(records: list[Any]) -> dict[tuple[str, int], int]:
@@ -121,16 +162,6 @@ def next_offsets(records: list[Any]) -> dict[tuple[str, int], int]:
         if r.offset + 1 > out.get(k, -1):
             out[k] = r.offset + 1
     return out
-
-
-def _raw_text(value: bytes | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    return None if "\x00" in text else text  # Postgres text cannot hold NUL; `raw` (bytea) keeps every byte
 
 
 class PostgresSink:
@@ -175,66 +206,114 @@ class PostgresSink:
         t0 = time.perf_counter()
         good, bad = self.validate(records)
         result = BatchResult(offsets=next_offsets(records), accepted=len(good), failures=bad)
-        delay = 0.5
         first = coords(records[0]) if records else "-"
+
+        def attempt(conn: psycopg.Connection[Any]) -> None:
+            nonlocal good
+            try:
+                result.inserted, conflicts = self._transaction(conn, good, bad)
+            except psycopg.Error as exc:
+                self._rollback(conn)
+                if is_outage(exc, conn):
+                    raise
+                log.warning("batch from %s: Postgres refused it (%s: %s); retrying event by event", first,
+                            exc.sqlstate, safe_text(_first_line(exc), 300))
+                good, result.failures, result.inserted = self._isolate(conn, good, bad)
+                return
+            result.failures = bad + conflicts
+
+        self._retrying(attempt, f"writing batch from {first} ({len(records)} records)", result)
+        result.accepted = len(records) - len(result.failures)
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    def mark_dead_letter_pending(self, failures: list[Failure]) -> None:
+        """Flag failures whose dead-letter copy the broker never acknowledged (`flywheel ingest-resend-dlq`)."""
+        if not failures:
+            return
+        marks = [(True, f.record.topic, f.record.partition, f.record.offset) for f in failures]
+
+        def attempt(conn: psycopg.Connection[Any]) -> None:
+            with conn.cursor() as cur:
+                cur.executemany(MARK_PENDING_SQL, marks)
+            conn.commit()
+
+        self._retrying(attempt, f"marking {len(marks)} dead letters pending", BatchResult(offsets={}))
+
+    def _retrying(self, attempt: Callable[[psycopg.Connection[Any]], None], what: str, result: BatchResult) -> None:
+        """Run `attempt` until it succeeds; only an outage (lost connection) is retried, with backoff."""
+        delay = 0.5
         while True:
+            conn = None
             try:
                 conn = self._connect()
-                try:
-                    result.inserted = self._transaction(conn, good, bad)
-                except (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.InvalidTextRepresentation) as exc:
-                    conn.rollback()
-                    log.warning("batch from %s: Postgres rejected it (%s); retrying event by event", first,
-                                str(exc).strip().splitlines()[0])
-                    good, bad, inserted = self._isolate(conn, good, bad)
-                    result.accepted, result.failures = len(good), bad
-                    result.inserted = inserted + self._transaction(conn, [], bad)
-                break
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                attempt(conn)
+                return
+            except psycopg.Error as exc:
+                if not is_outage(exc, conn):
+                    raise
                 self.close()
                 result.db_retries += 1
                 if self.should_abort():
                     raise
-                log.warning("Postgres unavailable writing batch from %s (%d records): %s; retry in %.1fs "
-                            "(offsets not committed)", first, len(records), str(exc).strip().splitlines()[0], delay)
+                log.warning("Postgres unavailable %s: %s; retry in %.1fs (offsets not committed)", what,
+                            safe_text(_first_line(exc), 300), delay)
                 time.sleep(delay)
                 delay = min(delay * 2, self.max_backoff_s)
-        result.seconds = time.perf_counter() - t0
-        return result
+
+    @staticmethod
+    def _rollback(conn: psycopg.Connection[Any]) -> None:
+        with contextlib.suppress(psycopg.Error):  # the connection is gone; is_outage() sees it
+            conn.rollback()
 
     def _transaction(self, conn: psycopg.Connection[Any], good: list[tuple[Any, Accepted]],
-                     bad: list[Failure]) -> int:
+                     bad: list[Failure]) -> tuple[int, list[Failure]]:
         inserted = 0
+        conflicts: list[Failure] = []
         with conn.cursor() as cur:
             if good:
+                by_coords = {(r.topic, r.partition, r.offset): (r, a) for r, a in good}
                 with cur.copy(_COPY_SQL) as copy:
                     for r, a in good:
-                        copy.write_row((r.topic, r.partition, r.offset, a.event["event_type"], a.intent_norm, a.text))
-                present = {a.event_type for _, a in good}
-                for etype in present:
+                        copy.write_row((r.topic, r.partition, r.offset, a.event_type, a.intent_norm,
+                                        content_hash(a.event), a.text))
+                for etype in {a.event_type for _, a in good}:
                     cur.execute(_FANOUT_SQL[etype])
                     inserted += max(cur.rowcount, 0)
-            if bad:
-                cur.executemany(_FAILED_SQL, [
-                    (f.record.topic, f.record.partition, f.record.offset, f.record.key, f.record.value,
-                     _raw_text(f.record.value), f.rejection.reason, f.rejection.event_type, f.rejection.event_id)
-                    for f in bad])
+                    cur.execute(_CONFLICT_SQL[etype])
+                    for t, p, o, stored, new in cur.fetchall():
+                        r, a = by_coords[(t, p, o)]
+                        conflicts.append(Failure(r, Rejection(
+                            CONFLICTING_ID, f"event_id {a.event_id} is already stored with content sha256 {stored}; "
+                            f"this record's content sha256 is {new}", a.event_type, a.event_id)))
+        write_failures(conn, [row(f.record, f.rejection) for f in bad + conflicts])
         conn.commit()
-        return inserted
+        return inserted, conflicts
 
     def _isolate(self, conn: psycopg.Connection[Any], good: list[tuple[Any, Accepted]],
                  bad: list[Failure]) -> tuple[list[tuple[Any, Accepted]], list[Failure], int]:
-        """Find the events Postgres refuses (a gap between schema and columns) so one cannot stall the stream."""
+        """Find the events Postgres refuses (any SQLSTATE but an outage), so one record cannot stall the stream."""
         keep: list[tuple[Any, Accepted]] = []
-        bad = list(bad)
+        failures = list(bad)
         inserted = 0
         for r, a in good:
             try:
-                inserted += self._transaction(conn, [(r, a)], [])
-                keep.append((r, a))
-            except (psycopg.DataError, psycopg.IntegrityError) as exc:
-                conn.rollback()
-                msg = str(exc).strip().splitlines()[0]
-                bad.append(Failure(r, Rejection(DB_REJECTED, msg, a.event_type, a.event_id)))
+                n, conflicts = self._transaction(conn, [(r, a)], [])
+                inserted += n
+                failures += conflicts
+                if not conflicts:
+                    keep.append((r, a))
+            except psycopg.Error as exc:
+                self._rollback(conn)
+                if is_outage(exc, conn):
+                    raise
+                msg = f"{exc.sqlstate}: {_first_line(exc)}"
+                failures.append(Failure(r, Rejection(DB_REJECTED, msg, a.event_type, a.event_id)))
         # Slow (a transaction per event) but rare: only a gap between the contract and the columns gets here.
-        return keep, bad, inserted
+        self._transaction(conn, [], failures)
+        return keep, failures, inserted
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -48,7 +48,13 @@ def writer_loop(settings: Any, inq: Any, outq: Any, should_abort: Callable[[], b
             result = sink.write(batch)
             for f in result.failures:
                 log.warning("rejected %s", f.describe())
-            dlq.send(result.failures)
+            pending = dlq.send(result.failures)
+            if pending:
+                # The stream goes on: the failures are in failed_events, flagged for `flywheel ingest-resend-dlq`.
+                log.error("dead-letter topic %s did not acknowledge %d records (first %s); marked pending in "
+                          "failed_events", settings.dead_letter_topic, len(pending), coords(pending[0].record))
+                sink.mark_dead_letter_pending(pending)
+                result.dead_letter_pending = len(pending)
             outq.put((seq, result))
     except BaseException as exc:  # handed to the consumer thread, which stops without committing
         log.error("writer failed (%s): %s: %s", where, type(exc).__name__, exc)

@@ -30,7 +30,7 @@ from flywheel.training.train import new_model_id
 log = logging.getLogger(__name__)
 
 Params = Mapping[str, Any] | None
-TRAIN_KEYS = ("backend", "base_model", "epochs", "max_steps", "seed")
+TRAIN_KEYS = ("backend", "base_model", "epochs", "max_steps", "seed", "init_from")
 
 
 def _gate(kind: str, settings: Settings, target_id: str) -> str:
@@ -45,10 +45,12 @@ def _gate(kind: str, settings: Settings, target_id: str) -> str:
 
 
 def groundtruth(settings: Settings, *, params: Params = None, airflow_run_id: str | None = None) -> str:
-    """Export-rate ground truth over all ingested events, or the run named by `groundtruth_run_id`."""
+    """Export-rate ground truth over all ingested events (from the arms named by `groundtruth_arms`, default the
+    setting), or the run named by `groundtruth_run_id`."""
     if params and params.get("groundtruth_run_id"):
         return str(params["groundtruth_run_id"])
-    run = run_groundtruth(settings, airflow_run_id=airflow_run_id)
+    arms = (params or {}).get("groundtruth_arms") or None
+    run = run_groundtruth(settings, airflow_run_id=airflow_run_id, arms=arms)
     log.info("ground truth %s: %d intents kept, %d dropped", run.run_id, run.n_intents, run.n_dropped)
     return run.run_id
 

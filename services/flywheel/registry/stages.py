@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,11 @@ from flywheel.registry import records
 from flywheel.registry.records import ModelRecord, PromotionDecision
 from flywheel.settings import Settings
 from flywheel.training.config import TrainConfig
+from flywheel.training.device import CHECKPOINT
+from flywheel.training.loop import process_rank
 from flywheel.training.train import TrainResult, new_model_id, train
+
+log = logging.getLogger(__name__)
 
 
 def register_model(session: Session, *, result: TrainResult) -> ModelRecord:
@@ -53,19 +58,43 @@ def run_training(settings: Settings, split_id: str, config: TrainConfig, *, spli
     split.meta.setdefault("split_id", split_id)
     model_id = model_id or new_model_id()
     out_dir = Path(settings.artifacts_dir) / "models" / model_id
-    if out_dir.exists() and any(out_dir.iterdir()):
+    # A folder holding only a resumable checkpoint is an interrupted run of this model id: it continues.
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / CHECKPOINT).is_file():
         raise FileExistsError(f"model folder {out_dir} already exists; choose another model id")
-    if not register:  # a scratch run (`--no-register`) touches no database, so it records no run either
+    # A scratch run (`--no-register`) touches no database, so it records no run either; data-parallel helper
+    # processes (rank > 0) only train: the main process saves, evaluates and registers.
+    if not register or process_rank() != 0:
         return train(config, split, out_dir, model_id=model_id, progress=progress, evaluate_test=evaluate_trained)
-    inputs = {"split_id": split_id, "model_id": model_id, "config": config.model_dump()}
-    with owned_engine(settings, engine) as eng, \
-            track_run(eng, stage="train", inputs=inputs, airflow_run_id=airflow_run_id) as out:
+    with owned_engine(settings, engine) as eng:
+        config = resolve_init(eng, config)
+        inputs = {"split_id": split_id, "model_id": model_id, "config": config.model_dump()}
+        result = _train_registered(eng, split, config, out_dir, model_id=model_id, progress=progress,
+                                   inputs=inputs, airflow_run_id=airflow_run_id)
+    track_training(settings, result, airflow_run_id=airflow_run_id)
+    return result
+
+
+def resolve_init(eng: Engine, config: TrainConfig) -> TrainConfig:
+    """A warm start (``init_from="production"``) names the production checkpoint as the parent; with no production
+    model yet (the first night) it trains from scratch, and the lineage says so."""
+    if config.init_from != "production" or config.init_checkpoint:
+        return config
+    with Session(eng) as s:
+        prod = records.production_model(s)
+    if prod is None:
+        log.info("init_from=production but there is no production model yet: training from scratch")
+        return config
+    return config.model_copy(update={"init_checkpoint": str(prod.path), "parent_model_id": prod.model_id})
+
+
+def _train_registered(eng: Engine, split: Any, config: TrainConfig, out_dir: Path, *, model_id: str,
+                      progress: bool, inputs: dict[str, Any], airflow_run_id: str | None) -> TrainResult:
+    with track_run(eng, stage="train", inputs=inputs, airflow_run_id=airflow_run_id) as out:
         result = train(config, split, out_dir, model_id=model_id, progress=progress, evaluate_test=evaluate_trained)
         with Session(eng) as s, s.begin():
             register_model(s, result=result)
         out.update(model_id=result.model_id, path=str(result.path), overall=result.metrics.get("overall"),
                    training_seconds=round(result.training_seconds, 2))
-    track_training(settings, result, airflow_run_id=airflow_run_id)
     return result
 
 

@@ -44,6 +44,12 @@ def luma(x: np.ndarray) -> np.ndarray:
     return x[:, 0] * LUMA[0] + x[:, 1] * LUMA[1] + x[:, 2] * LUMA[2]
 
 
+def channel_max_min(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # Element-wise over the three columns: numpy's max(axis=1) on an (N, 3) array is several times slower.
+    r, g, b = x[:, 0], x[:, 1], x[:, 2]
+    return np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
+
+
 def smoothstep(lo: float, hi: float, x: np.ndarray) -> np.ndarray:
     t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
     return t * t * (3 - 2 * t)
@@ -51,7 +57,7 @@ def smoothstep(lo: float, hi: float, x: np.ndarray) -> np.ndarray:
 
 def hsv_hue_sat(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """HSV hue in degrees [0, 360) and HSV saturation; hue is 0 for greys (their saturation is 0)."""
-    mx, mn = x.max(axis=1), x.min(axis=1)
+    mx, mn = channel_max_min(x)
     c = mx - mn
     safe = np.where(c > 0, c, 1.0)
     r, g, b = x[:, 0], x[:, 1], x[:, 2]
@@ -138,7 +144,8 @@ def selective(x: np.ndarray, bands: Mapping[str, Mapping[str, float]]) -> np.nda
     """
     xc = np.clip(x, 0.0, 1.0)
     hue, _ = hsv_hue_sat(xc)
-    colourful = smoothstep(0.07, 0.2, xc.max(axis=1) - xc.min(axis=1))
+    mx, mn = channel_max_min(xc)
+    colourful = smoothstep(0.07, 0.2, mx - mn)
     sat_change = np.zeros(len(x), dtype=np.float32)
     lum_change = np.zeros(len(x), dtype=np.float32)
     for colour in COLORS:

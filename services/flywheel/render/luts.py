@@ -144,9 +144,15 @@ def filter_lut(*, name: str, tags: list[str], cache_dir: Path) -> Color3DLUT:
     return _load_cached(str(generate_filter_cube(name=name, tags=tags, cache_dir=cache_dir)))
 
 
+@lru_cache(maxsize=256)
+def _blended(flt: Color3DLUT, intensity: float) -> Color3DLUT:
+    # Filters come from _load_cached (one object per file) and intensities are whole percents: few keys.
+    return amplify_lut(flt, intensity)
+
+
 def with_filter(edit: Color3DLUT | None, flt: Color3DLUT, intensity: float) -> Color3DLUT:
     """The filter blended with the identity by `intensity` (0..1), applied after the edit's own LUT."""
-    blended = amplify_lut(flt, intensity)
+    blended = _blended(flt, intensity)
     if edit is None:
         return blended
     return transform_lut(edit, blended)

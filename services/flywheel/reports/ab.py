@@ -1,13 +1,16 @@
 """`project_completion_rate` per arm for an A/B experiment: counted in SQL, stored, written as a report with a plot.
 
-Definitions (SPEC "Online metric", decisions written down here):
+Definitions (docs/domain.md#online-metrics-and-the-ab-report):
 - a project's arm is the arm on its `responses` rows inside the experiment window; a project that saw more than one
   arm (should not happen with per-user hashing) is counted once, under the arm of its first response, and the number
   of such projects is reported (`n_projects_multi_arm`);
 - started = projects with at least one response of the arm in the window; exported = those with a `project_exports`
   row (at any time: exports after the window still complete a project started in it);
 - the day of a project is the UTC date of its `project_started` event (its first response when that event is missing);
-- the control arm is "teacher" when present (else the first configured arm); ratios are every other arm / control;
+- the control arm is "teacher" when present (else the first configured arm); ratios are every other arm / control,
+  overall and per day (`daily_ratios`, the same delta-method interval on that day's counts);
+- the model that served an arm on a day is the most frequent `model_version` of its responses that day
+  (`daily_models`; a promotion during a day shows the version that answered most);
 - without an `experiments` row the report covers all traffic, and the SRM test is skipped (no configured weights).
 """
 
@@ -59,6 +62,24 @@ class DailyResult:
     ci_high: float | None
 
 
+@dataclass(frozen=True)
+class DailyRatio:
+    day: date
+    numerator: str
+    denominator: str
+    ratio: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass(frozen=True)
+class DailyModel:
+    day: date
+    arm: str
+    model_version: str
+    responses: int
+
+
 @dataclass
 class ABReport:
     report_id: str
@@ -74,6 +95,11 @@ class ABReport:
     n_projects_multi_arm: int = 0
     assignment_mismatches: int | None = None
     paths: dict[str, str] = field(default_factory=dict)
+    daily_ratios: list[DailyRatio] = field(default_factory=list)
+    daily_models: list[DailyModel] = field(default_factory=list)
+
+    def days(self) -> list[date]:
+        return sorted({d.day for d in self.daily})
 
     def arm(self, name: str) -> ArmResult:
         for a in self.arms:
@@ -178,6 +204,14 @@ GROUP BY 1, 2
 ORDER BY 2, 1
 """
 
+_MODELS_SQL = """
+SELECT (r.occurred_at AT TIME ZONE 'UTC')::date AS day, r.arm,
+       mode() WITHIN GROUP (ORDER BY r.model_version) AS model_version, count(*) AS responses
+FROM responses r WHERE {where}
+GROUP BY 1, 2
+ORDER BY 1, 2
+"""
+
 _MULTI_ARM_SQL = """
 SELECT count(*) FROM (
     SELECT r.project_id FROM responses r WHERE {where} GROUP BY r.project_id HAVING count(DISTINCT r.arm) > 1
@@ -235,19 +269,39 @@ def compute_ab(conn: Connection, experiment_id: str | None = None) -> ABReport:
     if exp.weights and len(exp.weights) >= 2:
         srm = srm_test({a.arm: a.started for a in arms}, exp.weights)
     multi = int(conn.execute(text(_MULTI_ARM_SQL.format(where=where)), params).scalar() or 0)
+    models = [DailyModel(day, arm, str(mv), int(n))
+              for day, arm, mv, n in conn.execute(text(_MODELS_SQL.format(where=where)), params)]
     now = datetime.now(UTC)
     return ABReport(
         report_id=f"ab-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
         experiment_id=exp.experiment_id, generated_at=now, since=exp.since, until=exp.until, control_arm=control,
         arms=arms, ratios=ratios, srm=srm, daily=daily, n_projects_multi_arm=multi,
         assignment_mismatches=_assignment_mismatches(conn, exp, where, params),
+        daily_ratios=_daily_ratios(daily, control), daily_models=models,
     )
+
+
+def _daily_ratios(daily: list[DailyResult], control: str) -> list[DailyRatio]:
+    """Every other arm / control on each day both have traffic."""
+    by_day: dict[date, dict[str, DailyResult]] = {}
+    for d in daily:
+        by_day.setdefault(d.day, {})[d.arm] = d
+    out = []
+    for day, arms in sorted(by_day.items()):
+        c = arms.get(control)
+        if c is None:
+            continue
+        for arm, d in sorted(arms.items()):
+            if arm != control:
+                r = rate_ratio(d.exported, d.started, c.exported, c.started, numerator=arm, denominator=control)
+                out.append(DailyRatio(day, arm, control, r.ratio, r.ci_low, r.ci_high))
+    return out
 
 
 def store_report(conn: Connection, report: ABReport) -> None:
     d = report.to_dict()
     summary = {k: d[k] for k in ("control_arm", "ratios", "srm", "n_projects_multi_arm", "assignment_mismatches",
-                                 "paths", "since", "until")}
+                                 "paths", "since", "until", "daily_ratios", "daily_models")}
     conn.execute(insert(ABReportRow).values(
         report_id=report.report_id, experiment_id=report.experiment_id, generated_at=report.generated_at,
         params={"experiment_id": report.experiment_id}, summary=summary))

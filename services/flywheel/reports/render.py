@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from flywheel.reports.ab import ABReport
@@ -47,56 +49,105 @@ def render_markdown(report: ABReport) -> str:
     lines.append(f"- projects that saw more than one arm: {report.n_projects_multi_arm}")
     if report.assignment_mismatches is not None:
         lines.append(f"- users served a different arm than the hash assignment: {report.assignment_mismatches}")
+    models = {(m.day, m.arm): m.model_version for m in report.daily_models}
     lines += ["", "## Daily trend (by project start day, UTC)", "",
-              "| day | arm | started | exported | rate | 95 % CI |", "|---|---|---:|---:|---:|---|"]
+              "| day | arm | model version | started | exported | rate | 95 % CI |", "|---|---|---|---:|---:|---:|---|"]
     for d in report.daily:
-        lines.append(f"| {d.day} | {d.arm} | {d.started} | {d.exported} | {_pct(d.rate)} "
-                     f"| [{_pct(d.ci_low)}, {_pct(d.ci_high)}] |")
+        lines.append(f"| {d.day} | {d.arm} | {models.get((d.day, d.arm), '-')} | {d.started} | {d.exported} "
+                     f"| {_pct(d.rate)} | [{_pct(d.ci_low)}, {_pct(d.ci_high)}] |")
+    if report.daily_ratios:
+        lines += ["", "| day | ratio | estimate | 95 % CI |", "|---|---|---:|---|"]
+        for dr in report.daily_ratios:
+            lines.append(f"| {dr.day} | {dr.numerator} / {dr.denominator} | {_num(dr.ratio)} "
+                         f"| [{_num(dr.ci_low)}, {_num(dr.ci_high)}] |")
     if report.paths.get("plot"):
         lines += ["", f"![daily completion rate per arm]({Path(report.paths['plot']).name})"]
     return "\n".join(lines) + "\n"
 
 
-def render_plot(report: ABReport, path: Path) -> Path:
-    """Left: daily rate per arm with its 95 % band; right: overall rate per arm with its interval."""
-    from matplotlib.dates import DateFormatter, DayLocator
+def _short(version: str) -> str:
+    """A model version short enough to print under a point (m-20261130-010203-abcdef -> abcdef)."""
+    return version.rsplit("-", 1)[-1][:10]
+
+
+def render_plot(report: ABReport, path: Path, reference: Mapping[date, float] | None = None) -> Path:
+    """Left: daily rate per arm with its 95 % band, each point labelled with the model version that served it;
+    middle: the daily ratio with its interval (and ``reference``, e.g. a simulation's known true ratio per day);
+    right: overall rate per arm with its interval."""
     from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 
-    fig = Figure(figsize=(12, 4.4), layout="constrained")
-    ax_day, ax_all = fig.subplots(1, 2, width_ratios=[2, 1])
+    fig = Figure(figsize=(15, 4.8), layout="constrained")
+    ax_day, ax_ratio, ax_all = fig.subplots(1, 3, width_ratios=[2, 1.4, 1])
+    _daily_panel(ax_day, report)
+    _ratio_panel(ax_ratio, report, reference)
+    _overall_panel(ax_all, report)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _day_axis(ax: Any, days: list[date]) -> None:
+    from matplotlib.dates import DateFormatter, DayLocator
+
+    span = (days[-1] - days[0]).days if days else 0
+    ax.xaxis.set_major_locator(DayLocator(interval=max(1, span // 8 + 1)))
+    ax.xaxis.set_major_formatter(DateFormatter("%m-%d"))
+    ax.tick_params(axis="x", labelrotation=30)
+
+
+def _daily_panel(ax: Any, report: ABReport) -> None:
+    models = {(m.day, m.arm): m.model_version for m in report.daily_models}
     for i, arm in enumerate(a.arm for a in report.arms):
         rows = [d for d in report.daily if d.arm == arm and d.rate is not None]
         if not rows:
             continue
         color = f"C{i}"
         days = [d.day for d in rows]
-        ax_day.plot(days, [d.rate for d in rows], marker="o", ms=3, color=color, label=arm)
-        ax_day.fill_between(days, [d.ci_low for d in rows], [d.ci_high for d in rows], color=color, alpha=0.18)
-    ax_day.set_title("project_completion_rate per day (95 % Wilson band)")
-    ax_day.set_ylabel("projects exported / started")
-    ax_day.legend(loc="best")
-    ax_day.grid(alpha=0.3)
-    days_all = sorted({d.day for d in report.daily})
-    span = (days_all[-1] - days_all[0]).days if days_all else 0
-    ax_day.xaxis.set_major_locator(DayLocator(interval=max(1, span // 8 + 1)))
-    ax_day.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))
-    ax_day.tick_params(axis="x", labelrotation=30)
+        ax.plot(days, [d.rate for d in rows], marker="o", ms=4, color=color, label=arm)
+        ax.fill_between(days, [d.ci_low for d in rows], [d.ci_high for d in rows], color=color, alpha=0.18)
+        if arm != report.control_arm:
+            for d in rows:
+                if (d.day, arm) in models:
+                    ax.annotate(_short(models[(d.day, arm)]), (d.day, d.rate), textcoords="offset points",
+                                xytext=(0, -14), ha="center", fontsize=7, color=color)
+    ax.set_title("project_completion_rate per day (95 % band; label: model version)")
+    ax.set_ylabel("projects exported / started")
+    ax.legend(loc="best")
+    ax.grid(alpha=0.3)
+    _day_axis(ax, report.days())
+
+
+def _ratio_panel(ax: Any, report: ABReport, reference: Mapping[date, float] | None) -> None:
+    rows = [(r.day, r.ratio, r.ci_low or r.ratio, r.ci_high or r.ratio, f"{r.numerator}/{r.denominator}")
+            for r in report.daily_ratios if r.ratio is not None]
+    if rows:
+        ax.errorbar([d for d, *_ in rows], [x for _, x, *_ in rows],
+                    yerr=[[x - lo for _, x, lo, _, _ in rows], [hi - x for _, x, _, hi, _ in rows]],
+                    fmt="o-", capsize=5, color="C1", label=f"{rows[0][4]} (95 % CI)")
+    if reference:
+        ref = sorted(reference.items())
+        ax.plot([d for d, _ in ref], [v for _, v in ref], "k*", ms=9, label="true ratio (simulator)")
+    ax.axhline(1.0, color="grey", lw=1, ls="--")
+    ax.set_title("ratio per day")
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    _day_axis(ax, report.days())
+
+
+def _overall_panel(ax: Any, report: ABReport) -> None:
     xs, names = [], []
     for i, a in enumerate(report.arms):
         if a.rate is None or a.ci_low is None or a.ci_high is None:
             continue
         yerr = [[max(0.0, a.rate - a.ci_low)], [max(0.0, a.ci_high - a.rate)]]
-        ax_all.errorbar([i], [a.rate], yerr=yerr, fmt="o", color=f"C{i}", capsize=6)
+        ax.errorbar([i], [a.rate], yerr=yerr, fmt="o", color=f"C{i}", capsize=6)
         xs.append(i)
         names.append(f"{a.arm}\n(n={a.started})")
-    ax_all.set_xticks(xs, names)
-    ax_all.set_xlim(-0.7, max(xs, default=0) + 0.7)
+    ax.set_xticks(xs, names)
+    ax.set_xlim(-0.7, max(xs, default=0) + 0.7)
     title = "overall (95 % CI)"
     if report.ratios and report.ratios[0].ratio is not None:
         r = report.ratios[0]
         title += f"\n{r.numerator}/{r.denominator}: {r.ratio:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
-    ax_all.set_title(title)
-    ax_all.grid(alpha=0.3, axis="y")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="y")

@@ -60,7 +60,9 @@ def surface(norm: str, rng: random.Random) -> str:
     return text if normalize_intent(text) == norm else norm
 
 
-def make_plan(world: World, n_intents: int, days: float, seed: int, requests_per_intent: float = 3.0) -> Plan:
+def make_plan(world: World, n_intents: int, days: float, seed: int, requests_per_intent: float = 3.0, *,
+              start: datetime = BASE_DATE) -> Plan:
+    """The period's projects, dated from ``start`` (a later simulated day of a multi-day run starts later)."""
     if n_intents < 1:
         raise ValueError(f"--intents must be >= 1, got {n_intents}")
     if days <= 0:
@@ -85,10 +87,10 @@ def make_plan(world: World, n_intents: int, days: float, seed: int, requests_per
         k = min(rng.choices(sizes, weights=probs)[0], total - cursor)
         chunk = tuple(surface(n, rng) for n in draws[cursor:cursor + k])
         frac = cursor / total
-        start = BASE_DATE + timedelta(seconds=round(span * frac + rng.uniform(0, 30), 3))
+        start_at = start + timedelta(seconds=round(span * frac + rng.uniform(0, 30), 3))
         user = min(n_users - 1, int(n_users * rng.random() ** 1.5))  # some users edit much more than others
         version = APP_VERSIONS[min(len(APP_VERSIONS) - 1, int(frac * len(APP_VERSIONS) + rng.uniform(-.2, .2)))]
-        projects.append(PlannedProject(seeded_uuid(rng), f"u{seed}-{user:06d}", start, chunk, version))
+        projects.append(PlannedProject(seeded_uuid(rng), f"u{seed}-{user:06d}", start_at, chunk, version))
         cursor += k
     return Plan(projects=projects, catalogue=cat, requests=total)
 
@@ -138,12 +140,23 @@ class RequestFailed(RuntimeError):
     pass
 
 
+Clock = Callable[[], datetime]
+
+
+def wall_clock_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def run_project(pp: PlannedProject, world: World, seed: int, respond: Responder,
-                emit: Callable[[dict[str, Any]], None], wall_clock: bool = False) -> ProjectOutcome:
+                emit: Callable[[dict[str, Any]], None], wall_clock: bool = False,
+                clock: Clock | None = None) -> ProjectOutcome:
     """One user's project: start, ask, look, export tools (or not), export the project (or abandon it).
 
-    With ``wall_clock`` (driving a live assistant) events carry the current time; otherwise simulated time from the
-    plan, so the same seed gives the same events."""
+    With ``clock`` (driving a live assistant, which stamps its own events with the same clock) events carry that
+    clock's time; ``wall_clock`` is the clock of the real world. Otherwise simulated time from the plan, so the same
+    seed gives the same events."""
+    if clock is None and wall_clock:
+        clock = wall_clock_now
     rng = random.Random(f"{seed}:project:{pp.project_id}")
     factor = users.user_factor(pp.user_id, seed)
     t = pp.start
@@ -151,7 +164,7 @@ def run_project(pp: PlannedProject, world: World, seed: int, respond: Responder,
     def at(dt_s: float) -> datetime:
         nonlocal t
         t = t + timedelta(seconds=round(dt_s, 3))
-        return datetime.now(UTC) if wall_clock else t
+        return clock() if clock is not None else t
 
     out = ProjectOutcome()
     emit(make_event("project_started", PRODUCER, occurred_at=at(0), event_id=seeded_uuid(rng),

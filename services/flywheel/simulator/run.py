@@ -2,7 +2,8 @@
 
 Direct mode asks the simulator's teacher in-process (fast, deterministic: the same seed gives the same events).
 Assistant mode posts every intent to ``POST {url}/v1/edits``, so the A/B arm really changes what users get; the
-assistant publishes intent_submitted/assistant_responded and the simulator the rest, all stamped with wall-clock time.
+assistant publishes intent_submitted/assistant_responded and the simulator the rest, all stamped with one clock (the
+wall clock, or a multi-day demo's simulated clock).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from flywheel.simulator.plan import (
+    BASE_DATE,
     Answer,
+    Clock,
     PlannedProject,
     ProjectOutcome,
     RequestFailed,
@@ -28,6 +31,7 @@ from flywheel.simulator.plan import (
     direct_responder,
     make_plan,
     run_project,
+    wall_clock_now,
 )
 from flywheel.simulator.teacher import SimTeacher
 from flywheel.simulator.truth import TruthRow, truth_path, write_truth
@@ -132,19 +136,27 @@ class _Throttle:
 def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | None = None,
              via_assistant_url: str | None = None, progress: bool = True, *,
              base_intents: int = DEFAULT_BASE_INTENTS, requests_per_intent: float = 3.0,
-             workers: int = 8, world_seed: int | None = None) -> SimulationSummary:
+             workers: int = 8, world_seed: int | None = None, start: datetime | None = None,
+             clock: Clock | None = None, project_fraction: float = 1.0) -> SimulationSummary:
     """Run the simulation and publish its events to ``settings.events_topic``; write the hidden truth file.
 
     ``world_seed`` (default: ``seed``) picks the world; ``seed`` picks the traffic. A later period of the same world
     (an A/B test after training) uses the training world's seed with a new traffic seed, so its projects, users and
-    event ids are new."""
+    event ids are new. ``start`` dates the period (default: the simulator's fixed origin); in assistant mode
+    ``clock`` stamps the simulator's events (default: the wall clock; a multi-day demo passes its simulated clock,
+    the same one the assistant stamps its events with). ``project_fraction`` < 1 keeps a seeded random sample of the
+    planned projects: fewer requests with the same intent distribution per request."""
     from flywheel.events.publisher import EventPublisher
     from flywheel.kafka_admin import ensure_topics
 
     if rate is not None and rate <= 0:
         raise ValueError(f"--rate must be > 0 events/s, got {rate}")
     world = build_world(seed if world_seed is None else world_seed, base_intents)
-    plan = make_plan(world, intents, days, seed, requests_per_intent)
+    plan = make_plan(world, intents, days, seed, requests_per_intent, start=start or BASE_DATE)
+    if project_fraction < 1.0:
+        keep = random.Random(f"{seed}:sample")
+        plan.projects = [pp for pp in plan.projects if keep.random() < project_fraction]
+        plan.requests = sum(len(pp.intents) for pp in plan.projects)
     path = write_world_truth(world, plan.catalogue, truth_path(settings.artifacts_dir, seed))
     ensure_topics(settings.bootstrap(), {settings.events_topic: settings.topic_partitions})
     counts: Counter[str] = Counter()
@@ -171,7 +183,7 @@ def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | 
                 respond = http_responder(via_assistant_url, settings.teacher_timeout_s * 2)
 
                 def one(pp: PlannedProject) -> ProjectOutcome:
-                    o = run_project(pp, world, seed, respond, emit, wall_clock=True)
+                    o = run_project(pp, world, seed, respond, emit, clock=clock or wall_clock_now)
                     advance()
                     return o
                 with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:

@@ -1,7 +1,7 @@
 """Simulated users: how likely they are to export each tool they were shown, and the project.
 
-The export probability falls with the distance between what was shown and the latent ideal (SPEC "Known-answer
-simulator"). Users differ a little in how easily they are pleased.
+The export probability falls with the distance between what was shown and the latent ideal
+(docs/domain.md#the-simulator). Users differ a little in how easily they are pleased.
 """
 
 from __future__ import annotations

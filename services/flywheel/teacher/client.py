@@ -2,7 +2,8 @@
 
 The three tool requests run concurrently, so the response latency is the slowest of the three. Every output is parsed
 and validated against the tool schemas (``flywheel.contracts``); an answer that stays invalid after the retries is
-recorded as ``None`` for that tool and named in ``invalid_tools`` (it counts as "not used", as in the SPEC's metrics).
+recorded as ``None`` for that tool and named in ``invalid_tools`` (it counts as "not used", as in the metrics,
+docs/domain.md#d12-invalid-outputs).
 """
 
 from __future__ import annotations

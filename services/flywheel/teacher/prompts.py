@@ -96,14 +96,25 @@ def parse_request(text: str) -> tuple[str, str]:
     return tool, intent
 
 
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.S)
+def _strip_fences(text: str) -> str:
+    """Drop a leading ```/```json and a trailing ``` fence. String operations, linear in the reply: the former regex
+    (`\\s*```$` tried at every offset) was quadratic on long whitespace runs."""
+    text = text.strip()
+    if text.startswith("```"):
+        text = text[3:]
+        if text.startswith("json"):
+            text = text[4:]
+        text = text.lstrip()
+    if text.endswith("```"):
+        text = text[:-3].rstrip()
+    return text
 
 
 def parse_reply(content: str | None) -> tuple[Any, str | None]:
     """(output, rationale) from a reply; tolerates code fences. ValueError for anything else."""
     if not content:
         raise ValueError("empty reply")
-    text = _FENCE.sub("", content.strip())
+    text = _strip_fences(content)
     obj = json.loads(text)
     if not isinstance(obj, dict) or "output" not in obj:
         raise ValueError(f"reply is not an object with an 'output' key: {text[:200]!r}")

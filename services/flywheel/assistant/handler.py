@@ -1,0 +1,140 @@
+"""One POST /v1/edits: authenticate, route to an arm, answer, publish both events (acknowledged), respond.
+
+Kept apart from the FastAPI wiring in `app.py` so each step is a small method a reader can follow in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from flywheel.assistant.backends import BackendUnavailable, validate_outputs
+from flywheel.assistant.delivery import NotDelivered, deliver, fit_to_contract
+from flywheel.assistant.guard import Refused
+from flywheel.assistant.metrics import LatencyTracker
+from flywheel.assistant.routing import assign_arm
+from flywheel.events.envelope import make_event
+
+log = logging.getLogger("flywheel.assistant")
+PRODUCER = "assistant"
+
+
+@dataclass(frozen=True)
+class Route:
+    arm: str
+    backend: str
+    model_ref: str | None
+    experiment_id: str | None
+
+
+@dataclass
+class EditHandler:
+    settings: Any
+    backends: dict[str, Any]
+    metrics: LatencyTracker
+    guard: Any
+    experiments: Any
+    publisher: Any
+    now: Callable[[], datetime]
+    ack_timeout_s: float
+
+    def handle(self, req: Any, request: Request) -> JSONResponse:
+        received, t0 = self.now(), time.perf_counter()
+        try:
+            key = self.guard.authenticate(request) if self.guard is not None else None
+        except Refused as exc:
+            return self._refused("-", exc)
+        route = self.route(req.user_id)
+        try:
+            if key is not None and route.backend == "teacher":
+                self.guard.charge_teacher(key)
+            result = self.backends[route.backend].respond(req.intent, route.model_ref)
+        except Refused as exc:
+            return self._refused(route.arm, exc)
+        except BackendUnavailable as exc:
+            self.metrics.requests.labels(arm=route.arm, status="unavailable").inc()
+            log.warning("arm %s unavailable: %s", route.arm, exc)
+            return JSONResponse(status_code=503, content={"detail": str(exc), "arm": route.arm})
+        outputs, invalid = validate_outputs(result.outputs, self.settings.schemas_dir)
+        invalid = sorted(set(invalid) | set(result.invalid_tools))
+        if invalid:
+            log.warning("arm %s model %s: invalid output for %s (recorded as not used)", route.arm,
+                        result.model_version, invalid)
+        latency_ms = round((time.perf_counter() - t0) * 1000, 2)
+        return self.publish_and_answer(req, route, result, outputs, invalid, received, latency_ms)
+
+    def route(self, user_id: str) -> Route:
+        """The user's arm in the active experiment; everyone gets the teacher when none is active."""
+        exp = self.experiments.get()
+        if exp is None:
+            return Route("teacher", "teacher", None, None)
+        arm = assign_arm(user_id, exp.salt, exp.weights())
+        spec = exp.arm(arm)
+        return Route(arm, spec.backend, spec.model_ref, exp.experiment_id)
+
+    def publish_and_answer(self, req: Any, route: Route, result: Any, outputs: dict[str, Any], invalid: list[str],
+                           received: datetime, latency_ms: float) -> JSONResponse:
+        """A 200 only once the broker acknowledged both events: an answer must never leave no trace."""
+        request_id = str(uuid.uuid4())
+        rationale = ({k: v for k, v in result.rationale.items() if k in outputs} if result.rationale else None)
+        intent_ev = make_event("intent_submitted", PRODUCER, occurred_at=received, project_id=req.project_id,
+                               request_id=request_id, intent=req.intent)
+        response_ev = make_event(
+            "assistant_responded", PRODUCER, occurred_at=self.now(), project_id=req.project_id,
+            request_id=request_id, arm=route.arm, model_name=result.model_name[:255],
+            model_version=result.model_version[:128], outputs=outputs, rationale=rationale, latency_ms=latency_ms)
+        try:
+            response_ev, fixes = fit_to_contract(self.settings, response_ev)
+            deliver(self.publisher, [intent_ev, response_ev], self.ack_timeout_s)
+        except NotDelivered as exc:
+            self.metrics.requests.labels(arm=route.arm, status="event_log_unavailable").inc()
+            log.error("events of %s not acknowledged: %s", request_id, exc)
+            return JSONResponse(status_code=503, content={"detail": str(exc), "arm": route.arm})
+        if fixes:
+            log.warning("request %s: %s to fit the event contract", request_id, fixes)
+        self.metrics.requests.labels(arm=route.arm, status="ok").inc()
+        self.metrics.observe(route.arm, latency_ms)
+        return JSONResponse({
+            "request_id": request_id, "project_id": req.project_id, "arm": route.arm,
+            "experiment_id": route.experiment_id, "model_name": result.model_name,
+            "model_version": result.model_version, "outputs": outputs, "rationale": response_ev["rationale"],
+            "invalid_tools": invalid, "latency_ms": latency_ms, "contract_fixes": fixes})
+
+    def _refused(self, arm: str, exc: Refused) -> JSONResponse:
+        self.metrics.requests.labels(arm=arm, status=f"refused_{exc.status}").inc()
+        return exc.response()
+
+
+def readiness_problems(settings: Any, engine: Any, publisher: Any) -> list[str]:
+    """What keeps the assistant from answering: the database and the events topic must be reachable."""
+    from sqlalchemy import text
+
+    problems = []
+    try:
+        with engine.connect() as c:
+            c.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 — reported, not raised
+        problems.append(f"database: {exc}")
+    bootstrap = getattr(publisher, "bootstrap", None)
+    if bootstrap is None:
+        return problems
+    from flywheel.kafka_admin import admin_client
+
+    try:
+        admin = admin_client(bootstrap, timeout_s=3.0)
+        try:
+            if settings.events_topic not in admin.list_topics():
+                problems.append(f"kafka: topic {settings.events_topic} does not exist")
+        finally:
+            admin.close()
+    except Exception as exc:  # noqa: BLE001 — reported, not raised
+        problems.append(f"kafka: {exc}")
+    return problems

@@ -1,0 +1,83 @@
+"""Incremental ground truth (docs/domain.md#d20-incremental-ground-truth): fold the events ingested since the last
+fold into per (intent_norm, tool, output, arm) aggregates, so a nightly run costs what arrived that day.
+
+The fold shares the caller's transaction: the pick that follows reads the aggregates as folded, and a failed run
+leaves the previous fold untouched. Folds are serialized by an advisory lock.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+SQL_DIR = Path(__file__).with_name("sql")
+_FOLD_LOCK = (5_000_002, 0)  # advisory-lock key of the fold
+
+_TOUCHED = """
+CREATE TEMPORARY TABLE gt_touched ON COMMIT DROP AS
+SELECT request_id FROM intents WHERE ingested_at > :since AND ingested_at <= :watermark
+UNION SELECT request_id FROM responses WHERE ingested_at > :since AND ingested_at <= :watermark
+UNION SELECT request_id FROM tool_exports WHERE ingested_at > :since AND ingested_at <= :watermark
+"""
+
+
+@cache
+def _sql(name: str) -> str:
+    return (SQL_DIR / name).read_text()
+
+
+@dataclass(frozen=True)
+class Fold:
+    since: datetime | None  # None = the first fold (everything up to the watermark)
+    watermark: datetime
+    n_requests: int  # requests touched by the new events
+    n_responses: int  # responses counted or given a late export
+    n_candidates: int  # aggregate rows created or updated
+    duration_s: float
+
+
+def folded_watermark(conn: Any) -> datetime | None:
+    """Where the aggregates stand: every event ingested up to this time is in them (None = never folded)."""
+    return conn.execute(text("SELECT max(watermark) FROM groundtruth_folds")).scalar()
+
+
+def fold(conn: Any, *, watermark: datetime) -> Fold | None:
+    """Bring the aggregates up to ``watermark`` inside the caller's transaction; None when they already are there.
+
+    Raises ValueError when the aggregates are already past ``watermark`` (they cannot go back: compute that run in
+    full instead)."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _FOLD_LOCK[0], "b": _FOLD_LOCK[1]})
+    since = folded_watermark(conn)
+    if since is not None and since > watermark:
+        raise ValueError(f"the aggregates are folded up to {since.isoformat()}, past {watermark.isoformat()}")
+    if since is not None and since == watermark:
+        return None
+    t0 = time.perf_counter()
+    args = {"since": since if since is not None else datetime.min, "watermark": watermark}
+    conn.execute(text("DROP TABLE IF EXISTS gt_touched"))
+    conn.execute(text(_TOUCHED if since is not None else _TOUCHED.replace("ingested_at > :since AND ", "")), args)
+    # Estimates on a fresh temporary table are guesses: a day's few thousand requests must probe the indexes by
+    # request_id, the first fold over all history must hash-join.
+    conn.execute(text("ANALYZE gt_touched"))
+    stats = conn.execute(text(_sql("groundtruth_fold.sql")), args).mappings().one()
+    conn.execute(text("DROP TABLE gt_touched"))
+    done = Fold(since=since, watermark=watermark, n_requests=stats["n_requests"], n_responses=stats["n_responses"],
+                n_candidates=stats["n_candidates"], duration_s=time.perf_counter() - t0)
+    conn.execute(text(
+        "INSERT INTO groundtruth_folds (watermark, n_requests, n_responses, n_candidates, duration_s)"
+        " VALUES (:wm, :nq, :nr, :nc, :d)"),
+        {"wm": watermark, "nq": done.n_requests, "nr": done.n_responses, "nc": done.n_candidates,
+         "d": done.duration_s})
+    return done
+
+
+def reset(conn: Any) -> None:
+    """Forget the aggregates (the next fold starts from the first event again)."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _FOLD_LOCK[0], "b": _FOLD_LOCK[1]})
+    conn.execute(text("TRUNCATE groundtruth_candidates, groundtruth_folded, groundtruth_folds"))

@@ -1,0 +1,154 @@
+"""The flywheel over several simulated days: day 0 collects with the teacher; every night runs the real nightly DAG;
+every following day's traffic goes through the assistant's A/B router (teacher vs the current production student),
+is ingested and feeds the next night. A simulated clock dates everything, so each day is its own point in the report.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rich.console import Console
+
+from flywheel.demo.steps import DayResult, DemoOptions, DemoResult, ingest, nightly, stepper
+from flywheel.settings import Settings
+
+DAY = timedelta(days=1)
+
+
+class SimulatedClock:
+    """A day's clock: the simulated day's midnight plus the wall time elapsed since the day began (a day of traffic
+    takes minutes, so every event of day k is dated on day k)."""
+
+    def __init__(self, day_start: datetime) -> None:
+        self.day_start = day_start
+        self.wall0 = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.day_start + (datetime.now(UTC) - self.wall0)
+
+
+def day_start(k: int) -> datetime:
+    from flywheel.simulator.plan import BASE_DATE
+
+    return BASE_DATE + k * DAY
+
+
+def run_demo(settings: Settings, opts: DemoOptions, console: Console | None = None) -> DemoResult:
+    from flywheel.runtime.stack import down
+
+    console = console or Console()
+    # kafka-python warns about its own event-loop timing under load; the demo's output is for people.
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    result = DemoResult()
+    try:
+        _run(settings, opts, console, result)
+    finally:
+        if not opts.keep:
+            console.rule("[bold]cleanup")
+            for line in down(settings).lines:
+                console.print(f"  {line}")
+    return result
+
+
+def _run(s: Settings, o: DemoOptions, console: Console, result: DemoResult) -> None:
+    from flywheel.db.migrate import current, upgrade
+    from flywheel.runtime.stack import up
+    from flywheel.simulator.run import simulate
+
+    step = stepper(console, result)
+    with step("services up + migrate"):
+        for line in up(s).lines:
+            console.print(f"  {line}")
+        upgrade(s)
+        console.print(f"  schema at revision {current(s)}")
+    with step(f"day 0 ({day_start(0):%Y-%m-%d}): collect with the teacher, {o.intents} unique intents "
+              f"(seed {o.seed})"):
+        sim = simulate(s, intents=o.intents, days=1, seed=o.seed, start=day_start(0))
+        console.print(f"  {sim.events} events, {sim.projects} projects, {sim.requests} teacher responses "
+                      f"-> {s.events_topic} ({sim.events_per_s:.0f} events/s)")
+    with step("ingest day 0"):
+        ingest(s, console)
+    experiment_id: str | None = None
+    with _teacher_server(o) as teacher_url:
+        for k in range(1, o.days + 1):
+            with step(f"night {k}: nightly DAG (ground truth -> gates -> split -> train -> evaluate -> promote)"):
+                nightly(s, o, console, result, warm=k > 1)
+            day = DayResult(day=k, date=f"{day_start(k):%Y-%m-%d}", promoted=result.promoted)
+            _serving_model(s, day)
+            if day.model_id is None:
+                console.print("[yellow]no production student yet: the A/B days are skipped[/]")
+                return
+            if experiment_id is None:
+                experiment_id = _experiment(s, day_start(k))
+            with step(f"day {k} ({day.date}): A/B teacher vs student {day.model_id}"):
+                _ab_day(s, o, console, day, teacher_url)
+            result.days.append(day)
+            with step(f"ingest day {k}"):
+                ingest(s, console)
+    with step("A/B report (per day) vs the simulator's truth"):
+        from flywheel.demo.summary import final_report
+
+        final_report(s, console, result, experiment_id)
+
+
+class _teacher_server:
+    """The local teacher-server (the simulator's teacher stand-in) for every A/B day."""
+
+    def __init__(self, o: DemoOptions) -> None:
+        self.o = o
+
+    def __enter__(self) -> str:
+        from flywheel.simulator.teacher_server import create_app as teacher_app
+        from flywheel.simulator.world import build_world
+        from flywheel.teacher.threaded import start_in_thread
+
+        self.cm = start_in_thread(teacher_app(build_world(self.o.seed)))
+        return str(self.cm.__enter__().url)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.cm.__exit__(*exc)
+
+
+def _serving_model(s: Settings, day: DayResult) -> None:
+    from flywheel.registry.store import production_model
+
+    prod = production_model(s)
+    if prod is not None:
+        day.model_id = prod.model_id
+        overall = (prod.metrics or {}).get("overall")
+        day.rq1_overall = float(overall) if overall is not None else None
+
+
+def _experiment(s: Settings, start: datetime) -> str:
+    """One 50/50 experiment over every A/B day, started at the first A/B day's simulated midnight; the student arm
+    follows the production model, so each night's promotion reaches the next day."""
+    from flywheel.db.engine import make_engine
+    from flywheel.db.experiments import create_experiment, parse_arms
+
+    eng = make_engine(s)
+    try:
+        exp = create_experiment(eng, "demo: teacher vs student", parse_arms("teacher:0.5:teacher,student:0.5:student"),
+                                now=start)
+    finally:
+        eng.dispose()
+    return exp.experiment_id
+
+
+def _ab_day(s: Settings, o: DemoOptions, console: Console, day: DayResult, teacher_url: str) -> None:
+    """A collection-sized day of the same world (a seeded sample of its projects: the same intent mix), served by the
+    assistant, every event stamped with the day's simulated clock."""
+    from flywheel.assistant.app import create_app as assistant_app
+    from flywheel.simulator.run import simulate
+    from flywheel.teacher.threaded import start_in_thread
+
+    clock = SimulatedClock(day_start(day.day))
+    s2 = s.model_copy(update={"openai_base_url": f"{teacher_url}/v1", "openai_api_key": "local"})
+    with start_in_thread(assistant_app(s2, clock=clock, require_key=False)) as assistant:
+        sim = simulate(s2, intents=o.intents, days=1, seed=o.seed + 1000 * day.day, world_seed=o.seed,
+                       via_assistant_url=assistant.url, workers=o.ab_workers, start=day_start(day.day), clock=clock,
+                       project_fraction=o.ab_fraction)
+    day.truth, day.requests, day.failed_requests = sim.truth_by_arm, sim.requests, sim.failed_requests
+    console.print(f"  {sim.projects} projects, {sim.requests} requests, {sim.failed_requests} failed, "
+                  f"{sim.events} events by the app in {sim.seconds:.0f}s")

@@ -1,0 +1,83 @@
+"""The annotation app in a real browser: Debian's Chromium, driven by Selenium through chromedriver (no download),
+signs in, answers a task and the answer is in Postgres. FLYWHEEL_SCREENSHOT=path also saves the task page there
+(docs/annotation-app.png is made that way)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from flywheel.annotate import store
+from flywheel.annotate.app import create_app
+from flywheel.annotate.batch import prepare_batch
+from flywheel.runtime.proc import free_port
+from tests.support.reality import fake_predict, seed_model
+
+pytestmark = pytest.mark.services
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture
+def server(settings, engine):
+    seed_model(engine, settings.artifacts_dir)
+    prepare_batch(settings, model_id="m-reality", predict=fake_predict, engine=engine, n_tasks=3)
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(engine, lut_dir=settings.artifacts_dir / "luts"),
+                                        host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.started
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver")
+def test_sign_in_answer_and_store_in_a_browser(server, engine, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    with Session(engine) as s, s.begin():
+        token = store.add_annotator(s, name="browser-1")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,860",
+                f"--user-data-dir={tmp_path / 'profile'}"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=opts)
+    try:
+        driver.get(server + "/")
+        driver.find_element(By.ID, "name").send_keys("browser-1")
+        driver.find_element(By.ID, "token").send_keys(token)
+        driver.find_element(By.ID, "signin").click()
+        intent = driver.find_element(By.ID, "intent").text
+        task_id = int(driver.find_element(By.NAME, "task_id").get_attribute("value"))
+        loaded = driver.execute_script(
+            "return Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
+        assert loaded == [True, True, True]
+        shot = Path(os.environ.get("FLYWHEEL_SCREENSHOT") or tmp_path / "task.png")
+        driver.save_screenshot(str(shot))
+        driver.find_element(By.ID, "relevant-yes").click()
+        driver.find_element(By.ID, "mimics-no").click()
+        driver.find_element(By.ID, "submit").click()
+        assert f"Saved your answer to task {task_id}" in driver.find_element(By.ID, "note").text
+    finally:
+        driver.quit()
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT t.intent, a.relevant, a.mimics FROM annotation_answers a"
+                                " JOIN annotation_tasks t ON t.id = a.task_id"
+                                " JOIN annotators n ON n.id = a.annotator_id"
+                                " WHERE n.name = 'browser-1'")).one()
+    assert tuple(row) == (intent, True, False)
