@@ -155,7 +155,8 @@ def log_training(settings: Settings, *, model_id: str, checkpoint: Path, config:
     run_id = run.info.run_id
     try:
         params = [Param(k, str(v)[:6000]) for k, v in flatten("", config)]
-        c.log_batch(run_id, params=params)
+        for i in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
+            c.log_batch(run_id, params=params[i:i + 100])
         _log_losses(c, run_id, read_train_log(checkpoint))
         summary = {**metric_items(metrics), **{f"train.{k}": float(v) for k, v in lineage.items()
                                                if k in ("training_seconds", "final_loss", "steps", "epochs")
