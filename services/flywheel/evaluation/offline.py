@@ -11,6 +11,7 @@ from typing import Any
 from flywheel.datasets.files import SplitFiles, read_jsonl, write_jsonl
 from flywheel.evaluation.metrics import EvalReport, evaluate
 from flywheel.evaluation.table import report_summary
+from flywheel.inference.compact_predictor import CompactPredictor
 from flywheel.inference.predictor import Predictor, load_predictor
 from flywheel.training.config import TrainConfig
 
@@ -37,12 +38,18 @@ def evaluate_checkpoint(*, model_path: str | Path, split: SplitFiles, split_id: 
 
 
 def evaluate_trained(model: Any, tokenizer: Any, config: TrainConfig, *, model_name: str, model_id: str,
-                     test: list[dict[str, Any]], out_dir: Path, progress: bool) -> dict[str, Any]:
+                     test: list[dict[str, Any]], out_dir: Path, progress: bool, vocab: Any = None) -> dict[str, Any]:
     """The test evaluation right after training, on the in-memory model (a ``TestEvaluator`` for
-    :func:`flywheel.training.train.train`); writes ``test_predictions.jsonl``."""
-    predictor = Predictor(model, tokenizer, config.backend, model_name=model_name, model_version=model_id,
-                          max_new_tokens=config.max_target_tokens, batch_size=config.eval_batch_size,
-                          constrained=config.constrained_decoding)
+    :func:`flywheel.training.train.train`); writes ``test_predictions.jsonl``. ``vocab``: the compact target
+    vocabulary of a compact-encoded student (None for JSON)."""
+    predictor: Predictor
+    if vocab is not None:
+        predictor = CompactPredictor(model, tokenizer, vocab, model_name=model_name, model_version=model_id,
+                                     batch_size=config.eval_batch_size)
+    else:
+        predictor = Predictor(model, tokenizer, config.backend, model_name=model_name, model_version=model_id,
+                              max_new_tokens=config.max_target_tokens, batch_size=config.eval_batch_size,
+                              constrained=config.constrained_decoding)
     preds = predictor.predict_detailed([r["intent"] for r in test], progress=progress)
     write_jsonl(out_dir / "test_predictions.jsonl", [p.record() for p in preds])
     return report_summary(evaluate([p.record() for p in preds], test))

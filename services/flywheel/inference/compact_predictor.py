@@ -1,0 +1,89 @@
+"""Predictor for students trained with the compact target encoding (same interface as ``Predictor``).
+
+Generation goes through ``CompactT5Decoder`` (grammar-masked, so every output is a legal token sequence); the raw text
+kept per tool is the space-joined token sequence (``exposure=0 contrast=20 ...``, ``vivid_Film intensity=60``,
+``null``). A sequence that still fails to decode (e.g. a filter that left the catalogue since training) counts as
+invalid -> null, as in ``Predictor``; ``decode`` checks everything the JSON Schema contract does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from flywheel.contracts import TOOLS, normalize_intent
+from flywheel.inference.decoder import CompactT5Decoder
+from flywheel.inference.predictor import Prediction, Predictor
+from flywheel.training.data import prompt
+from flywheel.training.encoding import EncodingError, TargetVocab, decode, to_text
+
+
+class CompactPredictor(Predictor):
+    def __init__(self, model: Any, tokenizer: Any, vocab: TargetVocab, **kwargs: Any) -> None:
+        kwargs.pop("constrained", None)  # the compact decoder is always grammar-masked
+        super().__init__(model, tokenizer, "seq2seq", **kwargs)
+        self.constrained = True  # recorded with evaluations: every output here is grammar-masked
+        self.vocab = vocab
+        self.decoder = CompactT5Decoder(self.model, vocab, TOOLS)
+        self.filter_names = frozenset(self.contracts.filter_names)
+
+    def generate_raw(self, sources: list[str], progress: bool = False, tools: list[str] | None = None) -> list[str]:
+        if tools is None:
+            raise ValueError("the compact decoder needs the tool of every prompt")
+        order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+        texts: list[str] = [""] * len(sources)
+        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        it: Any = batches
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(batches, desc="generate", unit="batch")
+        with self._lock:
+            for b in it:
+                enc = self.tokenizer([sources[i] for i in b], return_tensors="pt", padding=True, truncation=True,
+                                     max_length=128)
+                rows = self.decoder.decode(enc["input_ids"], enc["attention_mask"], [tools[i] for i in b])
+                for i, row in zip(b, rows, strict=True):
+                    texts[i] = to_text([self.vocab.tokens[j] for j in row])
+        return texts
+
+    def predict_detailed(self, intents: list[str], progress: bool = False) -> list[Prediction]:
+        norm = [normalize_intent(i) for i in intents]
+        sources = [prompt(t, i) for i in norm for t in TOOLS]
+        raw = self.generate_raw(sources, progress=progress, tools=[t for _ in norm for t in TOOLS])
+        preds = []
+        for k, intent in enumerate(norm):
+            outputs: dict[str, Any] = {}
+            texts: dict[str, str] = {}
+            invalid: list[str] = []
+            for j, tool in enumerate(TOOLS):
+                text = raw[k * len(TOOLS) + j]
+                texts[tool] = text
+                try:  # decode enforces the whole contract (keys, ranges, catalogue; tests/test_compact_encoding)
+                    value, ok = decode(tool, text.split(), self.filter_names), True
+                except EncodingError:
+                    value, ok = None, False
+                outputs[tool] = value if ok else None
+                if not ok:
+                    invalid.append(tool)
+            self.counts["outputs"] += len(TOOLS)
+            self.counts["invalid"] += len(invalid)
+            for t in invalid:
+                self.counts[f"invalid.{t}"] += 1
+            preds.append(Prediction(intent, outputs, texts, invalid))
+        return preds
+
+
+def load_compact_predictor(model_dir: str | Path, card: dict[str, Any], batch_size: int = 128,
+                           num_threads: int | None = None) -> CompactPredictor:
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    d = Path(model_dir)
+    tok = AutoTokenizer.from_pretrained(d)
+    model = AutoModelForSeq2SeqLM.from_pretrained(d, dtype=torch.float32)
+    return CompactPredictor(model, tok, TargetVocab.load(d), model_name=card.get("model_name", "student-seq2seq"),
+                            model_version=card.get("model_version", d.name), batch_size=batch_size,
+                            num_threads=num_threads, max_new_tokens=card.get("max_new_tokens", 16))
+
