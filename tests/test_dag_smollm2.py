@@ -15,6 +15,7 @@ SEED = 7
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # a pretrained model trained and scored on CPU, plus the whole DAG: ~6-10 min on 2 cores
 def test_nightly_dag_trains_smollm2_lora_evaluates_and_promotes(settings, engine, tmp_path):
     from flywheel import tracking
     from flywheel.runtime.airflow import run_dag
