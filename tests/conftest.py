@@ -29,7 +29,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """Embedded services on free loopback ports under a temporary state folder; stopped at the end."""
     state = tmp_path_factory.mktemp("flywheel-state")
     s = get_settings(state_dir=state, pg_port=free_port(), kafka_port=free_port(), database_url=None,
-                     kafka_bootstrap=None, pg_database=TEMPLATE_DB)
+                     kafka_bootstrap=None, pg_database=TEMPLATE_DB,
+                     # MLflow migrates its own database on first use (~1 min): only tests about tracking switch it on.
+                     mlflow_enabled=False)
     try:
         up(s)
         from flywheel.db.migrate import upgrade

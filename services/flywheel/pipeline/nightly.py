@@ -18,12 +18,14 @@ from flywheel.datasets import validate as gates
 from flywheel.datasets.groundtruth import run_groundtruth
 from flywheel.datasets.splits import SplitError, make_split
 from flywheel.errors import GateFailed, Skipped, UsageError
+from flywheel.registry.records import UnknownModel
 from flywheel.registry.stages import evaluate_model
-from flywheel.registry.store import production_model
+from flywheel.registry.store import get_model, production_model
 from flywheel.registry.store import promote as registry_promote
 from flywheel.settings import Settings
 from flywheel.training.config import TrainConfig
-from flywheel.training.launcher import LaunchResult, launch
+from flywheel.training.launcher import LaunchFailed, LaunchResult, job_spec, launch, write_job
+from flywheel.training.train import new_model_id
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +111,45 @@ def train(settings: Settings, *, split_id: str, params: Params = None,
                   airflow_run_id=airflow_run_id)
 
 
+def plan_training(settings: Settings, *, split_id: str, params: Params = None,
+                  airflow_run_id: str | None = None) -> dict[str, Any]:
+    """Choose the model id and config of this run's training before it starts; for the `kubernetes` launcher also
+    write the Job that the DAG's KubernetesJobOperator submits (``job_file``)."""
+    p = params or {}
+    launcher = p.get("launcher", "local")
+    if launcher not in ("local", "kubernetes"):
+        raise UsageError(f"unknown launcher {launcher!r}: use 'local' or 'kubernetes'")
+    config, model_id = train_config(p), new_model_id()
+    plan: dict[str, Any] = {"model_id": model_id, "split_id": split_id, "launcher": launcher,
+                            "config": config.model_dump(mode="json"), "job_file": None}
+    if launcher == "kubernetes":
+        job = job_spec(settings, split_id=split_id, config=config, model_id=model_id, airflow_run_id=airflow_run_id)
+        plan.update(job_file=str(write_job(settings, job, model_id)), job_name=job["metadata"]["name"])
+    log.info("training plan: %s", {k: v for k, v in plan.items() if k != "config"})
+    return plan
+
+
+def train_planned(settings: Settings, *, plan: Mapping[str, Any], airflow_run_id: str | None = None) -> str:
+    """Run a planned training on this worker (its GPUs, else its CPU); returns the registered model id."""
+    res = launch(settings, plan["split_id"], TrainConfig.model_validate(plan["config"]), launcher="local",
+                 model_id=plan["model_id"], airflow_run_id=airflow_run_id)
+    return res.model_id
+
+
+def trained_model(settings: Settings, *, plan: Mapping[str, Any], airflow_run_id: str | None = None) -> str:
+    """The planned model, once a launcher has trained and registered it (a finished Job that registered nothing is
+    an error, not a skip)."""
+    try:
+        rec = get_model(settings, plan["model_id"])
+    except UnknownModel as e:
+        raise LaunchFailed(f"the {plan['launcher']} training finished but model {plan['model_id']} is not "
+                           "registered; see the train task's log") from e
+    return rec.model_id
+
+
 def evaluate(settings: Settings, *, model_id: str, split_id: str, params: Params = None,
              airflow_run_id: str | None = None) -> dict[str, Any]:
-    """Offline evaluation on the split's test part, stored with the model; skipped while a Job is still to run."""
-    if (params or {}).get("launcher") == "kubernetes":
-        raise Skipped(f"training was submitted to Kubernetes ({model_id}); evaluate when it finishes")
+    """Offline evaluation on the split's test part, stored with the model."""
     result = evaluate_model(settings, model_id, split_id, airflow_run_id=airflow_run_id)
     log.info("evaluation of %s on %s: %s", model_id, split_id, result)
     return {"model_id": model_id, "split_id": split_id}
