@@ -5,6 +5,9 @@ It understands two kinds of request (anything else gets a 400 with the reason, i
   assistant content ``{"rationale": ..., "output": ...}`` sampled from the simulator's noisy teacher;
 * a paraphrase request whose last user message starts with ``PARAPHRASE:`` followed by ``{"intent": ..., "n": ...}``
   -> ``{"paraphrases": [...]}`` drawn from the intent's paraphrase family.
+
+Bodies over ``max_body_bytes`` get 413 before they are buffered; the sampling (CPU work under one lock) runs in a
+worker thread, so one slow completion never stalls the event loop that serves /healthz and the other requests.
 """
 
 from __future__ import annotations
@@ -19,13 +22,17 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
+from flywheel.assistant.guard import BodyLimit
 from flywheel.simulator.teacher import SimTeacher
 from flywheel.simulator.world import World
 from flywheel.teacher.prompts import parse_request
 
 PARAPHRASE_PREFIX = "PARAPHRASE:"
 MAX_PARAPHRASES = 50
+# A teacher or paraphrase request is a system prompt (the filter catalogue) plus one short intent: a few KiB.
+MAX_BODY_BYTES = 256 * 1024
 
 
 class BadRequest(ValueError):
@@ -37,6 +44,13 @@ class BadRequest(ValueError):
 def _error(status: int, message: str, param: str | None = None) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": {
         "message": message, "type": "invalid_request_error", "param": param, "code": None}})
+
+
+class _OpenAIBodyLimit(BodyLimit):
+    """The assistant's body limit, answering in OpenAI's error shape."""
+
+    async def _too_large(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await _error(413, f"request body over {self.max_bytes} bytes")(scope, receive, send)
 
 
 def _last_user_message(body: dict[str, Any]) -> str:
@@ -70,7 +84,8 @@ def _paraphrase(world: World, text: str, rng: random.Random) -> str:
     return json.dumps({"paraphrases": world.paraphrases(req["intent"], n, rng)}, ensure_ascii=False)
 
 
-def create_app(world: World, *, delay_ms: float = 0.0, model_version: str | None = None) -> FastAPI:
+def create_app(world: World, *, delay_ms: float = 0.0, model_version: str | None = None,
+               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """The server for one world. ``delay_ms`` adds a fixed think time per completion (demo realism)."""
     teacher = SimTeacher(world, model_version=model_version)
     rng = random.Random(f"{world.seed}:teacher-server")
@@ -78,6 +93,7 @@ def create_app(world: World, *, delay_ms: float = 0.0, model_version: str | None
     app = FastAPI(title="flywheel teacher-server (simulated OpenAI Chat Completions)")
     app.state.world = world
     app.state.teacher = teacher
+    app.add_middleware(_OpenAIBodyLimit, max_bytes=max_body_bytes)
 
     def complete(body: dict[str, Any]) -> list[str]:
         model = body.get("model")
@@ -107,12 +123,12 @@ def create_app(world: World, *, delay_ms: float = 0.0, model_version: str | None
     async def chat_completions(request: Request) -> JSONResponse:
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             return _error(400, "the request body is not valid JSON")
         if not isinstance(body, dict):
             return _error(400, "the request body must be a JSON object")
         try:
-            contents = complete(body)
+            contents = await run_in_threadpool(complete, body)
         except BadRequest as exc:
             return _error(400, str(exc), exc.param)
         if delay_ms:
