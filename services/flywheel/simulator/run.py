@@ -83,15 +83,17 @@ def generate_events(seed: int, intents: int, days: float, *, base_intents: int =
         yield from buf
 
 
-def http_responder(url: str, timeout_s: float = 30.0) -> Responder:
+def http_responder(url: str, timeout_s: float = 30.0, api_key: str | None = None) -> Responder:
+    """Users calling the assistant at `url`; `api_key` goes as `Authorization: Bearer` (the assistant requires one)."""
     import httpx
 
     local = threading.local()
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     def client() -> httpx.Client:
         c = getattr(local, "client", None)
         if c is None:
-            c = local.client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s)
+            c = local.client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s, headers=headers)
         return c
 
     def respond(pp: PlannedProject, intent: str, at: datetime, rng: random.Random,
@@ -132,12 +134,12 @@ class _Throttle:
 def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | None = None,
              via_assistant_url: str | None = None, progress: bool = True, *,
              base_intents: int = DEFAULT_BASE_INTENTS, requests_per_intent: float = 3.0,
-             workers: int = 8, world_seed: int | None = None) -> SimulationSummary:
+             workers: int = 8, world_seed: int | None = None, api_key: str | None = None) -> SimulationSummary:
     """Run the simulation and publish its events to ``settings.events_topic``; write the hidden truth file.
 
     ``world_seed`` (default: ``seed``) picks the world; ``seed`` picks the traffic. A later period of the same world
     (an A/B test after training) uses the training world's seed with a new traffic seed, so its projects, users and
-    event ids are new."""
+    event ids are new. ``api_key`` is the assistant key the simulated app sends with ``via_assistant_url``."""
     from flywheel.events.publisher import EventPublisher
     from flywheel.kafka_admin import ensure_topics
 
@@ -168,7 +170,7 @@ def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | 
                     outcomes.append(run_project(pp, world, seed, respond, emit))
                     advance()
             else:
-                respond = http_responder(via_assistant_url, settings.teacher_timeout_s * 2)
+                respond = http_responder(via_assistant_url, settings.teacher_timeout_s * 2, api_key)
 
                 def one(pp: PlannedProject) -> ProjectOutcome:
                     o = run_project(pp, world, seed, respond, emit, wall_clock=True)
