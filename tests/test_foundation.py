@@ -138,3 +138,32 @@ def test_compose_file_is_valid_and_uses_settings_names() -> None:
                 assert key.removeprefix("FLYWHEEL_").lower() in fields, key
                 seen.add(key)
     assert {"FLYWHEEL_DATABASE_URL", "FLYWHEEL_KAFKA_BOOTSTRAP"} <= seen
+
+
+def test_compose_is_closed_and_takes_its_secrets_from_make_env(tmp_path: Path) -> None:
+    import re
+
+    repo = Path(__file__).resolve().parents[1]
+    raw = (repo / "docker-compose.yml").read_text()
+    assert "change-me" not in raw
+    services = yaml.safe_load(raw)["services"]
+    published = {name for name, svc in services.items() if svc.get("ports")}
+    assert published == {"assistant", "airflow-apiserver"}, published
+    for name in published:
+        assert all(str(p).startswith("${PUBLISH_HOST:-127.0.0.1}:") for p in services[name]["ports"]), name
+    pg = services["postgres"]["environment"]
+    assert pg["POSTGRES_HOST_AUTH_METHOD"] == "scram-sha-256" and "--auth-local=scram-sha-256" in pg[
+        "POSTGRES_INITDB_ARGS"]
+    required = set(re.findall(r"\$\{([A-Z_]+):\?", raw))
+    assert {"PG_FLYWHEEL_PASSWORD", "PG_AIRFLOW_PASSWORD", "AIRFLOW_JWT_SECRET"} <= required
+    assert not re.search(r"(PASSWORD|SECRET)[A-Z_]*:-", raw), "a secret with a default value"
+    env_file = tmp_path / "compose.env"
+    for _ in range(2):  # the second run keeps the first file's secrets
+        subprocess.run(["make", "-s", "env", f"ENV_FILE={env_file}", f"PY={sys.executable}"], cwd=repo, check=True,
+                       capture_output=True)
+        if _ == 0:
+            first = env_file.read_text()
+    assert env_file.read_text() == first and stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    values = dict(line.split("=", 1) for line in first.splitlines() if line and not line.startswith("#"))
+    assert required <= set(values) and all(len(values[k]) >= 32 for k in required)
+    assert not any(k.startswith("FLYWHEEL_") for k in values)  # flywheel itself also reads .env
