@@ -24,6 +24,9 @@ MODELS = Asset(name="flywheel_models", uri="flywheel://models")
 PRODUCTION = Asset(name="flywheel_production_model", uri="flywheel://models/production")
 
 NIGHTLY_ID = "flywheel_nightly"
+# Created by `flywheel airflow` / the demo's DAG runs (flywheel.runtime.airflow.TRAINING_POOL, 1 slot): the nightly
+# and retrain DAGs never train at the same time. Deployments create it once: `airflow pools set flywheel_training 1 ..`
+TRAINING_POOL = "flywheel_training"
 # One-off runs (`flywheel.runtime.airflow.run_dag`, the demo, tests) set FLYWHEEL_DAG_RETRIES=0 so a failure surfaces
 # at once instead of after minutes of retry delays. An environment read, not a connection: fine at parse time.
 RETRIES_ON = os.environ.get("FLYWHEEL_DAG_RETRIES", "1") != "0"
@@ -123,7 +126,7 @@ def augment(split_id: str, params: dict[str, Any] | None = None) -> str:
     return _step(nightly.augment, split_id=split_id, params=params)
 
 
-@task(outlets=[MODELS], retries=_retries(1), execution_timeout=timedelta(hours=6))
+@task(outlets=[MODELS], retries=_retries(1), execution_timeout=timedelta(hours=6), pool=TRAINING_POOL)
 def train(split_id: str, params: dict[str, Any] | None = None) -> str:
     """Fine-tune the student via the launcher (local process, or a Kubernetes Job manifest)."""
     from flywheel.pipeline import nightly
