@@ -3,10 +3,15 @@
 `params` is the DAG's parameter mapping (see `dags/flywheel_nightly.py` PARAMS); a missing key takes the same default
 as the DAG. `airflow_run_id` identifies the Airflow run that executes a step, so its run records can be found again
 (`flywheel.pipeline.runs.model_from_dag_run`).
+
+Retried tasks: `train` derives its model id from the Airflow run id and the split (:func:`retry_model_id`), so a retry
+trains into the same id (no orphan folders or rows) and a retry after the model was registered reuses it; `augment`
+reuses the split an earlier try of the same run already made from the same input, so the paraphrase LLM is paid once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -17,9 +22,11 @@ from flywheel.augment.pipeline import augment_split
 from flywheel.datasets import validate as gates
 from flywheel.datasets.groundtruth import run_groundtruth
 from flywheel.datasets.splits import SplitError, make_split
+from flywheel.db.engine import owned_engine
 from flywheel.errors import GateFailed, Skipped, UsageError
+from flywheel.pipeline.runs import output_of_earlier_try
 from flywheel.registry.stages import evaluate_model
-from flywheel.registry.store import production_model
+from flywheel.registry.store import get_model, production_model
 from flywheel.registry.store import promote as registry_promote
 from flywheel.settings import Settings
 from flywheel.training.config import TrainConfig
@@ -84,6 +91,13 @@ def augment(settings: Settings, *, split_id: str, params: Params = None, airflow
     if prod is None:
         log.info("no production model yet to mine mistakes from; training on %s", split_id)
         return split_id
+    if airflow_run_id:
+        with owned_engine(settings, None) as eng:
+            done = output_of_earlier_try(eng, airflow_run_id=airflow_run_id, stage="augment", split_id=split_id,
+                                         key="split_id")
+        if done:
+            log.info("retry of run %s: reusing augmented split %s of an earlier try", airflow_run_id, done)
+            return _gate("split", settings, done)
     new_split = augment_split(settings, prod.model_id, split_id, iterations=int(p.get("augmentation_iterations", 1)),
                              airflow_run_id=airflow_run_id)
     return _gate("split", settings, new_split)
@@ -99,11 +113,28 @@ def train_config(params: Params) -> TrainConfig:
         raise UsageError(f"invalid training parameters: {e}") from e
 
 
+def retry_model_id(airflow_run_id: str, split_id: str) -> str:
+    """The model id of the `train` task of one Airflow run on one split: the same on every try of that task."""
+    digest = hashlib.sha256(f"{airflow_run_id}\0train\0{split_id}".encode()).hexdigest()[:16]
+    return f"m-run-{digest}"
+
+
 def train(settings: Settings, *, split_id: str, params: Params = None,
           airflow_run_id: str | None = None) -> LaunchResult:
     """Fine-tune the student through the launcher named by the `launcher` parameter (default: local)."""
     p = params or {}
-    return launch(settings, split_id, train_config(p), launcher=p.get("launcher", "local"),
+    launcher = p.get("launcher", "local")
+    model_id = retry_model_id(airflow_run_id, split_id) if airflow_run_id else None
+    if model_id and launcher == "local":
+        try:
+            get_model(settings, model_id)
+        except LookupError:
+            pass  # first try, or an earlier try died before registering: train (into the same id)
+        else:
+            log.info("retry of run %s: model %s was trained and registered by an earlier try", airflow_run_id,
+                     model_id)
+            return LaunchResult(model_id, launcher)
+    return launch(settings, split_id, train_config(p), launcher=launcher, model_id=model_id,
                   airflow_run_id=airflow_run_id)
 
 
