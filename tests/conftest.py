@@ -92,3 +92,14 @@ def engine(settings: Settings):
     eng = make_engine(settings)
     yield eng
     eng.dispose()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fuzz, load and fault figures measured in this session (tests/support/figures.py)."""
+    from tests.support.figures import summary_lines
+
+    lines = summary_lines()
+    if lines:
+        terminalreporter.section("measured figures")
+        for line in lines:
+            terminalreporter.write_line(line)
