@@ -46,6 +46,27 @@ def _error(status: int, message: str, param: str | None = None) -> JSONResponse:
         "message": message, "type": "invalid_request_error", "param": param, "code": None}})
 
 
+# The subset of OpenAI's Chat Completions request this server reads (what API fuzzers generate bodies from).
+_CHAT_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["model", "messages"],
+    "properties": {
+        "model": {"type": "string"},
+        "messages": {"type": "array", "items": {
+            "type": "object", "required": ["role"],
+            "properties": {"role": {"type": "string", "enum": ["system", "user", "assistant"]},
+                           "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {
+                               "type": "object", "properties": {"type": {"type": "string"},
+                                                                "text": {"type": "string"}}}}]}}}},
+        "n": {"type": "integer"}, "stream": {"type": "boolean"}, "temperature": {"type": "number"},
+    },
+}
+_CHAT_OPENAPI: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": _CHAT_REQUEST_SCHEMA}}},
+    "responses": {"400": {"description": "not understood (OpenAI error shape)"},
+                  "413": {"description": "body over the limit"}},
+}
+
+
 class _OpenAIBodyLimit(BodyLimit):
     """The assistant's body limit, answering in OpenAI's error shape."""
 
@@ -65,7 +86,7 @@ def _last_user_message(body: dict[str, Any]) -> str:
         raise BadRequest("no user message", "messages")
     content = users[-1].get("content")
     if isinstance(content, list):  # content parts: keep the text ones
-        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        content = "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
     if not isinstance(content, str) or not content.strip():
         raise BadRequest("the last user message has no text content", "messages")
     return content
@@ -119,7 +140,7 @@ def create_app(world: World, *, delay_ms: float = 0.0, model_version: str | None
                 out.append(json.dumps({"rationale": why, "output": value}, ensure_ascii=False))
         return out
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", openapi_extra=_CHAT_OPENAPI)
     async def chat_completions(request: Request) -> JSONResponse:
         try:
             body = await request.json()
