@@ -25,7 +25,7 @@ from flywheel.settings import Settings
 
 PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
 DEFAULT_PORT = 8080
-# One training at a time across the nightly and retrain DAGs (their `train` tasks use this pool; docs/domain.md).
+# One training at a time across the nightly and retrain DAGs (their `train` tasks use this pool; dags/README.md).
 TRAINING_POOL = "flywheel_training"
 TRAINING_POOL_SLOTS = 1
 # `airflow standalone` starts `airflow scheduler` and `airflow triggerer` by name from PATH; each would start a log
