@@ -25,6 +25,9 @@ MODELS = Asset(name="flywheel_models", uri="flywheel://models")
 PRODUCTION = Asset(name="flywheel_production_model", uri="flywheel://models/production")
 
 NIGHTLY_ID = "flywheel_nightly"
+# Created by `flywheel airflow` / the demo's DAG runs (flywheel.runtime.airflow.TRAINING_POOL, 1 slot): the nightly
+# and retrain DAGs never train at the same time. Deployments create it once: `airflow pools set flywheel_training 1 ..`
+TRAINING_POOL = "flywheel_training"
 # One-off runs (`flywheel.runtime.airflow.run_dag`, the demo, tests) set FLYWHEEL_DAG_RETRIES=0 so a failure surfaces
 # at once instead of after minutes of retry delays. An environment read, not a connection: fine at parse time.
 RETRIES_ON = os.environ.get("FLYWHEEL_DAG_RETRIES", "1") != "0"
@@ -144,7 +147,7 @@ def choose_launcher(plan: dict[str, Any]) -> str:
     return "train_kubernetes" if plan["launcher"] == "kubernetes" else "train_local"
 
 
-@task(retries=_retries(1), execution_timeout=timedelta(hours=6))
+@task(retries=_retries(1), execution_timeout=timedelta(hours=6), pool=TRAINING_POOL)
 def train_local(plan: dict[str, Any]) -> str:
     """Fine-tune on this worker (its GPUs through accelerate, else its CPU); trains, registers, evaluates."""
     from flywheel.pipeline import nightly
@@ -162,6 +165,7 @@ def train_kubernetes() -> KubernetesJobOperator:
         kubernetes_conn_id=K8S_CONN_ID,
         wait_until_job_complete=True, deferrable=True, get_logs=True, job_poll_interval=30,
         do_xcom_push=False, random_name_suffix=False, retries=0, execution_timeout=timedelta(hours=8),
+        pool=TRAINING_POOL,
     )
 
 

@@ -38,7 +38,8 @@ PARSE = textwrap.dedent("""
             "owner": d.owner, "tags": sorted(d.tags), "catchup": d.catchup, "doc_md": d.doc_md or "",
             "timetable": type(d.timetable).__name__, "summary": getattr(d.timetable, "expression", ""),
             "tz": str(d.start_date.tzinfo) if d.start_date else None, "params": sorted(d.params.keys()),
-            "tasks": {t.task_id: {"retries": t.retries, "doc": bool(t.doc_md or t.doc)} for t in d.tasks},
+            "tasks": {t.task_id: {"retries": t.retries, "doc": bool(t.doc_md or t.doc), "pool": t.pool}
+                      for t in d.tasks},
             "downstream": {t.task_id: sorted(t.downstream_task_ids) for t in d.tasks},
         }
     print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": dags,
@@ -114,6 +115,15 @@ def test_dag_policy(parsed):
             else:
                 assert t["retries"] >= 1, f"{dag_id}.{task_id} should retry transient failures"
             assert t["doc"], f"{dag_id}.{task_id} has no docstring"
+
+
+def test_training_shares_one_pool(parsed):
+    from flywheel.runtime.airflow import TRAINING_POOL
+
+    for dag_id in ("flywheel_nightly", "flywheel_retrain"):
+        tasks = parsed["dags"][dag_id]["tasks"]
+        assert tasks["train"]["pool"] == TRAINING_POOL, dag_id
+        assert all(t["pool"] != TRAINING_POOL for tid, t in tasks.items() if tid != "train"), dag_id
 
 
 def test_schedules_and_params(parsed):

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     pg_port: int = 55432
     pg_database: str = "flywheel"
     pg_user: str = "postgres"
+    # Unset -> the password `flywheel up` generated at the first initdb (<state_dir>/postgres/password, 0600).
+    pg_password: str | None = None
     kafka_port: int = 19092
 
     # Topics.
@@ -116,10 +118,26 @@ class Settings(BaseSettings):
     def embedded_kafka(self) -> bool:
         return self.kafka_bootstrap is None
 
+    def pg_password_file(self) -> Path:
+        return self.state_dir.resolve() / "postgres" / "password"
+
+    def embedded_pg_password(self) -> str | None:
+        """The embedded server's password: FLYWHEEL_PG_PASSWORD, else the generated file (None before `up`)."""
+        if self.pg_password:
+            return self.pg_password
+        try:
+            return self.pg_password_file().read_text().strip() or None
+        except OSError:
+            return None
+
     def db_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"postgresql+psycopg2://{self.pg_user}@127.0.0.1:{self.pg_port}/{self.pg_database}"
+        from urllib.parse import quote
+
+        pw = self.embedded_pg_password()
+        auth = f"{quote(self.pg_user, safe='')}:{quote(pw, safe='')}" if pw else quote(self.pg_user, safe="")
+        return f"postgresql+psycopg2://{auth}@127.0.0.1:{self.pg_port}/{self.pg_database}"
 
     def bootstrap(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"

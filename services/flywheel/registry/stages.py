@@ -161,24 +161,39 @@ def promote(settings: Settings, model_id: str, evaluate_production: bool = True,
     return decision
 
 
+# A promotion that finds production changed while it decided compares again, against the new production model.
+PROMOTE_ATTEMPTS = 3
+
+
 def _promote(settings: Settings, eng: Engine, model_id: str, evaluate_production: bool) -> PromotionDecision:
-    with Session(eng) as s:
-        cand = records.get_model(s, model_id=model_id)
-        if cand.status == "production":
-            return PromotionDecision(True, "already the production model (no change)", model_id)
-        prod = records.production_model(s)
-        cand_overall = records.overall_on(s, model_id=model_id, split_id=cand.split_id)
-    prod_overall, prod_error = None, ""
-    if prod is not None:
-        prod_overall, prod_error = _production_overall(settings, eng, prod, cand.split_id, evaluate_production)
-    promoted, reason = records.decide(cand_overall, prod_overall, prod.model_id if prod else None,
-                                      settings.promotion_margin, settings.promotion_floor)
-    if prod_error and not promoted:
-        reason = f"{reason} ({prod_error})"
-    with Session(eng) as s, s.begin():
-        promoted, reason = records.apply_decision(s, candidate=cand, prod=prod, promoted=promoted, reason=reason,
-                                                  cand_overall=cand_overall, prod_overall=prod_overall)
-    return PromotionDecision(promoted, reason, model_id, cand_overall, prod.model_id if prod else None, prod_overall)
+    """Read, decide, then write under the promotion lock; if another promotion won meanwhile, decide again against
+    the winner (so no candidate ever retires a production model it was not compared with)."""
+    for attempt in range(PROMOTE_ATTEMPTS):
+        with Session(eng) as s:
+            cand = records.get_model(s, model_id=model_id)
+            if cand.status == "production":
+                return PromotionDecision(True, "already the production model (no change)", model_id)
+            prod = records.production_model(s)
+            cand_overall = records.overall_on(s, model_id=model_id, split_id=cand.split_id)
+        prod_overall, prod_error = None, ""
+        if prod is not None:
+            prod_overall, prod_error = _production_overall(settings, eng, prod, cand.split_id, evaluate_production)
+        promoted, reason = records.decide(cand_overall, prod_overall, prod.model_id if prod else None,
+                                          settings.promotion_margin, settings.promotion_floor)
+        if prod_error and not promoted:
+            reason = f"{reason} ({prod_error})"
+        with Session(eng) as s, s.begin():
+            if records.production_changed(s, prod=prod):
+                if attempt + 1 < PROMOTE_ATTEMPTS:
+                    continue  # the lock is released with this (empty) transaction
+                promoted, reason = False, (f"refused: production changed {PROMOTE_ATTEMPTS} times while deciding; "
+                                           "run promote again")
+            promoted, reason = records.apply_decision(s, candidate=cand, prod=prod, promoted=promoted,
+                                                      reason=reason, cand_overall=cand_overall,
+                                                      prod_overall=prod_overall)
+        return PromotionDecision(promoted, reason, model_id, cand_overall, prod.model_id if prod else None,
+                                 prod_overall)
+    raise AssertionError("unreachable: the last attempt always returns")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -87,15 +87,17 @@ def generate_events(seed: int, intents: int, days: float, *, base_intents: int =
         yield from buf
 
 
-def http_responder(url: str, timeout_s: float = 30.0) -> Responder:
+def http_responder(url: str, timeout_s: float = 30.0, api_key: str | None = None) -> Responder:
+    """Users calling the assistant at `url`; `api_key` goes as `Authorization: Bearer` (the assistant requires one)."""
     import httpx
 
     local = threading.local()
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     def client() -> httpx.Client:
         c = getattr(local, "client", None)
         if c is None:
-            c = local.client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s)
+            c = local.client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s, headers=headers)
         return c
 
     def respond(pp: PlannedProject, intent: str, at: datetime, rng: random.Random,
@@ -137,7 +139,8 @@ def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | 
              via_assistant_url: str | None = None, progress: bool = True, *,
              base_intents: int = DEFAULT_BASE_INTENTS, requests_per_intent: float = 3.0,
              workers: int = 8, world_seed: int | None = None, start: datetime | None = None,
-             clock: Clock | None = None, project_fraction: float = 1.0) -> SimulationSummary:
+             clock: Clock | None = None, project_fraction: float = 1.0,
+             api_key: str | None = None) -> SimulationSummary:
     """Run the simulation and publish its events to ``settings.events_topic``; write the hidden truth file.
 
     ``world_seed`` (default: ``seed``) picks the world; ``seed`` picks the traffic. A later period of the same world
@@ -145,7 +148,8 @@ def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | 
     event ids are new. ``start`` dates the period (default: the simulator's fixed origin); in assistant mode
     ``clock`` stamps the simulator's events (default: the wall clock; a multi-day demo passes its simulated clock,
     the same one the assistant stamps its events with). ``project_fraction`` < 1 keeps a seeded random sample of the
-    planned projects: fewer requests with the same intent distribution per request."""
+    planned projects: fewer requests with the same intent distribution per request. ``api_key`` is the assistant key
+    the simulated app sends with ``via_assistant_url``."""
     from flywheel.events.publisher import EventPublisher
     from flywheel.kafka_admin import ensure_topics
 
@@ -180,7 +184,7 @@ def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | 
                     outcomes.append(run_project(pp, world, seed, respond, emit))
                     advance()
             else:
-                respond = http_responder(via_assistant_url, settings.teacher_timeout_s * 2)
+                respond = http_responder(via_assistant_url, settings.teacher_timeout_s * 2, api_key)
 
                 def one(pp: PlannedProject) -> ProjectOutcome:
                     o = run_project(pp, world, seed, respond, emit, clock=clock or wall_clock_now)
