@@ -156,11 +156,8 @@ def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | 
     if rate is not None and rate <= 0:
         raise ValueError(f"--rate must be > 0 events/s, got {rate}")
     world = build_world(seed if world_seed is None else world_seed, base_intents)
-    plan = make_plan(world, intents, days, seed, requests_per_intent, start=start or BASE_DATE)
-    if project_fraction < 1.0:
-        keep = random.Random(f"{seed}:sample")
-        plan.projects = [pp for pp in plan.projects if keep.random() < project_fraction]
-        plan.requests = sum(len(pp.intents) for pp in plan.projects)
+    plan = _sampled(make_plan(world, intents, days, seed, requests_per_intent, start=start or BASE_DATE), seed,
+                    project_fraction)
     path = write_world_truth(world, plan.catalogue, truth_path(settings.artifacts_dir, seed))
     ensure_topics(settings.bootstrap(), {settings.events_topic: settings.topic_partitions})
     counts: Counter[str] = Counter()
@@ -185,13 +182,8 @@ def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | 
                     advance()
             else:
                 respond = http_responder(via_assistant_url, settings.teacher_timeout_s * 2, api_key)
-
-                def one(pp: PlannedProject) -> ProjectOutcome:
-                    o = run_project(pp, world, seed, respond, emit, clock=clock or wall_clock_now)
-                    advance()
-                    return o
-                with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
-                    outcomes = list(ex.map(one, plan.projects))
+                outcomes = _run_concurrently(plan.projects, workers, lambda pp: run_project(
+                    pp, world, seed, respond, emit, clock=clock or wall_clock_now), advance)
     seconds = time.perf_counter() - t0
     n_events = sum(counts.values())
     summary = SimulationSummary(
@@ -202,6 +194,28 @@ def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | 
         truth_path=str(path), topic=settings.events_topic, truth_by_arm=_truth_by_arm(outcomes))
     log.info("simulation done: %s", summary)
     return summary
+
+
+def _sampled(plan: Any, seed: int, project_fraction: float) -> Any:
+    """A seeded random share of the planned projects: fewer requests with the same intent mix per request."""
+    if project_fraction < 1.0:
+        keep = random.Random(f"{seed}:sample")
+        plan.projects = [pp for pp in plan.projects if keep.random() < project_fraction]
+        plan.requests = sum(len(pp.intents) for pp in plan.projects)
+    return plan
+
+
+def _run_concurrently(projects: list[PlannedProject], workers: int,
+                      run: Callable[[PlannedProject], ProjectOutcome], advance: Callable[[], None]
+                      ) -> list[ProjectOutcome]:
+    """Projects in parallel, as many app users at once; outcomes in plan order."""
+    def one(pp: PlannedProject) -> ProjectOutcome:
+        o = run(pp)
+        advance()
+        return o
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
+        return list(ex.map(one, projects))
 
 
 class _progress:
