@@ -154,19 +154,7 @@ def create_app(world: World, *, delay_ms: float = 0.0, model_version: str | None
             return _error(400, str(exc), exc.param)
         if delay_ms:
             await asyncio.sleep(delay_ms / 1000)
-        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
-        completion_tokens = sum(len(c.split()) for c in contents)
-        return JSONResponse({
-            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body["model"],
-            "system_fingerprint": teacher.model_version,
-            "choices": [{"index": i, "message": {"role": "assistant", "content": c}, "logprobs": None,
-                         "finish_reason": "stop"} for i, c in enumerate(contents)],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
-        })
+        return JSONResponse(_completion(body, contents, teacher.model_version))
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -177,6 +165,23 @@ def create_app(world: World, *, delay_ms: float = 0.0, model_version: str | None
         return {"status": "ok", "seed": world.seed, "base_intents": len(world.bases)}
 
     return app
+
+
+def _completion(body: dict[str, Any], contents: list[str], fingerprint: str) -> dict[str, Any]:
+    """An OpenAI Chat Completions response carrying `contents` as its choices (token counts are word counts)."""
+    prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+    completion_tokens = sum(len(c.split()) for c in contents)
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body["model"],
+        "system_fingerprint": fingerprint,
+        "choices": [{"index": i, "message": {"role": "assistant", "content": c}, "logprobs": None,
+                     "finish_reason": "stop"} for i, c in enumerate(contents)],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+    }
 
 
 def serve(seed: int, port: int, host: str = "127.0.0.1", base_intents: int | None = None,
