@@ -167,7 +167,7 @@ class EventValidator:
                 return self._explain(validator, event, etype, eid)
         except ValueError as exc:  # the validator's own recursion limit on a deeply nested document
             return Rejection(SCHEMA, f"not checkable against {etype}.v{version}.json: {exc}", etype, eid)
-        for name, limit in self.max_bytes[(etype, version)].items():
+        for name, limit in self.max_bytes[(etype, version)].items():  # type: ignore[index]  # an int here
             value = event.get(name)
             if isinstance(value, str) and len(value.encode("utf-8")) > limit:
                 return Rejection(TOO_MANY_BYTES, f"{name}: {len(value.encode('utf-8'))} UTF-8 bytes > limit {limit} "
