@@ -87,10 +87,27 @@ def _run(s: Settings, o: DemoOptions, console: Console, result: DemoResult) -> N
             result.days.append(day)
             with step(f"ingest day {k}"):
                 ingest(s, console)
+    if result.days:
+        with step(f"reality check of the last served student {result.days[-1].model_id}"):
+            _reality_check(s, o, console, result.days[-1].model_id)
     with step("A/B report (per day) vs the simulator's truth"):
         from flywheel.demo.summary import final_report
 
         final_report(s, console, result, experiment_id)
+
+
+def _reality_check(s: Settings, o: DemoOptions, console: Console, model_id: str | None) -> None:
+    """The paper's human check, with simulated annotators drawn from the hidden truth: the nightly DAG prepared the
+    batch (rendered teacher and student outputs on photos); here annotators answer it and the summary is printed."""
+    from flywheel.pipeline.reality import simulated_summary
+    from flywheel.simulator.truth import truth_path
+
+    if model_id is None:
+        return
+    summary, relevance = simulated_summary(s, model_id=model_id, truth_file=truth_path(s.artifacts_dir, o.seed),
+                                           n_annotators=3, seed=o.seed)
+    for line in [*summary.lines(), f"  relevance (known answer) vs the annotators: {relevance}"]:
+        console.print(line, markup=False)
 
 
 class _teacher_server:
