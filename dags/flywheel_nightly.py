@@ -15,6 +15,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from airflow.providers.cncf.kubernetes.operators.job import KubernetesJobOperator
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -24,9 +25,14 @@ MODELS = Asset(name="flywheel_models", uri="flywheel://models")
 PRODUCTION = Asset(name="flywheel_production_model", uri="flywheel://models/production")
 
 NIGHTLY_ID = "flywheel_nightly"
+# Created by `flywheel airflow` / the demo's DAG runs (flywheel.runtime.airflow.TRAINING_POOL, 1 slot): the nightly
+# and retrain DAGs never train at the same time. Deployments create it once: `airflow pools set flywheel_training 1 ..`
+TRAINING_POOL = "flywheel_training"
 # One-off runs (`flywheel.runtime.airflow.run_dag`, the demo, tests) set FLYWHEEL_DAG_RETRIES=0 so a failure surfaces
 # at once instead of after minutes of retry delays. An environment read, not a connection: fine at parse time.
 RETRIES_ON = os.environ.get("FLYWHEEL_DAG_RETRIES", "1") != "0"
+# The Airflow connection to the cluster (in-cluster or a kubeconfig); the Job itself comes from flywheel settings.
+K8S_CONN_ID = os.environ.get("FLYWHEEL_K8S_CONN_ID", "kubernetes_default")
 
 
 def _retries(n: int) -> int:
@@ -127,14 +133,50 @@ def augment(split_id: str, params: dict[str, Any] | None = None) -> str:
     return _step(nightly.augment, split_id=split_id, params=params)
 
 
-@task(outlets=[MODELS], retries=_retries(1), execution_timeout=timedelta(hours=6))
-def train(split_id: str, params: dict[str, Any] | None = None) -> str:
-    """Fine-tune the student via the launcher (local process, or a Kubernetes Job manifest)."""
+@task
+def plan_training(split_id: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Model id + TrainConfig for this run; for launcher=kubernetes also the Job file the next task submits."""
     from flywheel.pipeline import nightly
 
-    res = _step(nightly.train, split_id=split_id, params=params)
-    _emit(MODELS, model_id=res.model_id, split_id=split_id, launcher=res.launcher, manifest=res.manifest_path)
-    return res.model_id
+    return _step(nightly.plan_training, split_id=split_id, params=params)
+
+
+@task.branch
+def choose_launcher(plan: dict[str, Any]) -> str:
+    """Follow the planned launcher: the worker itself, or a Kubernetes Job."""
+    return "train_kubernetes" if plan["launcher"] == "kubernetes" else "train_local"
+
+
+@task(retries=_retries(1), execution_timeout=timedelta(hours=6), pool=TRAINING_POOL)
+def train_local(plan: dict[str, Any]) -> str:
+    """Fine-tune on this worker (its GPUs through accelerate, else its CPU); trains, registers, evaluates."""
+    from flywheel.pipeline import nightly
+
+    return _step(nightly.train_planned, plan=plan)
+
+
+def train_kubernetes() -> KubernetesJobOperator:
+    """Submit the planned Job (flywheel.training.launcher.job_spec), stream its logs, wait for it without holding a
+    worker slot (deferrable). A retried pod resumes from the checkpoint on the artifacts volume, so the task itself
+    does not retry (a second Job would start over under the same model id)."""
+    return KubernetesJobOperator(
+        task_id="train_kubernetes", doc_md=train_kubernetes.__doc__,
+        job_template_file="{{ ti.xcom_pull(task_ids='plan_training')['job_file'] }}",
+        kubernetes_conn_id=K8S_CONN_ID,
+        wait_until_job_complete=True, deferrable=True, get_logs=True, job_poll_interval=30,
+        do_xcom_push=False, random_name_suffix=False, retries=0, execution_timeout=timedelta(hours=8),
+        pool=TRAINING_POOL,
+    )
+
+
+@task(outlets=[MODELS], trigger_rule="none_failed_min_one_success", retries=_retries(1))
+def trained_model(plan: dict[str, Any]) -> str:
+    """The model the launcher trained and registered (whichever branch ran)."""
+    from flywheel.pipeline import nightly
+
+    model_id = _step(nightly.trained_model, plan=plan)
+    _emit(MODELS, model_id=model_id, split_id=plan["split_id"], launcher=plan["launcher"], job=plan.get("job_file"))
+    return model_id
 
 
 @task(retries=_retries(1))
@@ -167,7 +209,10 @@ def retrain_chain(gt_run_id: Any) -> Any:
     (XComArg)."""
     split = validate_split(make_split(gt_run_id))
     train_split = augment(split)
-    model = train(train_split)
+    plan = plan_training(train_split)
+    branch = choose_launcher(plan)
+    model = trained_model(plan)
+    branch >> [train_local(plan), train_kubernetes()] >> model
     return reality_check(promote(evaluate(model, train_split)))
 
 
@@ -181,8 +226,9 @@ def retrain_chain(gt_run_id: Any) -> Any:
 ### flywheel_nightly — retrain the student from yesterday's feedback
 
 `run_groundtruth` → **`validate_groundtruth`** (GX gate) → `make_split` → **`validate_split`** (GX gate) →
-`augment` (optional) → `train` (launcher) → `evaluate` → **`promote`** (registry gate) → `reality_check`
-(the new model's batch for the annotation app, docs/reality.md).
+`augment` (optional) → `plan_training` → `train_local` | `train_kubernetes` (a Kubernetes Job, deferrable, logs
+streamed) → `trained_model` → `evaluate` → **`promote`** (registry gate) → `reality_check` (the new model's batch
+for the annotation app, docs/reality.md), all in the same run.
 
 * Ground truth = per intent and tool, the teacher output with the best export rate (docs/domain.md#ground-truth).
 * A failed GX gate fails its task at once (no retries); the full report is in the task log and in

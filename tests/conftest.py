@@ -12,14 +12,14 @@ import pytest
 
 from flywheel.kafka_admin import ensure_topics
 from flywheel.runtime.proc import free_port
-from flywheel.runtime.stack import down, up
+from flywheel.runtime.stack import admin_connect_args, down, up
 from flywheel.settings import Settings, get_settings
 
 TEMPLATE_DB = "flywheel_template"
 
 
 def _admin_conn(s: Settings):
-    conn = psycopg2.connect(host="127.0.0.1", port=s.pg_port, user=s.pg_user, dbname="postgres")
+    conn = psycopg2.connect(**admin_connect_args(s))
     conn.autocommit = True
     return conn
 
@@ -29,7 +29,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """Embedded services on free loopback ports under a temporary state folder; stopped at the end."""
     state = tmp_path_factory.mktemp("flywheel-state")
     s = get_settings(state_dir=state, pg_port=free_port(), kafka_port=free_port(), database_url=None,
-                     kafka_bootstrap=None, pg_database=TEMPLATE_DB)
+                     kafka_bootstrap=None, pg_database=TEMPLATE_DB,
+                     # MLflow migrates its own database on first use (~1 min): only tests about tracking switch it on.
+                     mlflow_enabled=False)
     try:
         up(s)
         from flywheel.db.migrate import upgrade
@@ -66,7 +68,9 @@ def settings(stack: Settings, request: pytest.FixtureRequest, tmp_path_factory: 
     tag = f"{mod}_{uuid.uuid4().hex[:8]}"
     db = f"t_{tag}"
     _clone_database(stack, db)
-    url = f"postgresql+psycopg2://{stack.pg_user}@127.0.0.1:{stack.pg_port}/{db}"
+    from sqlalchemy.engine import make_url
+
+    url = make_url(stack.db_url()).set(database=db).render_as_string(hide_password=False)
     s = stack.model_copy(update={
         "database_url": url,
         "kafka_bootstrap": stack.bootstrap(),
@@ -90,3 +94,14 @@ def engine(settings: Settings):
     eng = make_engine(settings)
     yield eng
     eng.dispose()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fuzz, load and fault figures measured in this session (tests/support/figures.py)."""
+    from tests.support.figures import summary_lines
+
+    lines = summary_lines()
+    if lines:
+        terminalreporter.section("measured figures")
+        for line in lines:
+            terminalreporter.write_line(line)

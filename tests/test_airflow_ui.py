@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import time
 import urllib.request
 
@@ -11,9 +12,23 @@ import pytest
 from flywheel.runtime.proc import free_port, pid_alive
 
 
+def _public_listeners(pids: list[int]) -> list[str]:
+    import psutil
+
+    out = []
+    for pid in pids:
+        try:
+            conns = psutil.Process(pid).net_connections(kind="inet")
+        except psutil.Error:
+            continue
+        out += [f"{pid} {c.laddr}" for c in conns
+                if c.status == psutil.CONN_LISTEN and c.laddr.ip not in ("127.0.0.1", "::1")]
+    return out
+
+
 @pytest.mark.slow
 def test_standalone_serves_dags_and_stops_every_component(settings, tmp_path):
-    from flywheel.runtime.airflow import Standalone, read_login
+    from flywheel.runtime.airflow import TRAINING_POOL, Standalone, read_login
 
     sa = Standalone(settings, port=free_port(), home=tmp_path / "airflow")
     pid = sa.start()
@@ -36,6 +51,11 @@ def test_standalone_serves_dags_and_stops_every_component(settings, tmp_path):
                 break
             time.sleep(2)
         assert {"flywheel_nightly", "flywheel_groundtruth", "flywheel_retrain", "ab_report"} <= dag_ids
+        req = urllib.request.Request(f"{sa.url}/api/v2/pools/{TRAINING_POOL}",
+                                     headers={"Authorization": f"Bearer {token}"})
+        assert json.load(urllib.request.urlopen(req, timeout=30))["slots"] == 1
+        assert _public_listeners(sa.components()) == []  # no log server (or anything else) beyond loopback
+        assert stat.S_IMODE(sa.log_file.stat().st_mode) == 0o600  # standalone prints the admin password there
     finally:
         lines = sa.stop()
     print(lines)

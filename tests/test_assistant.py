@@ -10,9 +10,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from flywheel.assistant.app import create_app
 from flywheel.assistant.backends import BackendResult
+from flywheel.assistant.keys import create_key
 from flywheel.assistant.routing import assign_arm
 from flywheel.contracts import TOOLS, load_tool_contracts
 from flywheel.db.experiments import (
@@ -142,15 +144,24 @@ def test_assistant_routes_publishes_and_its_events_are_ingested(asettings, engin
         metrics = c.get("/metrics").text
         assert 'flywheel_assistant_latency_ms{arm="teacher",quantile="0.95"}' in metrics
         assert 'flywheel_assistant_requests_total{arm="student",status="ok"}' in metrics
-        # The simulator drives the assistant over HTTP: its users get what their arm serves.
-        summary = simulate(asettings, 20, 1.0, SEED, via_assistant_url=srv.url, progress=False, base_intents=BASES,
-                           workers=4)
-        assert summary.failed_requests == 0 and summary.mode == "assistant"
         c.close()
     finally:
         srv.stop()  # flushes the assistant's publisher
+    # The simulator drives the assistant over HTTP with an API key: its users get what their arm serves.
+    with Session(engine) as session, session.begin():
+        _, key = create_key(session, app="simulator", rate_per_minute=10_000, teacher_calls_per_day=10_000)
+    keyed = start_in_thread(create_app(asettings, student=StubStudent(), experiment_ttl_s=0))
+    try:
+        summary = simulate(asettings, 20, 1.0, SEED, via_assistant_url=keyed.url, progress=False, base_intents=BASES,
+                           workers=4, api_key=key)
+        assert summary.failed_requests == 0 and summary.mode == "assistant"
+        keyless = simulate(asettings, 2, 1.0, SEED + 1, via_assistant_url=keyed.url, progress=False,
+                           base_intents=BASES, workers=1, requests_per_intent=1.0)
+        assert keyless.failed_requests == keyless.projects > 0  # 401: no key, no answer
+    finally:
+        keyed.stop()
     # the assistant's two events per request (ours and the simulator's) + the simulator's own events
-    expected = 2 * (len(served) + summary.requests) + summary.events
+    expected = 2 * (len(served) + summary.requests) + summary.events + keyless.events
     stats = run_ingest(asettings, IngestOptions(max_events=expected, idle_exit_s=20.0))
     assert stats.failed == 0 and stats.consumed == expected, stats
     with engine.connect() as conn:

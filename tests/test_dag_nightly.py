@@ -26,9 +26,10 @@ def test_nightly_dag_run(settings, engine, tmp_path):
     log = "\n".join(lines)
     print(f"flywheel_nightly: rc={res.returncode} in {res.seconds:.1f}s; states {res.task_states}")
     assert res.returncode == 0, log[-5000:]
-    for t in ("run_groundtruth", "validate_groundtruth", "make_split", "validate_split", "augment", "train",
-              "evaluate"):
+    for t in ("run_groundtruth", "validate_groundtruth", "make_split", "validate_split", "augment", "plan_training",
+              "train_local", "trained_model", "evaluate"):
         assert res.task_states.get(t) == "success", (t, res.task_states, log[-5000:])
+    assert res.task_states.get("train_kubernetes") == "skipped", res.task_states  # launcher=local
     assert res.task_states.get("promote") in ("success", "skipped"), res.task_states
     with engine.connect() as conn:
         run_id = conn.execute(text("SELECT run_id FROM groundtruth_runs")).scalar_one()
@@ -70,7 +71,8 @@ def test_failed_gate_fails_the_run_with_its_report(settings, engine, tmp_path):
     assert res.returncode != 0
     assert res.task_states["run_groundtruth"] == "success"
     assert res.task_states["validate_groundtruth"] == "failed"
-    assert all(res.task_states[t] == "upstream_failed" for t in ("make_split", "train", "promote")), res.task_states
+    assert all(res.task_states[t] == "upstream_failed" for t in ("make_split", "train_local", "promote")), \
+        res.task_states
     assert f"GX validation of groundtruth {run_id}: FAILED" in log
     assert "no_such_filter" in log
 

@@ -15,6 +15,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
 GATES = {"validate_groundtruth", "validate_split", "groundtruth_from_asset"}
+# A retried submission would collide with its own Job (same name); the Job's pod retries and resumes instead.
+NO_RETRY = {"train_kubernetes"}
 HEAVY = ("flywheel.db.engine", "flywheel.datasets", "flywheel.training", "flywheel.reports.ab", "kafka", "torch",
          "transformers", "great_expectations", "sqlalchemy.engine.create")
 
@@ -36,7 +38,8 @@ PARSE = textwrap.dedent("""
             "owner": d.owner, "tags": sorted(d.tags), "catchup": d.catchup, "doc_md": d.doc_md or "",
             "timetable": type(d.timetable).__name__, "summary": getattr(d.timetable, "expression", ""),
             "tz": str(d.start_date.tzinfo) if d.start_date else None, "params": sorted(d.params.keys()),
-            "tasks": {t.task_id: {"retries": t.retries, "doc": bool(t.doc_md or t.doc)} for t in d.tasks},
+            "tasks": {t.task_id: {"retries": t.retries, "doc": bool(t.doc_md or t.doc), "pool": t.pool}
+                      for t in d.tasks},
             "downstream": {t.task_id: sorted(t.downstream_task_ids) for t in d.tasks},
         }
     print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": dags,
@@ -107,11 +110,20 @@ def test_dag_policy(parsed):
         assert len(d["doc_md"].strip()) > 80, f"{dag_id} needs a doc_md"
         assert d["tz"] in ("UTC", "Timezone('UTC')"), f"{dag_id} start_date must be timezone-aware UTC"
         for task_id, t in d["tasks"].items():
-            if task_id in GATES:
+            if task_id in GATES or task_id in NO_RETRY:
                 assert t["retries"] == 0, f"gate {dag_id}.{task_id} must not retry"
             else:
                 assert t["retries"] >= 1, f"{dag_id}.{task_id} should retry transient failures"
             assert t["doc"], f"{dag_id}.{task_id} has no docstring"
+
+
+def test_training_shares_one_pool(parsed):
+    from flywheel.runtime.airflow import TRAINING_POOL
+
+    for dag_id in ("flywheel_nightly", "flywheel_retrain"):
+        tasks = parsed["dags"][dag_id]["tasks"]
+        assert tasks["train"]["pool"] == TRAINING_POOL, dag_id
+        assert all(t["pool"] != TRAINING_POOL for tid, t in tasks.items() if tid != "train"), dag_id
 
 
 def test_schedules_and_params(parsed):
@@ -127,7 +139,9 @@ def test_schedules_and_params(parsed):
 
 def test_nightly_chain_order(parsed):
     down = parsed["dags"]["flywheel_nightly"]["downstream"]
-    chain = ["run_groundtruth", "validate_groundtruth", "make_split", "validate_split", "augment", "train",
-             "evaluate", "promote", "reality_check"]
+    chain = ["run_groundtruth", "validate_groundtruth", "make_split", "validate_split", "augment", "plan_training",
+             "choose_launcher", "train_local", "trained_model", "evaluate", "promote", "reality_check"]
     for a, b in zip(chain, chain[1:], strict=False):
         assert b in down[a], f"{a} -> {b} missing: {down[a]}"
+    assert {"train_local", "train_kubernetes"} <= set(down["choose_launcher"])
+    assert "trained_model" in down["train_kubernetes"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -59,12 +61,38 @@ def test_up_twice_down_leaves_no_process(private_stack: Settings) -> None:
     assert embedded_postgres(s).pid() == pg_pid and embedded_broker(s).pid() == br_pid
     st = status(s)
     assert st["postgres"]["running"] and st["kafka"]["running"]  # type: ignore[index]
+    _assert_password_protected(s, st)
     assert s.events_topic in st["topics"] and s.dead_letter_topic in st["topics"]  # type: ignore[operator]
     down(s)
     assert not pid_alive(pg_pid) and not pid_alive(br_pid)
     assert not port_open("127.0.0.1", s.pg_port) and not port_open("127.0.0.1", s.kafka_port)
     ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     assert str(s.state_dir) not in ps
+
+
+def _assert_password_protected(s: Settings, st: dict) -> None:
+    """Generated password, 0600, SCRAM for every connection; status and the URL it prints never show it."""
+    import psycopg2
+
+    pw_file = embedded_postgres(s).password_file
+    password = pw_file.read_text().strip()
+    assert len(password) >= 24 and stat.S_IMODE(pw_file.stat().st_mode) == 0o600
+    assert password in s.db_url() and password not in json.dumps(st, default=str)
+    assert "***" in st["database_url"]
+    with pytest.raises(psycopg2.OperationalError, match="password"):
+        psycopg2.connect(host="127.0.0.1", port=s.pg_port, user=s.pg_user, dbname="postgres").close()
+    with pytest.raises(psycopg2.OperationalError, match="password"):
+        psycopg2.connect(host="127.0.0.1", port=s.pg_port, user=s.pg_user, password="wrong",
+                         dbname="postgres").close()
+    conn = psycopg2.connect(host="127.0.0.1", port=s.pg_port, user=s.pg_user, password=password, dbname="postgres")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT rolpassword LIKE 'SCRAM-SHA-256$%%' FROM pg_authid WHERE rolname = %s", (s.pg_user,))
+            assert cur.fetchone() == (True,)
+            cur.execute("SELECT DISTINCT auth_method FROM pg_hba_file_rules WHERE auth_method IS NOT NULL")
+            assert {r[0] for r in cur.fetchall()} == {"scram-sha-256"}
+    finally:
+        conn.close()
 
 
 def test_stale_pid_file_after_crash_is_handled(private_stack: Settings) -> None:
@@ -110,3 +138,32 @@ def test_compose_file_is_valid_and_uses_settings_names() -> None:
                 assert key.removeprefix("FLYWHEEL_").lower() in fields, key
                 seen.add(key)
     assert {"FLYWHEEL_DATABASE_URL", "FLYWHEEL_KAFKA_BOOTSTRAP"} <= seen
+
+
+def test_compose_is_closed_and_takes_its_secrets_from_make_env(tmp_path: Path) -> None:
+    import re
+
+    repo = Path(__file__).resolve().parents[1]
+    raw = (repo / "docker-compose.yml").read_text()
+    assert "change-me" not in raw
+    services = yaml.safe_load(raw)["services"]
+    published = {name for name, svc in services.items() if svc.get("ports")}
+    assert published == {"assistant", "airflow-apiserver"}, published
+    for name in published:
+        assert all(str(p).startswith("${PUBLISH_HOST:-127.0.0.1}:") for p in services[name]["ports"]), name
+    pg = services["postgres"]["environment"]
+    assert pg["POSTGRES_HOST_AUTH_METHOD"] == "scram-sha-256" and "--auth-local=scram-sha-256" in pg[
+        "POSTGRES_INITDB_ARGS"]
+    required = set(re.findall(r"\$\{([A-Z_]+):\?", raw))
+    assert {"PG_FLYWHEEL_PASSWORD", "PG_AIRFLOW_PASSWORD", "AIRFLOW_JWT_SECRET"} <= required
+    assert not re.search(r"(PASSWORD|SECRET)[A-Z_]*:-", raw), "a secret with a default value"
+    env_file = tmp_path / "compose.env"
+    for _ in range(2):  # the second run keeps the first file's secrets
+        subprocess.run(["make", "-s", "env", f"ENV_FILE={env_file}", f"PY={sys.executable}"], cwd=repo, check=True,
+                       capture_output=True)
+        if _ == 0:
+            first = env_file.read_text()
+    assert env_file.read_text() == first and stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    values = dict(line.split("=", 1) for line in first.splitlines() if line and not line.startswith("#"))
+    assert required <= set(values) and all(len(values[k]) >= 32 for k in required)
+    assert not any(k.startswith("FLYWHEEL_") for k in values)  # flywheel itself also reads .env

@@ -111,9 +111,10 @@ def test_postgres_outage_mid_stream_loses_nothing(settings: Settings, tmp_path: 
     pg = EmbeddedPostgres(root=tmp_path / "pg", port=free_port())
     pg.start()
     try:
-        with psycopg.connect(host="127.0.0.1", port=pg.port, user=pg.user, dbname="postgres", autocommit=True) as c:
+        with psycopg.connect(host="127.0.0.1", port=pg.port, user=pg.user, password=pg.password(), dbname="postgres",
+                             autocommit=True) as c:
             c.execute("CREATE DATABASE flywheel")
-        url = f"postgresql+psycopg2://{pg.user}@127.0.0.1:{pg.port}/flywheel"
+        url = f"postgresql+psycopg2://{pg.user}:{pg.password()}@127.0.0.1:{pg.port}/flywheel"
         upgrade_url(url)
         s = fresh_topics(settings, "pgdown", database_url=url)
         good = list(synthetic_events(3000, seed=22))

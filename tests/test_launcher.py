@@ -9,43 +9,106 @@ import yaml
 from sqlalchemy import text
 
 from flywheel.training.config import TrainConfig
-from flywheel.training.launcher import launch, render_job, settings_env
+from flywheel.training.launcher import job_spec, launch, settings_env
 from tests.support.splits import make_split_dir
+
+REPO = Path(__file__).resolve().parents[1]
 
 SMALL = {"d_model": 64, "d_ff": 256, "num_heads": 4, "vocab_size": 512}
 
 
-def test_kubernetes_manifest(settings) -> None:
-    s = settings.model_copy(update={"train_image": "registry.example/flywheel:1.2.3", "k8s_namespace": "ml"})
-    cfg = TrainConfig(epochs=3, base_model="google/flan-t5-base")
-    res = launch(s, "sp-42", cfg, launcher="kubernetes", model_id="m-K8S_1")
-    assert res.model_id == "m-K8S_1" and not res.trained and res.manifest_path is not None
-    manifest = Path(res.manifest_path).read_text()
-    docs = list(yaml.safe_load_all(manifest))
-    cm, job = docs
-    assert cm["kind"] == "ConfigMap" and job["kind"] == "Job" and job["apiVersion"] == "batch/v1"
-    assert TrainConfig.model_validate_json(cm["data"]["train_config.json"]) == cfg
-    assert job["metadata"]["name"] == "flywheel-train-m-k8s-1" and job["metadata"]["namespace"] == "ml"
+def _k8s_settings(settings):
+    return settings.model_copy(update={
+        "train_image": "registry.example/flywheel-train:1.2.3", "k8s_namespace": "ml", "k8s_gpus": 2,
+        "k8s_node_selector": {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
+        "k8s_tolerations": [{"key": "gpu-pool", "operator": "Equal", "value": "train", "effect": "NoSchedule"}],
+        "k8s_service_account": "flywheel-train", "k8s_image_pull_secret": "ghcr", "k8s_memory_limit": "64Gi",
+        "mlflow_experiment": "students-x"})
+
+
+def _check_job(job: dict, s, cfg: TrainConfig, model_id: str = "m-K8S_1") -> None:
+    """What the training Job must carry, whether rendered by flywheel or built by the Airflow operator."""
+    assert job["kind"] == "Job" and job["apiVersion"] == "batch/v1"
+    assert job["metadata"]["namespace"] == "ml" and job["spec"]["backoffLimit"] == 1
+    assert job["spec"]["activeDeadlineSeconds"] == s.k8s_job_timeout_s
     pod = job["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
-    c = pod["containers"][0]
-    assert c["image"] == "registry.example/flywheel:1.2.3"
-    assert c["resources"]["limits"]["nvidia.com/gpu"] == 1
-    assert c["command"][:4] == ["flywheel", "train", "--split", "sp-42"]
-    assert "--model-id" in c["command"] and "m-K8S_1" in c["command"]
-    assert c["command"][-1] == "/config/train_config.json"
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    assert pod["tolerations"] == [{"key": "gpu-pool", "operator": "Equal", "value": "train", "effect": "NoSchedule"}]
+    assert pod["serviceAccountName"] == "flywheel-train" and pod["imagePullSecrets"] == [{"name": "ghcr"}]
+    (c,) = pod["containers"]
+    assert c["name"] == "base" and c["image"] == "registry.example/flywheel-train:1.2.3"
+    assert str(c["resources"]["limits"]["nvidia.com/gpu"]) == "2" and c["resources"]["limits"]["memory"] == "64Gi"
+    cmd = c["command"]
+    # Two GPUs: one process each through accelerate, into the same training entry.
+    assert cmd[:3] == ["python", "-m", "accelerate.commands.launch"] and cmd[cmd.index("--num_processes") + 1] == "2"
+    assert cmd[cmd.index("-m", 3) + 1] == "flywheel.registry.stages"
+    assert cmd[cmd.index("--split") + 1] == "sp-42" and cmd[cmd.index("--model-id") + 1] == model_id
+    assert TrainConfig.model_validate_json(cmd[cmd.index("--config-json") + 1]) == cfg
+    assert cmd[cmd.index("--airflow-run-id") + 1] == "manual__k8s"
     mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
-    assert mounts == {"artifacts": "/artifacts", "config": "/config"}
+    assert mounts == {"artifacts": "/artifacts", "dshm": "/dev/shm"}
     vols = {v["name"]: v for v in pod["volumes"]}
     assert vols["artifacts"]["persistentVolumeClaim"]["claimName"] == s.k8s_artifacts_pvc
-    assert vols["config"]["configMap"]["name"] == cm["metadata"]["name"]
+    assert vols["dshm"]["emptyDir"]["medium"] == "Memory"
     env = {e["name"]: e for e in c["env"]}
     assert env["FLYWHEEL_ARTIFACTS_DIR"]["value"] == "/artifacts"
-    assert env["FLYWHEEL_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == s.k8s_db_secret
+    assert env["FLYWHEEL_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": s.k8s_db_secret, "key": "url"}
+    assert env["FLYWHEEL_MLFLOW_EXPERIMENT"]["value"] == "students-x"
+    assert env["HF_HOME"]["value"].startswith("/artifacts/")
+
+
+def test_kubernetes_job_spec(settings) -> None:
+    s = _k8s_settings(settings)
+    cfg = TrainConfig(epochs=3, base_model="google/flan-t5-base")
+    res = launch(s, "sp-42", cfg, launcher="kubernetes", model_id="m-K8S_1", airflow_run_id="manual__k8s")
+    assert res.model_id == "m-K8S_1" and not res.trained and res.manifest_path is not None
+    manifest = Path(res.manifest_path).read_text()
+    job = yaml.safe_load(manifest)
+    assert job["metadata"]["name"] == "flywheel-train-m-k8s-1"
+    _check_job(job, s, cfg)
     # The password-bearing DB URL is never written into the manifest.
     assert s.db_url() not in manifest
-    assert render_job(s, "sp-42", cfg, "m-K8S_1", gpus=4)[1]["spec"]["template"]["spec"]["containers"][0][
-        "resources"]["limits"]["nvidia.com/gpu"] == 4
+    one = job_spec(s, split_id="sp-42", config=cfg, model_id="m-K8S_1", gpus=1)
+    c = one["spec"]["template"]["spec"]["containers"][0]
+    assert c["command"][:3] == ["python", "-m", "flywheel.registry.stages"]
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == 1
+    no_gpu = job_spec(s.model_copy(update={"k8s_node_selector": {}, "k8s_memory_limit": None}), split_id="sp",
+                      config=cfg, model_id="m", gpus=0)["spec"]["template"]["spec"]
+    assert "nodeSelector" not in no_gpu and no_gpu["containers"][0]["resources"]["limits"] == {}
+
+
+def test_the_dags_job_operator_submits_that_job(settings, tmp_path) -> None:
+    """The nightly DAG's KubernetesJobOperator, built as the DAG builds it, turns the planned Job file into the
+    V1Job it would submit; no cluster is contacted (a kubeconfig pointing nowhere only satisfies the client)."""
+    from kubernetes.client import ApiClient
+
+    from flywheel.pipeline.nightly import plan_training
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "none",
+        "clusters": [{"name": "none", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "none", "user": {"token": "unused"}}],
+        "contexts": [{"name": "none", "context": {"cluster": "none", "user": "none"}}]}))
+    s = _k8s_settings(settings)
+    params = {"launcher": "kubernetes", "base_model": "google/flan-t5-base", "epochs": 3}
+    plan = plan_training(s, split_id="sp-42", params=params, airflow_run_id="manual__k8s")
+    assert plan["launcher"] == "kubernetes" and Path(plan["job_file"]).is_file()
+
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("flywheel_nightly_dag", REPO / "dags" / "flywheel_nightly.py")
+    dagmod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dagmod)
+    op = dagmod.train_kubernetes()
+    assert op.wait_until_job_complete and op.deferrable and op.get_logs
+    op.job_template_file = plan["job_file"]  # what the template renders from the plan's XCom
+    op.config_file = str(kubeconfig)
+    job = ApiClient().sanitize_for_serialization(op.build_job_request_obj(None))
+    # The model id is chosen before the Job runs, so the DAG knows what the Job registers.
+    _check_job(job, s, TrainConfig(**{k: v for k, v in params.items() if k != "launcher"}), plan["model_id"])
+    assert job["metadata"]["name"] == f"job-{plan['job_name']}"
 
 
 def test_unknown_launcher_is_an_error(settings) -> None:

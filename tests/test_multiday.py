@@ -4,8 +4,10 @@ simulator's) on its day, so the A/B report and the analytics views have one poin
 from __future__ import annotations
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from flywheel.assistant.app import create_app
+from flywheel.assistant.keys import create_key
 from flywheel.db.experiments import create_experiment, parse_arms
 from flywheel.demo.days import SimulatedClock, day_start
 from flywheel.ingest.service import IngestOptions, run_ingest
@@ -22,6 +24,8 @@ DAYS = (1, 2, 3)
 def test_events_of_day_k_land_on_day_k(settings, engine, tmp_path):
     exp = create_experiment(engine, "days", parse_arms("teacher:0.5:teacher,student:0.5:student"), salt="s",
                             now=day_start(DAYS[0]))
+    with Session(engine) as session, session.begin():
+        _, key = create_key(session, app="multiday", rate_per_minute=100_000, teacher_calls_per_day=100_000)
     teacher = start_in_thread(teacher_app(build_world(SEED, BASES)))
     s = settings.model_copy(update={"openai_base_url": f"{teacher.url}/v1"})
     expected = 0
@@ -31,7 +35,7 @@ def test_events_of_day_k_land_on_day_k(settings, engine, tmp_path):
             srv = start_in_thread(create_app(s, student=StubStudent(), experiment_ttl_s=0, clock=clock))
             try:
                 sim = simulate(s, 15, 1.0, SEED + k, world_seed=SEED, via_assistant_url=srv.url, progress=False,
-                               base_intents=BASES, workers=3, start=day_start(k), clock=clock)
+                               base_intents=BASES, workers=3, start=day_start(k), clock=clock, api_key=key)
             finally:
                 srv.stop()
             assert sim.failed_requests == 0 and set(sim.truth_by_arm) == {"teacher", "student"}

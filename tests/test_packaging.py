@@ -109,12 +109,12 @@ def test_the_wheel_is_what_runs_and_carries_its_data(installed: Installed) -> No
 def empty_database(stack: Settings) -> Iterator[str]:
     """A database that no migration has touched, on the session's Postgres; its SQLAlchemy URL."""
     name = f"wheel_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(f"postgresql+psycopg2://{stack.pg_user}@127.0.0.1:{stack.pg_port}/postgres",
-                             isolation_level="AUTOCOMMIT")
+    server = sa.engine.make_url(stack.db_url())
+    admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql+psycopg2://{stack.pg_user}@127.0.0.1:{stack.pg_port}/{name}"
+        yield server.set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     pg_port: int = 55432
     pg_database: str = "flywheel"
     pg_user: str = "postgres"
+    # Unset -> the password `flywheel up` generated at the first initdb (<state_dir>/postgres/password, 0600).
+    pg_password: str | None = None
     kafka_port: int = 19092
 
     # Topics.
@@ -80,11 +82,33 @@ class Settings(BaseSettings):
     # Whose responses feed ground truth: only the teacher arm's, or every arm's (a student output that users export
     # is as good a candidate as a teacher output). docs/domain.md#groundtruth-arms
     groundtruth_arms: Literal["teacher", "all"] = "teacher"
-    # Kubernetes launcher (renders a Job manifest; applying it is the cluster's job).
+    # Kubernetes launcher: the training Job that the nightly DAG submits (KubernetesJobOperator) and waits for.
     train_image: str = "ghcr.io/flywheel/flywheel-train:latest"
     k8s_namespace: str = "flywheel"
     k8s_artifacts_pvc: str = "flywheel-artifacts"
-    k8s_db_secret: str = "flywheel-db"
+    k8s_db_secret: str = "flywheel-db"  # a Secret with key `url`: the SQLAlchemy URL (never written to a manifest)
+    k8s_conn_id: str = "kubernetes_default"  # the Airflow connection the operator uses (in-cluster or kubeconfig)
+    k8s_gpus: int = Field(default=1, ge=0, description="GPUs per training pod (limits of k8s_gpu_resource)")
+    k8s_gpu_resource: str = "nvidia.com/gpu"
+    k8s_cpu_request: str = "4"
+    k8s_memory_request: str = "16Gi"
+    k8s_memory_limit: str | None = None
+    k8s_node_selector: dict[str, str] = Field(default_factory=dict,
+                                              description='e.g. {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}')
+    k8s_tolerations: list[dict[str, str]] = Field(default_factory=lambda: [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}])
+    k8s_service_account: str | None = None
+    k8s_image_pull_secret: str | None = None
+    k8s_job_timeout_s: int = 6 * 3600  # activeDeadlineSeconds of the Job
+
+    # MLflow tracking: unset URI -> the platform's Postgres server, database `mlflow_database` (created on first
+    # use); artifacts under {artifacts_dir}/mlflow. The platform's registry stays the source of truth.
+    mlflow_enabled: bool = True
+    mlflow_tracking_uri: str | None = None
+    mlflow_database: str = "mlflow"
+    mlflow_experiment: str = "flywheel-students"
+    mlflow_registered_model: str = "flywheel-student"
+    mlflow_port: int = 8604
 
     @property
     def embedded_database(self) -> bool:
@@ -94,10 +118,26 @@ class Settings(BaseSettings):
     def embedded_kafka(self) -> bool:
         return self.kafka_bootstrap is None
 
+    def pg_password_file(self) -> Path:
+        return self.state_dir.resolve() / "postgres" / "password"
+
+    def embedded_pg_password(self) -> str | None:
+        """The embedded server's password: FLYWHEEL_PG_PASSWORD, else the generated file (None before `up`)."""
+        if self.pg_password:
+            return self.pg_password
+        try:
+            return self.pg_password_file().read_text().strip() or None
+        except OSError:
+            return None
+
     def db_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"postgresql+psycopg2://{self.pg_user}@127.0.0.1:{self.pg_port}/{self.pg_database}"
+        from urllib.parse import quote
+
+        pw = self.embedded_pg_password()
+        auth = f"{quote(self.pg_user, safe='')}:{quote(pw, safe='')}" if pw else quote(self.pg_user, safe="")
+        return f"postgresql+psycopg2://{auth}@127.0.0.1:{self.pg_port}/{self.pg_database}"
 
     def bootstrap(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"

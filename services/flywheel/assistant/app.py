@@ -98,17 +98,7 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nonlocal publisher, engine
-        if engine is None:
-            from flywheel.db.engine import make_engine
-
-            engine = make_engine(settings)
-            owned.append(engine)
-        if publisher is None:
-            from flywheel.events.publisher import EventPublisher
-
-            publisher = EventPublisher(settings.bootstrap(), settings.events_topic, client_id="flywheel-assistant",
-                                       linger_ms=5)
-            owned.append(publisher)
+        engine, publisher = _open(settings, engine, publisher, owned)
         app.state.experiments = ExperimentCache(engine, experiment_ttl_s)
         app.state.guard = KeyGuard(engine) if require_key else None
         try:
@@ -128,10 +118,7 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
     metrics = LatencyTracker()
     app.state.metrics = metrics
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        reasons = [f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in exc.errors()]
-        return JSONResponse(status_code=422, content={"detail": "; ".join(reasons), "errors": reasons})
+    app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
 
     @app.post("/v1/edits")
     def edits(req: EditRequest, request: Request) -> JSONResponse:  # sync: FastAPI runs it in its threadpool
@@ -140,9 +127,7 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
                               ack_timeout_s=ack_timeout_s)
         return handler.handle(req, request)
 
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    app.add_api_route("/healthz", _healthz, methods=["GET"])
 
     @app.get("/readyz")
     def readyz() -> JSONResponse:
@@ -154,6 +139,32 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
     if public_metrics:
         _metrics_routes(app, metrics)
     return app
+
+
+def _open(settings: Any, engine: Any, publisher: Any, owned: list[Any]) -> tuple[Any, Any]:
+    """The database engine and the event publisher: the caller's, or new ones this app owns (closed at shutdown)."""
+    if engine is None:
+        from flywheel.db.engine import make_engine
+
+        engine = make_engine(settings)
+        owned.append(engine)
+    if publisher is None:
+        from flywheel.events.publisher import EventPublisher
+
+        publisher = EventPublisher(settings.bootstrap(), settings.events_topic, client_id="flywheel-assistant",
+                                   linger_ms=5)
+        owned.append(publisher)
+    return engine, publisher
+
+
+async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with every reason on one line: the app's developers read this, not a stack of pydantic objects."""
+    reasons = [f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in exc.errors()]
+    return JSONResponse(status_code=422, content={"detail": "; ".join(reasons), "errors": reasons})
+
+
+def _healthz() -> dict[str, str]:
+    return {"status": "ok"}
 
 
 def _metrics_routes(app: FastAPI, metrics: LatencyTracker) -> None:

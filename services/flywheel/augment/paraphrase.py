@@ -6,7 +6,8 @@ system message tells a real LLM (GPT-class) what that line means and to answer w
 ``{"paraphrases": [...]}``. So the same client works against both without a mode switch.
 
 Endpoint: ``settings.augment_base_url`` / ``augment_model`` / ``augment_api_key``, each falling back to the teacher's
-(``openai_base_url`` / ``teacher_model`` / ``openai_api_key``).
+(``openai_base_url`` / ``teacher_model`` / ``openai_api_key``). The teacher's key is a credential for the teacher's
+host only: it is sent only when the paraphrase endpoint has the same origin (scheme, host, port) as the teacher's.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from flywheel.settings import Settings
 
@@ -30,6 +32,25 @@ SYSTEM_PROMPT = (
     "Keep them as short as the original, no numbering, no quotes, no explanations, never the original text itself. "
     "Answer with JSON only, exactly of the form {\"paraphrases\": [\"...\", \"...\"]}."
 )
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:  # a malformed port can never match the teacher's origin
+        return scheme, "", -1
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def api_key_for(settings: Settings, base_url: str) -> str:
+    """The key to send to `base_url`: the augment key, else the teacher's key only on the teacher's own origin."""
+    if settings.augment_api_key:
+        return settings.augment_api_key
+    if settings.openai_api_key and _origin(base_url) == _origin(settings.openai_base_url):
+        return settings.openai_api_key
+    return "not-needed"  # the openai package insists on a key; a keyless endpoint ignores it
 
 
 class ParaphraseError(RuntimeError):
@@ -90,8 +111,8 @@ class Paraphraser:
         if client is None:
             from openai import OpenAI
 
-            key = settings.augment_api_key or settings.openai_api_key or "not-needed"
-            client = OpenAI(base_url=self.base_url, api_key=key, timeout=settings.teacher_timeout_s,
+            client = OpenAI(base_url=self.base_url, api_key=api_key_for(settings, self.base_url),
+                            timeout=settings.teacher_timeout_s,
                             max_retries=settings.teacher_max_retries)
         self.client = client
 

@@ -18,6 +18,7 @@ from flywheel.runtime.proc import free_port
 from flywheel.simulator.teacher_server import create_app
 from flywheel.simulator.world import build_world
 from flywheel.teacher.client import TeacherClient
+from flywheel.textable import print_table
 
 FALLBACK_INTENTS = ["golden hour", "cool morning", "moody night", "vintage film", "bright summer beach",
                     "cinematic teal and orange", "soft pastel portrait", "dark forest", "neon city", "faded retro"]
@@ -108,6 +109,6 @@ def print_bench(r: BenchResult) -> None:
     if r.teacher_p50_ms is not None:
         t.add_row("teacher-server", f"{r.teacher_p50_ms:.1f}", f"{r.teacher_p95_ms:.1f}", "-")
     console = Console()
-    console.print(t)
+    print_table(console, t)
     for n in r.notes:
         console.print(f"[yellow]{n}[/]")

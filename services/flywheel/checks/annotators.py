@@ -67,7 +67,7 @@ def annotators(session: Session, *, count: int, seed: int) -> list[SimAnnotator]
         name = f"sim-{seed}-{i}"
         if session.scalar(select(Annotator.id).where(Annotator.name == name)) is None:
             store.add_annotator(session, name=name)
-        uid = session.scalar(select(Annotator.id).where(Annotator.name == name))
+        uid = session.scalars(select(Annotator.id).where(Annotator.name == name)).one()
         out.append(SimAnnotator(int(uid), name, random.Random(f"leniency:{name}").gauss(0.0, LENIENCY_SD)))
     return out
 

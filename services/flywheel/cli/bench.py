@@ -1,4 +1,4 @@
-"""`flywheel bench ingest / simulate / groundtruth / inference / render`: the speed goals (not in tests)."""
+"""`flywheel bench ingest / simulate / groundtruth / inference / render / train-gpu`: speed goals (not tested)."""
 
 from __future__ import annotations
 
@@ -127,3 +127,23 @@ def render(
         v = r[key]
         typer.echo(f"{key:<22} median {v['median_ms']:7.2f} ms   p95 {v['p95_ms']:7.2f} ms   min {v['min_ms']:7.2f} ms")
     typer.echo(f"{r['image']}, {r['repeats']} repeats; cores {os.cpu_count()}, load {os.getloadavg()[0]:.1f}")
+
+
+@app.command("train-gpu")
+def train_gpu(
+    split: str = typer.Option(..., "--split", help="split id (paper scale: simulate --intents 9252, 1,000 test)"),
+    config: str = typer.Option(None, "--config", help="GPU student TrainConfig (default: configs/smollm2-full.json)"),
+    baseline: str = typer.Option(None, "--baseline", help="baseline TrainConfig (default: configs/tiny-cpu.json)"),
+    requests: int = typer.Option(200, "--requests", help="single requests timed for p50/p95 latency"),
+    register: bool = typer.Option(False, "--register", help="register both models (and log them to MLflow)"),
+    allow_cpu: bool = typer.Option(False, "--allow-cpu", help="run without a GPU (slow; for trying the command)"),
+) -> None:
+    """Fine-tune a pretrained student on one GPU through the training entry, beside the tiny student on the same
+    split: wall time, tokens/s, peak GPU memory, RQ1 (All / r_3 / r_5), p50/p95 latency."""
+    from pathlib import Path
+
+    from flywheel.bench.train_gpu import bench_train_gpu, print_bench
+
+    print_bench(bench_train_gpu(get_settings(), split, config=Path(config) if config else None,
+                                baseline=Path(baseline) if baseline else None, requests=requests,
+                                register=register, allow_cpu=allow_cpu))

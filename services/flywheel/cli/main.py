@@ -21,6 +21,7 @@ from flywheel.cli import (
     groundtruth,
     ingest,
     keys,
+    mlflow,
     models,
     predict,
     render,
@@ -39,7 +40,7 @@ app = typer.Typer(help="flywheel: teacher -> student distillation platform.", no
 
 # Top-level commands, each module's Typer merged in (no group name).
 for module in (stack, ingest, simulate, teacher, assistant, groundtruth, splits, validate, train, predict, evaluate,
-               models, augment, render, airflow, demo):
+               models, augment, render, airflow, mlflow, demo):
     app.add_typer(module.app)
 app.add_typer(annotate.app, name="annotate")
 app.add_typer(bench.app, name="bench")

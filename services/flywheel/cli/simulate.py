@@ -25,6 +25,8 @@ def simulate(
     requests_per_intent: float = typer.Option(3.0, "--requests-per-intent",
                                               help="Teacher responses per distinct intent (paper: 3.0)."),
     workers: int = typer.Option(8, "--workers", help="Concurrent users when driving the assistant."),
+    api_key: str | None = typer.Option(None, "--api-key", envvar="FLYWHEEL_ASSISTANT_API_KEY",
+                                       help="Assistant API key for --via-assistant (`flywheel keys create`)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Publish the app's events (projects, intents, responses, exports) for a seeded known-answer world."""
@@ -33,7 +35,7 @@ def simulate(
     try:
         s = _simulate(get_settings(), intents, days, seed, rate=rate, via_assistant_url=via_assistant,
                       progress=not as_json, base_intents=base_intents,
-                      requests_per_intent=requests_per_intent, workers=workers)
+                      requests_per_intent=requests_per_intent, workers=workers, api_key=api_key)
     except ValueError as exc:
         fail(str(exc), mark="[red]error:[/]")
     if as_json:

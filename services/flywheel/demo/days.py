@@ -87,10 +87,27 @@ def _run(s: Settings, o: DemoOptions, console: Console, result: DemoResult) -> N
             result.days.append(day)
             with step(f"ingest day {k}"):
                 ingest(s, console)
+    if result.days:
+        with step(f"reality check of the last served student {result.days[-1].model_id}"):
+            _reality_check(s, o, console, result.days[-1].model_id)
     with step("A/B report (per day) vs the simulator's truth"):
         from flywheel.demo.summary import final_report
 
         final_report(s, console, result, experiment_id)
+
+
+def _reality_check(s: Settings, o: DemoOptions, console: Console, model_id: str | None) -> None:
+    """The paper's human check, with simulated annotators drawn from the hidden truth: the nightly DAG prepared the
+    batch (rendered teacher and student outputs on photos); here annotators answer it and the summary is printed."""
+    from flywheel.pipeline.reality import simulated_summary
+    from flywheel.simulator.truth import truth_path
+
+    if model_id is None:
+        return
+    summary, relevance = simulated_summary(s, model_id=model_id, truth_file=truth_path(s.artifacts_dir, o.seed),
+                                           n_annotators=3, seed=o.seed)
+    for line in [*summary.lines(), f"  relevance (known answer) vs the annotators: {relevance}"]:
+        console.print(line, markup=False)
 
 
 class _teacher_server:
@@ -145,10 +162,28 @@ def _ab_day(s: Settings, o: DemoOptions, console: Console, day: DayResult, teach
 
     clock = SimulatedClock(day_start(day.day))
     s2 = s.model_copy(update={"openai_base_url": f"{teacher_url}/v1", "openai_api_key": "local"})
-    with start_in_thread(assistant_app(s2, clock=clock, require_key=False)) as assistant:
+    with start_in_thread(assistant_app(s2, clock=clock)) as assistant:
         sim = simulate(s2, intents=o.intents, days=1, seed=o.seed + 1000 * day.day, world_seed=o.seed,
                        via_assistant_url=assistant.url, workers=o.ab_workers, start=day_start(day.day), clock=clock,
-                       project_fraction=o.ab_fraction)
+                       project_fraction=o.ab_fraction, api_key=_app_key(s, day.day))
     day.truth, day.requests, day.failed_requests = sim.truth_by_arm, sim.requests, sim.failed_requests
     console.print(f"  {sim.projects} projects, {sim.requests} requests, {sim.failed_requests} failed, "
                   f"{sim.events} events by the app in {sim.seconds:.0f}s")
+
+
+def _app_key(s: Settings, day: int) -> str:
+    """The simulated app's API key for one day, as a real app holds one: the assistant refuses keyless requests.
+    Its limits fit a whole simulated day sent in a minute or two (every request may reserve the teacher cap)."""
+    from sqlalchemy.orm import Session
+
+    from flywheel.assistant.keys import create_key
+    from flywheel.db.engine import make_engine
+
+    eng = make_engine(s)
+    try:
+        with Session(eng) as session, session.begin():
+            _, key = create_key(session, app="demo-app", note=f"simulated day {day}", rate_per_minute=1_000_000,
+                                teacher_calls_per_day=10_000_000)
+    finally:
+        eng.dispose()
+    return key

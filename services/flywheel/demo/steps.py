@@ -29,7 +29,9 @@ class DemoOptions:
     ab_workers: int = 6
     max_steps: int | None = None
     init_from: str = "production"  # the nights after the first continue the production model
-    warm_epochs: float | None = None  # training epochs of a warm-started night (None: the config default)
+    # Training epochs of a warm-started night (None: the config default). A warm night continues a model that
+    # already fits yesterday's data, so a few epochs over today's ground truth suffice and keep a night short.
+    warm_epochs: float | None = 3.0
     groundtruth_arms: str | None = None  # None: the setting
     keep: bool = False
 

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from flywheel.contracts import TOOLS
 from flywheel.evaluation.metrics import EvalReport
+from flywheel.textable import print_table
 
 TOOL_TITLES = {"adjust": "Adjust", "selective_adjust": "Selective Adjust", "filter": "Filter"}
 
@@ -39,7 +40,7 @@ def print_report(report: EvalReport | dict[str, Any], model: str = "student", co
     if isinstance(report, dict):
         report = EvalReport.from_dict(report.get("report", report))
     console = console or Console()
-    console.print(rq1_table(report, model))
+    print_table(console, rq1_table(report, model))
     detail = Table(title="Tool selection detail (All)")
     for col in ("tool", "TP", "FP", "FN", "TN", "precision", "recall", "invalid"):
         detail.add_column(col, justify="right")
@@ -47,7 +48,7 @@ def print_report(report: EvalReport | dict[str, Any], model: str = "student", co
         s = report.subsets["All"].tools[t]
         detail.add_row(t, str(s.tp), str(s.fp), str(s.fn), str(s.tn), f"{s.precision:.3f}", f"{s.recall:.3f}",
                        str(s.invalid))
-    console.print(detail)
+    print_table(console, detail)
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}")
     if report.missing or report.extra:

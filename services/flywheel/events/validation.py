@@ -144,6 +144,8 @@ class EventValidator:
             event = msgspec.json.decode(raw)
         except (msgspec.MsgspecError, ValueError) as exc:
             return Rejection(NOT_JSON, str(exc))
+        except RecursionError:  # a document nested deeper than the decoder's stack: a bad record, not a crash
+            return Rejection(NOT_JSON, "JSON nested too deeply to decode")
         if not isinstance(event, dict):
             return Rejection(NOT_OBJECT, f"top level is a JSON {type(event).__name__}, expected an object")
         return self.check(event, text)
@@ -160,9 +162,12 @@ class EventValidator:
         if validator is None:
             return Rejection(UNKNOWN_VERSION, f"{etype} schema_version {version!r} is not one of "
                              f"{self.versions[etype]}", etype, eid)
-        if not validator.is_valid(event):
-            return self._explain(validator, event, etype, eid)
-        for name, limit in self.max_bytes[(etype, version)].items():
+        try:
+            if not validator.is_valid(event):
+                return self._explain(validator, event, etype, eid)
+        except ValueError as exc:  # the validator's own recursion limit on a deeply nested document
+            return Rejection(SCHEMA, f"not checkable against {etype}.v{version}.json: {exc}", etype, eid)
+        for name, limit in self.max_bytes[(etype, version)].items():  # type: ignore[index]  # an int here
             value = event.get(name)
             if isinstance(value, str) and len(value.encode("utf-8")) > limit:
                 return Rejection(TOO_MANY_BYTES, f"{name}: {len(value.encode('utf-8'))} UTF-8 bytes > limit {limit} "

@@ -72,6 +72,7 @@ class Predictor:
             enc = tok(sources, return_tensors="pt", padding=True, truncation=True, max_length=128)
         else:
             enc = tok([s + SEPARATOR for s in sources], return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = enc.to(self.model.device)  # a model trained on a GPU is scored there before it is saved
         extra: dict[str, Any] = {}
         if self.constrained:
             from transformers import LogitsProcessorList

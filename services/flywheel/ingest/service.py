@@ -274,54 +274,14 @@ class IngestService:
                 restore[sig] = signal.signal(sig, self._on_signal)
         if self.opts.metrics_port:
             self.metrics.serve(self.opts.metrics_port)
-        consumer = KafkaConsumer(
-            bootstrap_servers=s.bootstrap(), group_id=group, client_id="flywheel-ingest",
-            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=self.batch_size,
-            session_timeout_ms=s.kafka_session_timeout_ms,
-            heartbeat_interval_ms=max(s.kafka_session_timeout_ms // 4, 500),
-            max_poll_interval_ms=600_000, fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024,
-        )
-        self._consumer = consumer
+        consumer = self._consumer = self._make_consumer(group)
         consumer.subscribe([s.events_topic], listener=_Listener(self))
         self._start_writers()
         log.info("ingest: %s -> Postgres, group %s, batch %d, dead letters -> %s", s.events_topic, group,
                  self.batch_size, s.dead_letter_topic)
-        t0 = last_log = last_data = time.monotonic()
-        logged = 0
-        t_first: float | None = None
+        t0 = time.monotonic()
         try:
-            while not self._stop.is_set():
-                self._check_writers()
-                while self._collect(block=False):
-                    pass
-                batch = self._poll_batch(consumer)
-                now = time.monotonic()
-                if batch:
-                    if t_first is None:
-                        t_first = now
-                    last_data = now
-                    self.stats.consumed += len(batch)
-                    self.metrics.consumed.inc(len(batch))
-                    for chunk in split_by_bytes(batch, self.opts.batch_max_bytes):
-                        self._submit(chunk)
-                if self.opts.max_events is not None and self.stats.consumed >= self.opts.max_events:
-                    self._stop.set()
-                if self.opts.idle_exit_s is not None and self._inflight == 0:
-                    # Before the group has given us partitions only a long wait counts (joining takes seconds).
-                    since = max(last_data, self._assigned_at) if self._assigned_at else last_data + 60
-                    if now - since >= self.opts.idle_exit_s:
-                        log.info("idle for %.1fs: exiting", now - max(since, t0))
-                        self._stop.set()
-                if now - last_log >= self.opts.progress_every_s:
-                    lag = self._lag(consumer)
-                    self.stats.lag = lag
-                    if lag is not None:
-                        self.metrics.lag.set(lag)
-                    rate = (self.stats.consumed - logged) / (now - last_log)
-                    log.info("ingest: %d consumed (%.0f/s), %d written, %d failed, lag %s, %d batches in flight",
-                             self.stats.consumed, rate, self.stats.accepted, self.stats.failed,
-                             "?" if lag is None else lag, self._inflight)
-                    last_log, logged = now, self.stats.consumed
+            t_first = self._consume(consumer, t0)
             # Stopping: let the writer finish what it holds, then commit those offsets.
             self._drain(timeout_s=self.opts.shutdown_grace_s)
             if t_first is not None:
@@ -335,19 +295,76 @@ class IngestService:
             self._abort.set()
             raise
         finally:
-            self._stop_writers()
-            self.stats.seconds = time.monotonic() - t0
-            self.stats.lag = self._lag(consumer) if self.stats.lag is None else self.stats.lag
-            try:
-                consumer.close(autocommit=False)
-            except Exception as exc:  # closing must not hide the reason we stopped
-                log.warning("consumer close: %s", exc)
-            for sig, h in restore.items():
-                signal.signal(sig, h)
+            self._close(consumer, t0, restore)
         log.info("ingest stopped: %d consumed, %d written (%d new rows), %d failed in %.1fs (%.0f/s)",
                  self.stats.consumed, self.stats.accepted, self.stats.inserted, self.stats.failed,
                  self.stats.seconds, self.stats.rate)
         return self.stats
+
+    def _make_consumer(self, group: str) -> KafkaConsumer:
+        s = self.settings
+        return KafkaConsumer(
+            bootstrap_servers=s.bootstrap(), group_id=group, client_id="flywheel-ingest",
+            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=self.batch_size,
+            session_timeout_ms=s.kafka_session_timeout_ms,
+            heartbeat_interval_ms=max(s.kafka_session_timeout_ms // 4, 500),
+            max_poll_interval_ms=600_000, fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024,
+        )
+
+    def _consume(self, consumer: KafkaConsumer, t0: float) -> float | None:
+        """Poll and hand batches to the writers until told to stop; returns when the first data arrived."""
+        last_log = last_data = t0
+        logged = 0
+        t_first: float | None = None
+        while not self._stop.is_set():
+            self._check_writers()
+            while self._collect(block=False):
+                pass
+            batch = self._poll_batch(consumer)
+            now = time.monotonic()
+            if batch:
+                t_first = now if t_first is None else t_first
+                last_data = now
+                self.stats.consumed += len(batch)
+                self.metrics.consumed.inc(len(batch))
+                for chunk in split_by_bytes(batch, self.opts.batch_max_bytes):
+                    self._submit(chunk)
+            if self.opts.max_events is not None and self.stats.consumed >= self.opts.max_events:
+                self._stop.set()
+            self._exit_when_idle(now, last_data, t0)
+            if now - last_log >= self.opts.progress_every_s:
+                self._log_progress(consumer, (self.stats.consumed - logged) / (now - last_log))
+                last_log, logged = now, self.stats.consumed
+        return t_first
+
+    def _exit_when_idle(self, now: float, last_data: float, t0: float) -> None:
+        if self.opts.idle_exit_s is None or self._inflight != 0:
+            return
+        # Before the group has given us partitions only a long wait counts (joining takes seconds).
+        since = max(last_data, self._assigned_at) if self._assigned_at else last_data + 60
+        if now - since >= self.opts.idle_exit_s:
+            log.info("idle for %.1fs: exiting", now - max(since, t0))
+            self._stop.set()
+
+    def _log_progress(self, consumer: KafkaConsumer, rate: float) -> None:
+        lag = self._lag(consumer)
+        self.stats.lag = lag
+        if lag is not None:
+            self.metrics.lag.set(lag)
+        log.info("ingest: %d consumed (%.0f/s), %d written, %d failed, lag %s, %d batches in flight",
+                 self.stats.consumed, rate, self.stats.accepted, self.stats.failed,
+                 "?" if lag is None else lag, self._inflight)
+
+    def _close(self, consumer: KafkaConsumer, t0: float, restore: dict[Any, Any]) -> None:
+        self._stop_writers()
+        self.stats.seconds = time.monotonic() - t0
+        self.stats.lag = self._lag(consumer) if self.stats.lag is None else self.stats.lag
+        try:
+            consumer.close(autocommit=False)
+        except Exception as exc:  # closing must not hide the reason we stopped
+            log.warning("consumer close: %s", exc)
+        for sig, h in restore.items():
+            signal.signal(sig, h)
 
 
 def _last_per_partition(batch: list[Any]) -> list[Any]:

@@ -3,12 +3,18 @@
 `params` is the DAG's parameter mapping (see `dags/flywheel_nightly.py` PARAMS); a missing key takes the same default
 as the DAG. `airflow_run_id` identifies the Airflow run that executes a step, so its run records can be found again
 (`flywheel.pipeline.runs.model_from_dag_run`).
+
+Retried tasks: `train` derives its model id from the Airflow run id and the split (:func:`retry_model_id`), so a retry
+trains into the same id (no orphan folders or rows) and a retry after the model was registered reuses it; `augment`
+reuses the split an earlier try of the same run already made from the same input, so the paraphrase LLM is paid once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,13 +23,17 @@ from flywheel.augment.pipeline import augment_split
 from flywheel.datasets import validate as gates
 from flywheel.datasets.groundtruth import run_groundtruth
 from flywheel.datasets.splits import SplitError, make_split
+from flywheel.db.engine import owned_engine
 from flywheel.errors import GateFailed, Skipped, UsageError
+from flywheel.pipeline.runs import output_of_earlier_try
+from flywheel.registry.records import UnknownModel
 from flywheel.registry.stages import evaluate_model
-from flywheel.registry.store import production_model
+from flywheel.registry.store import get_model, production_model
 from flywheel.registry.store import promote as registry_promote
 from flywheel.settings import Settings
 from flywheel.training.config import TrainConfig
-from flywheel.training.launcher import LaunchResult, launch
+from flywheel.training.launcher import LaunchFailed, LaunchResult, job_spec, launch, write_job
+from flywheel.training.train import new_model_id
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +96,13 @@ def augment(settings: Settings, *, split_id: str, params: Params = None, airflow
     if prod is None:
         log.info("no production model yet to mine mistakes from; training on %s", split_id)
         return split_id
+    if airflow_run_id:
+        with owned_engine(settings, None) as eng:
+            done = output_of_earlier_try(eng, airflow_run_id=airflow_run_id, stage="augment", split_id=split_id,
+                                         key="split_id")
+        if done:
+            log.info("retry of run %s: reusing augmented split %s of an earlier try", airflow_run_id, done)
+            return _gate("split", settings, done)
     new_split = augment_split(settings, prod.model_id, split_id, iterations=int(p.get("augmentation_iterations", 1)),
                              airflow_run_id=airflow_run_id)
     return _gate("split", settings, new_split)
@@ -101,19 +118,68 @@ def train_config(params: Params) -> TrainConfig:
         raise UsageError(f"invalid training parameters: {e}") from e
 
 
+def retry_model_id(airflow_run_id: str, split_id: str) -> str:
+    """The model id of the `train` task of one Airflow run on one split: the same on every try of that task."""
+    digest = hashlib.sha256(f"{airflow_run_id}\0train\0{split_id}".encode()).hexdigest()[:16]
+    return f"m-run-{digest}"
+
+
 def train(settings: Settings, *, split_id: str, params: Params = None,
           airflow_run_id: str | None = None) -> LaunchResult:
-    """Fine-tune the student through the launcher named by the `launcher` parameter (default: local)."""
+    """`plan_training` then `train_planned` in one step (the DAG runs them as separate tasks so a Kubernetes Job can
+    sit between them); for the kubernetes launcher only the plan and its Job file."""
+    plan = plan_training(settings, split_id=split_id, params=params, airflow_run_id=airflow_run_id)
+    if plan["launcher"] == "kubernetes":
+        return LaunchResult(plan["model_id"], "kubernetes", manifest_path=Path(plan["job_file"]))
+    return LaunchResult(train_planned(settings, plan=plan, airflow_run_id=airflow_run_id), "local")
+
+
+def plan_training(settings: Settings, *, split_id: str, params: Params = None,
+                  airflow_run_id: str | None = None) -> dict[str, Any]:
+    """Choose the model id and config of this run's training before it starts; for the `kubernetes` launcher also
+    write the Job that the DAG's KubernetesJobOperator submits (``job_file``)."""
     p = params or {}
-    return launch(settings, split_id, train_config(p), launcher=p.get("launcher", "local"),
-                  airflow_run_id=airflow_run_id)
+    launcher = p.get("launcher", "local")
+    if launcher not in ("local", "kubernetes"):
+        raise UsageError(f"unknown launcher {launcher!r}: use 'local' or 'kubernetes'")
+    # Every try of this run gets the same model id, so a retry finds (or resumes into) its first try's model.
+    config = train_config(p)
+    model_id = retry_model_id(airflow_run_id, split_id) if airflow_run_id else new_model_id()
+    plan: dict[str, Any] = {"model_id": model_id, "split_id": split_id, "launcher": launcher,
+                            "config": config.model_dump(mode="json"), "job_file": None}
+    if launcher == "kubernetes":
+        job = job_spec(settings, split_id=split_id, config=config, model_id=model_id, airflow_run_id=airflow_run_id)
+        plan.update(job_file=str(write_job(settings, job, model_id)), job_name=job["metadata"]["name"])
+    log.info("training plan: %s", {k: v for k, v in plan.items() if k != "config"})
+    return plan
+
+
+def train_planned(settings: Settings, *, plan: Mapping[str, Any], airflow_run_id: str | None = None) -> str:
+    """Run a planned training on this worker (its GPUs, else its CPU); returns the registered model id. A retry
+    whose earlier try already registered the model returns it instead of paying for training again."""
+    try:
+        return get_model(settings, plan["model_id"]).model_id
+    except UnknownModel:
+        pass  # first try, or an earlier try died before registering: train (into the same id, resuming)
+    res = launch(settings, plan["split_id"], TrainConfig.model_validate(plan["config"]), launcher="local",
+                 model_id=plan["model_id"], airflow_run_id=airflow_run_id)
+    return res.model_id
+
+
+def trained_model(settings: Settings, *, plan: Mapping[str, Any], airflow_run_id: str | None = None) -> str:
+    """The planned model, once a launcher has trained and registered it (a finished Job that registered nothing is
+    an error, not a skip)."""
+    try:
+        rec = get_model(settings, plan["model_id"])
+    except UnknownModel as e:
+        raise LaunchFailed(f"the {plan['launcher']} training finished but model {plan['model_id']} is not "
+                           "registered; see the train task's log") from e
+    return rec.model_id
 
 
 def evaluate(settings: Settings, *, model_id: str, split_id: str, params: Params = None,
              airflow_run_id: str | None = None) -> dict[str, Any]:
-    """Offline evaluation on the split's test part, stored with the model; skipped while a Job is still to run."""
-    if (params or {}).get("launcher") == "kubernetes":
-        raise Skipped(f"training was submitted to Kubernetes ({model_id}); evaluate when it finishes")
+    """Offline evaluation on the split's test part, stored with the model."""
     result = evaluate_model(settings, model_id, split_id, airflow_run_id=airflow_run_id)
     log.info("evaluation of %s on %s: %s", model_id, split_id, result)
     return {"model_id": model_id, "split_id": split_id}

@@ -20,3 +20,18 @@ def model_from_dag_run(engine: Engine, airflow_run_id: str) -> str | None:
     """The model id the `train` step of Airflow run `airflow_run_id` registered (None: that run trained none)."""
     with engine.connect() as conn:
         return conn.execute(_MODEL_OF_RUN, {"run": airflow_run_id}).scalar()
+
+
+_OUTPUT_OF_TASK = text(
+    "SELECT outputs->>:key FROM pipeline_runs "
+    "WHERE airflow_run_id = :run AND stage = :stage AND status = 'succeeded' AND inputs->>'split_id' = :split "
+    "AND outputs ? :key ORDER BY finished_at DESC NULLS LAST LIMIT 1"
+)
+
+
+def output_of_earlier_try(engine: Engine, *, airflow_run_id: str, stage: str, split_id: str, key: str) -> str | None:
+    """`outputs[key]` of a succeeded `stage` run of this Airflow run on `split_id`: what an earlier try of a retried
+    task already made (None: no try got that far)."""
+    with engine.connect() as conn:
+        return conn.execute(_OUTPUT_OF_TASK, {"run": airflow_run_id, "stage": stage, "split": split_id,
+                                              "key": key}).scalar()

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -154,9 +154,22 @@ def decide(candidate: float | None, production: float | None, prod_id: str | Non
                   f"(margin {margin:.4f}, floor {floor:.4f})")
 
 
+# Key of the transaction-level advisory lock that serialises promotions (any constant unique to this use).
+PROMOTION_LOCK_KEY = 0x666C7977_70726F6D  # "flyw" "prom"
+
+
+def production_changed(session: Session, *, prod: ModelRecord | None) -> bool:
+    """Take the promotion lock (held until the caller's transaction ends), then say whether production is still
+    `prod`. Read after the lock, so a promotion committed meanwhile is seen (read committed: a fresh snapshot)."""
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PROMOTION_LOCK_KEY})
+    current = session.scalars(select(Model.id).where(Model.status == "production")).first()
+    return current != (prod.model_id if prod else None)
+
+
 def apply_decision(session: Session, *, candidate: ModelRecord, prod: ModelRecord | None, promoted: bool,
                    reason: str, cand_overall: float | None, prod_overall: float | None) -> tuple[bool, str]:
-    """Store the decision and, if promoted, swap production (inside the caller's transaction)."""
+    """Store the decision and, if promoted, swap production (inside the caller's transaction, which should hold
+    the promotion lock: :func:`production_changed`)."""
     if promoted:
         # Lock the current production row so two concurrent promotions cannot both win.
         current = session.scalars(select(Model).where(Model.status == "production").with_for_update()).first()

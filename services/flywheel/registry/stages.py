@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from flywheel import tracking
 from flywheel.datasets.files import load_split, resolve_split_dir
 from flywheel.db.engine import owned_engine
 from flywheel.db.runs import track_run
@@ -31,6 +32,8 @@ from flywheel.registry import records
 from flywheel.registry.records import ModelRecord, PromotionDecision
 from flywheel.settings import Settings
 from flywheel.training.config import TrainConfig
+from flywheel.training.device import CHECKPOINT
+from flywheel.training.loop import process_rank
 from flywheel.training.train import TrainResult, new_model_id, train
 
 log = logging.getLogger(__name__)
@@ -55,15 +58,20 @@ def run_training(settings: Settings, split_id: str, config: TrainConfig, *, spli
     split.meta.setdefault("split_id", split_id)
     model_id = model_id or new_model_id()
     out_dir = Path(settings.artifacts_dir) / "models" / model_id
-    if out_dir.exists() and any(out_dir.iterdir()):
+    # A folder holding only a resumable checkpoint is an interrupted run of this model id: it continues.
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / CHECKPOINT).is_file():
         raise FileExistsError(f"model folder {out_dir} already exists; choose another model id")
-    if not register:  # a scratch run (`--no-register`) touches no database, so it records no run either
+    # A scratch run (`--no-register`) touches no database, so it records no run either; data-parallel helper
+    # processes (rank > 0) only train: the main process saves, evaluates and registers.
+    if not register or process_rank() != 0:
         return train(config, split, out_dir, model_id=model_id, progress=progress, evaluate_test=evaluate_trained)
     with owned_engine(settings, engine) as eng:
         config = resolve_init(eng, config)
         inputs = {"split_id": split_id, "model_id": model_id, "config": config.model_dump()}
-        return _train_registered(eng, split, config, out_dir, model_id=model_id, progress=progress,
-                                 inputs=inputs, airflow_run_id=airflow_run_id)
+        result = _train_registered(eng, split, config, out_dir, model_id=model_id, progress=progress,
+                                   inputs=inputs, airflow_run_id=airflow_run_id)
+    track_training(settings, result, airflow_run_id=airflow_run_id)
+    return result
 
 
 def resolve_init(eng: Engine, config: TrainConfig) -> TrainConfig:
@@ -90,6 +98,14 @@ def _train_registered(eng: Engine, split: Any, config: TrainConfig, out_dir: Pat
     return result
 
 
+def track_training(settings: Settings, result: TrainResult, *, airflow_run_id: str | None = None) -> str | None:
+    """Log a registered training run to MLflow (best effort); returns the MLflow run id."""
+    config = json.loads((Path(result.path) / "train_config.json").read_text())
+    return tracking.safely(settings, "training log", lambda: tracking.log_training(
+        settings, model_id=result.model_id, checkpoint=Path(result.path), config=config, metrics=result.metrics,
+        lineage=result.lineage, airflow_run_id=airflow_run_id))
+
+
 def evaluate_model(settings: Settings, model_id: str, split_id: str, *, split_dir: str | Path | None = None,
                    progress: bool = False, store: bool = True, constrained: bool | None = None,
                    airflow_run_id: str | None = None, engine: Engine | None = None) -> dict[str, Any]:
@@ -112,6 +128,9 @@ def evaluate_model(settings: Settings, model_id: str, split_id: str, *, split_di
                         **summary, "constrained_decoding": result["constrained_decoding"]})
         out.update(model_id=model_id, split_id=split_id, overall=result["overall"],
                    invalid_rate=result.get("invalid_rate"))
+    if store:
+        tracking.safely(settings, "evaluation log", lambda: tracking.log_evaluation(
+            settings, model_id=model_id, split_id=split_id, metrics=summary))
     return result
 
 
@@ -137,33 +156,51 @@ def promote(settings: Settings, model_id: str, evaluate_production: bool = True,
         out.update(model_id=model_id, promoted=decision.promoted, reason=decision.reason,
                    candidate_overall=decision.candidate_overall, production_model_id=decision.production_model_id,
                    production_overall=decision.production_overall)
+    if decision.promoted:  # MLflow mirrors the decision; the platform's tables made it
+        tracking.safely(settings, "production alias", lambda: tracking.set_production_alias(settings, model_id))
     return decision
 
 
+# A promotion that finds production changed while it decided compares again, against the new production model.
+PROMOTE_ATTEMPTS = 3
+
+
 def _promote(settings: Settings, eng: Engine, model_id: str, evaluate_production: bool) -> PromotionDecision:
-    with Session(eng) as s:
-        cand = records.get_model(s, model_id=model_id)
-        if cand.status == "production":
-            return PromotionDecision(True, "already the production model (no change)", model_id)
-        prod = records.production_model(s)
-        cand_overall = records.overall_on(s, model_id=model_id, split_id=cand.split_id)
-    prod_overall, prod_error = None, ""
-    if prod is not None:
-        prod_overall, prod_error = _production_overall(settings, eng, prod, cand.split_id, evaluate_production)
-    promoted, reason = records.decide(cand_overall, prod_overall, prod.model_id if prod else None,
-                                      settings.promotion_margin, settings.promotion_floor)
-    if prod_error and not promoted:
-        reason = f"{reason} ({prod_error})"
-    with Session(eng) as s, s.begin():
-        promoted, reason = records.apply_decision(s, candidate=cand, prod=prod, promoted=promoted, reason=reason,
-                                                  cand_overall=cand_overall, prod_overall=prod_overall)
-    return PromotionDecision(promoted, reason, model_id, cand_overall, prod.model_id if prod else None, prod_overall)
+    """Read, decide, then write under the promotion lock; if another promotion won meanwhile, decide again against
+    the winner (so no candidate ever retires a production model it was not compared with)."""
+    for attempt in range(PROMOTE_ATTEMPTS):
+        with Session(eng) as s:
+            cand = records.get_model(s, model_id=model_id)
+            if cand.status == "production":
+                return PromotionDecision(True, "already the production model (no change)", model_id)
+            prod = records.production_model(s)
+            cand_overall = records.overall_on(s, model_id=model_id, split_id=cand.split_id)
+        prod_overall, prod_error = None, ""
+        if prod is not None:
+            prod_overall, prod_error = _production_overall(settings, eng, prod, cand.split_id, evaluate_production)
+        promoted, reason = records.decide(cand_overall, prod_overall, prod.model_id if prod else None,
+                                          settings.promotion_margin, settings.promotion_floor)
+        if prod_error and not promoted:
+            reason = f"{reason} ({prod_error})"
+        with Session(eng) as s, s.begin():
+            if records.production_changed(s, prod=prod):
+                if attempt + 1 < PROMOTE_ATTEMPTS:
+                    continue  # the lock is released with this (empty) transaction
+                promoted, reason = False, (f"refused: production changed {PROMOTE_ATTEMPTS} times while deciding; "
+                                           "run promote again")
+            promoted, reason = records.apply_decision(s, candidate=cand, prod=prod, promoted=promoted,
+                                                      reason=reason, cand_overall=cand_overall,
+                                                      prod_overall=prod_overall)
+        return PromotionDecision(promoted, reason, model_id, cand_overall, prod.model_id if prod else None,
+                                 prod_overall)
+    raise AssertionError("unreachable: the last attempt always returns")
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m flywheel.registry.stages", description=run_training.__doc__)
     ap.add_argument("--split", required=True, help="split id")
     ap.add_argument("--config", help="TrainConfig as .json or .yaml")
+    ap.add_argument("--config-json", help="TrainConfig as a JSON string (how a Kubernetes Job carries it)")
     ap.add_argument("--split-dir", help="split folder (default: the split's folder under artifacts)")
     ap.add_argument("--model-id")
     ap.add_argument("--no-register", action="store_true", help="do not write the models/evaluations tables")
@@ -171,7 +208,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     from flywheel.settings import get_settings
 
-    config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    if args.config_json:
+        config = TrainConfig.model_validate_json(args.config_json)
+    else:
+        config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
     result = run_training(get_settings(), args.split, config, split_dir=args.split_dir, model_id=args.model_id,
                           register=not args.no_register, airflow_run_id=args.airflow_run_id)
     print(json.dumps({"model_id": result.model_id, "path": str(result.path),

@@ -184,10 +184,14 @@ def _window_sql(exp: _Experiment, alias: str = "r") -> tuple[str, dict[str, Any]
 
 
 _DAILY_SQL = """
-WITH first_resp AS (
-    SELECT DISTINCT ON (r.project_id) r.project_id, r.arm, r.occurred_at AS first_response_at
-    FROM responses r WHERE {where}
+WITH first_any AS (
+    -- A project answered before the experiment began was not assigned by it (e.g. a collection-period project
+    -- whose later requests fall inside the window): only a project whose FIRST answer is in the window counts.
+    SELECT DISTINCT ON (r.project_id) r.project_id, r.arm, r.occurred_at
+    FROM responses r
     ORDER BY r.project_id, r.occurred_at, r.event_id
+), first_resp AS (
+    SELECT r.project_id, r.arm, r.occurred_at AS first_response_at FROM first_any r WHERE {where}
 ), started AS (
     SELECT project_id, min(occurred_at) AS started_at FROM projects GROUP BY project_id
 ), exported AS (

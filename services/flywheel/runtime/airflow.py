@@ -25,6 +25,18 @@ from flywheel.settings import Settings
 
 PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
 DEFAULT_PORT = 8080
+# One training at a time across the nightly and retrain DAGs (their `train` tasks use this pool; dags/README.md).
+TRAINING_POOL = "flywheel_training"
+TRAINING_POOL_SLOTS = 1
+# `airflow standalone` starts `airflow scheduler` and `airflow triggerer` by name from PATH; each would start a log
+# server bound to every interface (its host is not configurable). With the local executor the API server reads task
+# logs from the files, so this shim, first on the standalone's PATH, starts both without a log server.
+_NO_LOG_SERVER_SHIM = """#!/bin/sh
+case "$1" in
+  scheduler|triggerer) exec "{airflow}" "$@" --skip-serve-logs ;;
+esac
+exec "{airflow}" "$@"
+"""
 
 
 class AirflowError(RuntimeError):
@@ -56,7 +68,7 @@ def airflow_env(settings: Settings, port: int = DEFAULT_PORT, home: Path | None 
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": base,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
-        # Log servers bind every interface (not configurable); free ports keep two instances from colliding.
+        # Free ports keep two instances from colliding where a log server still starts (see _NO_LOG_SERVER_SHIM).
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
@@ -71,6 +83,22 @@ def airflow_env(settings: Settings, port: int = DEFAULT_PORT, home: Path | None 
     env["FLYWHEEL_KAFKA_BOOTSTRAP"] = settings.bootstrap()
     env.update(extra or {})
     return env
+
+
+def ensure_training_pool(env: dict[str, str]) -> None:
+    """Create (or resize) the training pool in Airflow's metadata DB; needs `airflow db migrate` first."""
+    subprocess.run([str(airflow_bin()), "pools", "set", TRAINING_POOL, str(TRAINING_POOL_SLOTS),
+                    "one student training at a time (flywheel_nightly and flywheel_retrain share it)"],
+                   env=env, check=True, capture_output=True, timeout=300)
+
+
+def _no_log_server_path(home: Path, env: dict[str, str]) -> str:
+    shim_dir = home / "bin"
+    shim_dir.mkdir(parents=True, exist_ok=True)
+    shim = shim_dir / "airflow"
+    shim.write_text(_NO_LOG_SERVER_SHIM.format(airflow=airflow_bin()))
+    shim.chmod(0o755)
+    return f"{shim_dir}{os.pathsep}{env.get('PATH', '')}"
 
 
 def read_login(home: Path) -> tuple[str, str] | None:
@@ -142,7 +170,13 @@ class Standalone:
             raise AirflowError(f"port {self.port} is taken; choose another with --port")
         self.home.mkdir(parents=True, exist_ok=True)
         env = airflow_env(self.settings, self.port, self.home, self.extra_env)
-        log = self.log_file.open("ab")
+        env["PATH"] = _no_log_server_path(self.home, env)
+        subprocess.run([str(airflow_bin()), "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
+        ensure_training_pool(env)
+        # Standalone prints the generated admin password into its log: readable by this user only.
+        fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.chmod(self.log_file, 0o600)
+        log = os.fdopen(fd, "ab")
         self.proc = subprocess.Popen([str(airflow_bin()), "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.home)
         log.close()
@@ -216,9 +250,10 @@ def serve(settings: Settings, port: int = DEFAULT_PORT, echo: Callable[[str], No
             if not ready and sa.wait_ready(timeout=2.0):
                 ready = True
                 login = read_login(sa.home)
-                if login:
-                    echo(f"Airflow UI: {sa.url}   login: {login[0]} / {login[1]}   "
-                         f"(password file: {sa.home / PASSWORD_FILE})")
+                if login:  # the password stays in its 0600 file: this output may land in shared logs
+                    with contextlib.suppress(OSError):
+                        os.chmod(sa.home / PASSWORD_FILE, 0o600)
+                    echo(f"Airflow UI: {sa.url}   login: {login[0]}, password in {sa.home / PASSWORD_FILE}")
                 else:
                     echo(f"Airflow UI: {sa.url}   (no login: SIMPLE_AUTH_MANAGER_ALL_ADMINS is on)")
                 echo("DAGs: flywheel_nightly, flywheel_groundtruth, flywheel_retrain, ab_report. Ctrl-C stops it.")
@@ -270,6 +305,7 @@ def run_dag(settings: Settings, dag_id: str, conf: dict[str, Any] | None = None,
         # Several runs in one process (the multi-day demo) migrate Airflow's metadata DB once, not every night.
         subprocess.run([str(airflow_bin()), "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
         _MIGRATED.add(home.resolve())
+        ensure_training_pool(env)
     cmd = [str(airflow_bin()), "dags", "test", dag_id]
     if conf:
         cmd += ["-c", json.dumps(conf)]

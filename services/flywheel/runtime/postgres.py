@@ -3,12 +3,16 @@
 We drive the wheel's bundled initdb/pg_ctl ourselves (rather than its PostgresServer class) because that class
 listens on a Unix socket only and stops the server at interpreter exit; the platform needs TCP and a server that
 outlives the `flywheel up` command.
+
+Other users of the machine can reach a loopback port, so the server never trusts a connection: initdb generates a
+password for the superuser, kept in `<root>/password` (0600), and every connection authenticates with SCRAM-SHA-256.
 """
 
 from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -59,6 +63,24 @@ class EmbeddedPostgres:
     def log(self) -> Path:
         return self.root / "postgres.log"
 
+    @property
+    def password_file(self) -> Path:
+        return self.root / "password"
+
+    def password(self) -> str | None:
+        """The superuser's password (None for a data folder made before passwords, which still trusts loopback)."""
+        try:
+            return self.password_file.read_text().strip() or None
+        except OSError:
+            return None
+
+    def _write_password(self) -> None:
+        if self.password_file.exists():
+            return
+        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(24) + "\n")
+
     def pid(self) -> int | None:
         return read_pid(self.data / "postmaster.pid")
 
@@ -80,8 +102,10 @@ class EmbeddedPostgres:
         if self.data.exists():  # a half-made data folder from an interrupted init
             shutil.rmtree(self.data)
         self.data.mkdir(mode=0o700)
+        self._write_password()
         self._own(self.root)
-        self._run("initdb", ["-D", str(self.data), "--auth=trust", "--encoding=UTF8", "-U", self.user], timeout=120)
+        self._run("initdb", ["-D", str(self.data), "--auth=scram-sha-256", f"--pwfile={self.password_file}",
+                             "--encoding=UTF8", "-U", self.user], timeout=120)
 
     def _own(self, path: Path) -> None:
         if os.geteuid() != 0:

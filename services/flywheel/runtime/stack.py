@@ -30,11 +30,30 @@ class Report:
         self.lines.append(msg)
 
 
+def admin_connect_args(s: Settings, dbname: str = "postgres") -> dict[str, object]:
+    """psycopg keyword arguments for the embedded server's superuser (its generated password included)."""
+    args: dict[str, object] = {"host": "127.0.0.1", "port": s.pg_port, "user": s.pg_user, "dbname": dbname}
+    pw = s.embedded_pg_password()
+    if pw:
+        args["password"] = pw
+    return args
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ***, for anything printed or logged."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown without anything after the scheme
+        return url.split("://", 1)[0] + "://***"
+
+
 def ensure_database(s: Settings) -> bool:
     """Create the platform database on the embedded server if missing. Returns True if created."""
     import psycopg2
 
-    conn = psycopg2.connect(host="127.0.0.1", port=s.pg_port, user=s.pg_user, dbname="postgres")
+    conn = psycopg2.connect(**admin_connect_args(s))  # type: ignore[arg-type]
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
@@ -79,10 +98,11 @@ def down(s: Settings) -> Report:
 
 
 def status(s: Settings) -> dict[str, object]:
-    out: dict[str, object] = {"database_url": s.db_url(), "kafka_bootstrap": s.bootstrap()}
+    out: dict[str, object] = {"database_url": mask_url(s.db_url()), "kafka_bootstrap": s.bootstrap()}
     if s.embedded_database:
         pg = embedded_postgres(s)
-        out["postgres"] = {"embedded": True, "running": pg.running(), "pid": pg.pid(), "port": s.pg_port}
+        out["postgres"] = {"embedded": True, "running": pg.running(), "pid": pg.pid(), "port": s.pg_port,
+                           "password_file": str(pg.password_file) if pg.password() else "none (trust: re-init)"}
     else:
         out["postgres"] = {"embedded": False}
     if s.embedded_kafka:

@@ -87,15 +87,17 @@ def generate_events(seed: int, intents: int, days: float, *, base_intents: int =
         yield from buf
 
 
-def http_responder(url: str, timeout_s: float = 30.0) -> Responder:
+def http_responder(url: str, timeout_s: float = 30.0, api_key: str | None = None) -> Responder:
+    """Users calling the assistant at `url`; `api_key` goes as `Authorization: Bearer` (the assistant requires one)."""
     import httpx
 
     local = threading.local()
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     def client() -> httpx.Client:
         c = getattr(local, "client", None)
         if c is None:
-            c = local.client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s)
+            c = local.client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s, headers=headers)
         return c
 
     def respond(pp: PlannedProject, intent: str, at: datetime, rng: random.Random,
@@ -137,7 +139,8 @@ def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | 
              via_assistant_url: str | None = None, progress: bool = True, *,
              base_intents: int = DEFAULT_BASE_INTENTS, requests_per_intent: float = 3.0,
              workers: int = 8, world_seed: int | None = None, start: datetime | None = None,
-             clock: Clock | None = None, project_fraction: float = 1.0) -> SimulationSummary:
+             clock: Clock | None = None, project_fraction: float = 1.0,
+             api_key: str | None = None) -> SimulationSummary:
     """Run the simulation and publish its events to ``settings.events_topic``; write the hidden truth file.
 
     ``world_seed`` (default: ``seed``) picks the world; ``seed`` picks the traffic. A later period of the same world
@@ -145,18 +148,16 @@ def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | 
     event ids are new. ``start`` dates the period (default: the simulator's fixed origin); in assistant mode
     ``clock`` stamps the simulator's events (default: the wall clock; a multi-day demo passes its simulated clock,
     the same one the assistant stamps its events with). ``project_fraction`` < 1 keeps a seeded random sample of the
-    planned projects: fewer requests with the same intent distribution per request."""
+    planned projects: fewer requests with the same intent distribution per request. ``api_key`` is the assistant key
+    the simulated app sends with ``via_assistant_url``."""
     from flywheel.events.publisher import EventPublisher
     from flywheel.kafka_admin import ensure_topics
 
     if rate is not None and rate <= 0:
         raise ValueError(f"--rate must be > 0 events/s, got {rate}")
     world = build_world(seed if world_seed is None else world_seed, base_intents)
-    plan = make_plan(world, intents, days, seed, requests_per_intent, start=start or BASE_DATE)
-    if project_fraction < 1.0:
-        keep = random.Random(f"{seed}:sample")
-        plan.projects = [pp for pp in plan.projects if keep.random() < project_fraction]
-        plan.requests = sum(len(pp.intents) for pp in plan.projects)
+    plan = _sampled(make_plan(world, intents, days, seed, requests_per_intent, start=start or BASE_DATE), seed,
+                    project_fraction)
     path = write_world_truth(world, plan.catalogue, truth_path(settings.artifacts_dir, seed))
     ensure_topics(settings.bootstrap(), {settings.events_topic: settings.topic_partitions})
     counts: Counter[str] = Counter()
@@ -180,14 +181,9 @@ def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | 
                     outcomes.append(run_project(pp, world, seed, respond, emit))
                     advance()
             else:
-                respond = http_responder(via_assistant_url, settings.teacher_timeout_s * 2)
-
-                def one(pp: PlannedProject) -> ProjectOutcome:
-                    o = run_project(pp, world, seed, respond, emit, clock=clock or wall_clock_now)
-                    advance()
-                    return o
-                with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
-                    outcomes = list(ex.map(one, plan.projects))
+                respond = http_responder(via_assistant_url, settings.teacher_timeout_s * 2, api_key)
+                outcomes = _run_concurrently(plan.projects, workers, lambda pp: run_project(
+                    pp, world, seed, respond, emit, clock=clock or wall_clock_now), advance)
     seconds = time.perf_counter() - t0
     n_events = sum(counts.values())
     summary = SimulationSummary(
@@ -198,6 +194,28 @@ def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | 
         truth_path=str(path), topic=settings.events_topic, truth_by_arm=_truth_by_arm(outcomes))
     log.info("simulation done: %s", summary)
     return summary
+
+
+def _sampled(plan: Any, seed: int, project_fraction: float) -> Any:
+    """A seeded random share of the planned projects: fewer requests with the same intent mix per request."""
+    if project_fraction < 1.0:
+        keep = random.Random(f"{seed}:sample")
+        plan.projects = [pp for pp in plan.projects if keep.random() < project_fraction]
+        plan.requests = sum(len(pp.intents) for pp in plan.projects)
+    return plan
+
+
+def _run_concurrently(projects: list[PlannedProject], workers: int,
+                      run: Callable[[PlannedProject], ProjectOutcome], advance: Callable[[], None]
+                      ) -> list[ProjectOutcome]:
+    """Projects in parallel, as many app users at once; outcomes in plan order."""
+    def one(pp: PlannedProject) -> ProjectOutcome:
+        o = run(pp)
+        advance()
+        return o
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
+        return list(ex.map(one, projects))
 
 
 class _progress:

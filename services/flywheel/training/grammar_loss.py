@@ -37,6 +37,15 @@ class GrammarLoss:
             lookup[a] = torch.arange(len(a))
             self.position.append(lookup)
 
+    def _on(self, device: torch.device) -> None:
+        """Move the tables to the batch's device once (training may run on an accelerator)."""
+        if self.start.device == device:
+            return
+        self.start, self.tables.next = self.start.to(device), self.tables.next.to(device)
+        self.tables.token_class = self.tables.token_class.to(device)
+        self.rows = [r.to(device) for r in self.rows]
+        self.position = [p.to(device) for p in self.position]
+
     def states(self, labels: torch.Tensor, tool: torch.Tensor) -> torch.Tensor:
         """The grammar state before each label position (``tables.done`` on padding)."""
         state = self.start[tool]
@@ -51,6 +60,7 @@ class GrammarLoss:
 
     def __call__(self, model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         labels = batch["labels"]
+        self._on(labels.device)
         enc = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
         h = model.decoder(input_ids=model._shift_right(labels), encoder_hidden_states=enc,
                           encoder_attention_mask=batch["attention_mask"]).last_hidden_state

@@ -12,7 +12,6 @@ launcher does exactly that).
 from __future__ import annotations
 
 import json
-import math
 import platform
 import random
 import time
@@ -24,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from flywheel.contracts.student import PROMPT_TEMPLATE, write_card
 from flywheel.training import compact
 from flywheel.training.config import TrainConfig
 from flywheel.training.data import SplitFiles, subsample, training_examples
-from flywheel.training.models import build, collate, encode
+from flywheel.training.loop import process_rank, run_loop
+from flywheel.training.models import build, encode
 
 LINEAGE = "lineage.json"
 
@@ -53,23 +52,12 @@ def new_model_id() -> str:
     return f"m-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
-def seed_everything(seed: int, threads: int) -> None:
+def seed_everything(seed: int, threads: int | None = None) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
-    torch.set_num_threads(threads)
+    if threads:
+        torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def lr_at(step: int, total: int, config: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to 10 % of the peak."""
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, total - config.warmup_steps)
-    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
-def _model_loss(model: Any, batch: dict[str, Any]) -> Any:
-    return model(**batch).loss
 
 
 def _initial_model(config: TrainConfig, train_ex: list[Any]) -> tuple[Any, Any, Any]:
@@ -95,40 +83,17 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
     train_ex = training_examples(rows, copies=config.augment_copies,
                                  support_repeat_max=config.support_repeat_max, seed=config.seed)
     model, tok, vocab = _initial_model(config, train_ex)
+    loss_fn = None
     if vocab is not None:
         data, truncated = compact.encode_examples(config, tok, vocab, train_ex)
         loss_fn = compact.loss_fn(config, vocab)
     else:
         data, truncated = encode(config, tok, train_ex)
-        loss_fn = _model_loss
-    steps_per_epoch = math.ceil(len(data) / config.batch_size)
-    total = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    gen = torch.Generator().manual_seed(config.seed)
-
-    model.train()
-    t0, step, losses = time.perf_counter(), 0, []
-    bar = tqdm(total=total, desc=f"train {model_id}", unit="step", disable=not progress)
-    while step < total:
-        for idx in torch.randperm(len(data), generator=gen).split(config.batch_size):
-            if step >= total:
-                break
-            batch = collate([data[i] for i in idx.tolist()], tok.pad_token_id, config.backend)
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, total, config)
-            loss = loss_fn(model, batch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-            opt.step()
-            losses.append(loss.item())
-            step += 1
-            bar.update(1)
-            if step % 10 == 0 or step == total:
-                bar.set_postfix(loss=f"{sum(losses[-10:]) / len(losses[-10:]):.4f}")
-    bar.close()
-    training_seconds = time.perf_counter() - t0
+    model, loop = run_loop(config, model, tok, data, out_dir, model_id=model_id, progress=progress,
+                           loss_fn=loss_fn)
+    training_seconds, losses, total, steps_per_epoch = loop.seconds, loop.losses, loop.steps, loop.steps_per_epoch
+    if process_rank() != 0:  # a data-parallel helper process: the main process saves, evaluates and registers
+        return TrainResult(model_id, out_dir, training_seconds)
 
     if config.lora is not None:
         model = model.merge_and_unload()  # serve plain weights: loading needs no peft
@@ -164,6 +129,7 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
         "parent_model_id": config.parent_model_id, "initial_loss": sum(losses[:10]) / len(losses[:10]),
         "train_intents": len(rows), "train_examples": len(train_ex),
         "truncated_targets": truncated, "steps": total, "epochs": total / steps_per_epoch,
+        "tokens_seen": loop.tokens_seen, "resumed_from_step": loop.resumed_from, "runtime": loop.runtime,
         "final_loss": sum(losses[-20:]) / len(losses[-20:]), "training_seconds": round(training_seconds, 2),
         "eval_seconds": round(eval_seconds, 2), "n_parameters": sum(p.numel() for p in model.parameters()),
         "torch": torch.__version__, "python": platform.python_version(),
