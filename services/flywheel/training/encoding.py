@@ -282,9 +282,9 @@ class Grammar:
 
 
 class GrammarTables:
-    """Shared by the fast decoder (flywheel.inference.decoder) and the grammar-restricted training loss
-    (flywheel.training.grammar_loss). Every reachable grammar state with its allowed target indices and a transition table
-    ``next[state, token class]``; the last row is the absorbing 'complete' state."""
+    """Every reachable grammar state with its allowed target indices and a transition table
+    ``next[state, token class]``; the last row is the absorbing 'complete' state. Shared by the fast decoder
+    (flywheel.inference.decoder) and the grammar-restricted training loss (flywheel.training.grammar_loss)."""
 
     def __init__(self, grammar: Grammar, tools: tuple[str, ...]) -> None:
         v, off = len(grammar.vocab), grammar.vocab.offset
