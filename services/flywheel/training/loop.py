@@ -134,15 +134,9 @@ def run_loop(config: TrainConfig, model: Any, tok: Any, data: list[dict], out_di
         lr = lr_at(step, total, config)
         for g in opt.param_groups:
             g["lr"] = lr
-        step_loss = 0.0
-        for _ in range(config.grad_accum_steps):
-            batch = collate([data[i] for i in next(batches)], tok.pad_token_id, config.backend)
-            batch = {k: v.to(acc.device) for k, v in batch.items()}
-            tokens += int(batch["attention_mask"].sum())
-            with acc.autocast():
-                loss = _loss(model, batch, loss_fn if world == 1 else None) / config.grad_accum_steps
-            acc.backward(loss)
-            step_loss += loss.item()
+        step_loss, step_tokens = _accumulate(config, acc, model, tok, data, batches,
+                                             loss_fn if world == 1 else None)
+        tokens += step_tokens
         acc.clip_grad_norm_(params, config.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -165,6 +159,21 @@ def run_loop(config: TrainConfig, model: Any, tok: Any, data: list[dict], out_di
     return acc.unwrap_model(model), LoopResult(
         total, steps_per_epoch, seconds, losses, tokens * world, resumed,
         {"device": rt.device, "precision": rt.precision, "threads": rt.threads, "processes": world})
+
+
+def _accumulate(config: TrainConfig, acc: Any, model: Any, tok: Any, data: list[dict], batches: Any,
+                loss_fn: Callable[[Any, dict], Any] | None) -> tuple[float, int]:
+    """Forward and backward over `grad_accum_steps` micro-batches; returns the step's loss and its tokens."""
+    step_loss, tokens = 0.0, 0
+    for _ in range(config.grad_accum_steps):
+        batch = collate([data[i] for i in next(batches)], tok.pad_token_id, config.backend)
+        batch = {k: v.to(acc.device) for k, v in batch.items()}
+        tokens += int(batch["attention_mask"].sum())
+        with acc.autocast():
+            loss = _loss(model, batch, loss_fn) / config.grad_accum_steps
+        acc.backward(loss)
+        step_loss += loss.item()
+    return step_loss, tokens
 
 
 def _checkpoint(path: Path, acc: Any, model: Any, opt: Any, step: int, stream: BatchStream,

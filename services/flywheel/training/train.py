@@ -72,6 +72,30 @@ def _initial_model(config: TrainConfig, train_ex: list[Any]) -> tuple[Any, Any, 
     return model, tok, None
 
 
+def _save_checkpoint(config: TrainConfig, model: Any, tok: Any, vocab: Any, out_dir: Path,
+                     model_id: str) -> tuple[Any, str]:
+    """Weights, tokenizer, config, card (and the compact vocabulary): everything a predictor needs, in one folder.
+    Returns the model as it will be served and its name."""
+    if config.lora is not None:
+        model = model.merge_and_unload()  # serve plain weights: loading needs no peft
+    model.eval()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tok.save_pretrained(out_dir)
+    config.to_file(out_dir / "train_config.json")
+    name = f"student-{config.backend}-{Path(config.base_model).name}"
+    write_card(out_dir, backend=config.backend, base_model=config.base_model, model_name=name,
+               model_version=model_id, max_new_tokens=config.max_target_tokens,
+               prompt=PROMPT_TEMPLATE, constrained_decoding=config.constrained_decoding,
+               target_encoding=config.target_encoding, null_bias=config.null_bias)
+    if vocab is not None:
+        vocab.save(out_dir)
+    from flywheel.training.warm import record_parent
+
+    record_parent(out_dir, config)
+    return model, name
+
+
 def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: str, progress: bool = True,
           evaluate_test: TestEvaluator | None = None) -> TrainResult:
     """Train, save the checkpoint and its card; with ``evaluate_test`` (and ``config.evaluate_test``) also score the
@@ -95,24 +119,7 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
     if process_rank() != 0:  # a data-parallel helper process: the main process saves, evaluates and registers
         return TrainResult(model_id, out_dir, training_seconds)
 
-    if config.lora is not None:
-        model = model.merge_and_unload()  # serve plain weights: loading needs no peft
-    model.eval()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    tok.save_pretrained(out_dir)
-    config.to_file(out_dir / "train_config.json")
-    name = f"student-{config.backend}-{Path(config.base_model).name}"
-    write_card(out_dir, backend=config.backend, base_model=config.base_model, model_name=name,
-               model_version=model_id, max_new_tokens=config.max_target_tokens,
-               prompt=PROMPT_TEMPLATE, constrained_decoding=config.constrained_decoding,
-               target_encoding=config.target_encoding, null_bias=config.null_bias)
-    if vocab is not None:
-        vocab.save(out_dir)
-    from flywheel.training.warm import record_parent
-
-    record_parent(out_dir, config)
-
+    model, name = _save_checkpoint(config, model, tok, vocab, out_dir, model_id)
     metrics: dict[str, Any] = {}
     eval_seconds = 0.0
     if evaluate_test is not None and config.evaluate_test and split.test:
