@@ -204,6 +204,7 @@ SELECT f.arm,
 FROM first_resp f
 LEFT JOIN started s USING (project_id)
 LEFT JOIN exported e USING (project_id)
+WHERE {started_where}
 GROUP BY 1, 2
 ORDER BY 2, 1
 """
@@ -243,7 +244,9 @@ def compute_ab(conn: Connection, experiment_id: str | None = None) -> ABReport:
     """All numbers of the report from the database (nothing stored, nothing written)."""
     exp = _resolve_experiment(conn, experiment_id)
     where, params = _window_sql(exp)
-    rows = conn.execute(text(_DAILY_SQL.format(where=where)), params).all()
+    # A project started before the experiment (e.g. just before midnight, answered just after) was not assigned by it.
+    started_where = "coalesce(s.started_at, f.first_response_at) >= :since" if "since" in params else "TRUE"
+    rows = conn.execute(text(_DAILY_SQL.format(where=where, started_where=started_where)), params).all()
     if not rows:
         scope = f"experiment {exp.experiment_id!r}" if exp.experiment_id else "all traffic"
         raise ABReportError(f"no projects with assistant responses for {scope} "
