@@ -34,22 +34,13 @@ class CompactPredictor(Predictor):
     def generate_raw(self, sources: list[str], progress: bool = False, tools: list[str] | None = None) -> list[str]:
         if tools is None:
             raise ValueError("the compact decoder needs the tool of every prompt")
-        order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
-        texts: list[str] = [""] * len(sources)
-        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        it: Any = batches
-        if progress:
-            from tqdm import tqdm
+        return super().generate_raw(sources, progress=progress, tools=tools)
 
-            it = tqdm(batches, desc="generate", unit="batch")
-        with self._lock:
-            for b in it:
-                enc = self.tokenizer([sources[i] for i in b], return_tensors="pt", padding=True, truncation=True,
-                                     max_length=128)
-                rows = self.decoder.decode(enc["input_ids"], enc["attention_mask"], [tools[i] for i in b])
-                for i, row in zip(b, rows, strict=True):
-                    texts[i] = to_text([self.vocab.tokens[j] for j in row])
-        return texts
+    def _generate(self, sources: list[str], tools: list[str]) -> list[str]:
+        """One length-sorted batch through the grammar-masked decoder (the base class batches and reorders)."""
+        enc = self.tokenizer(sources, return_tensors="pt", padding=True, truncation=True, max_length=128)
+        rows = self.decoder.decode(enc["input_ids"], enc["attention_mask"], tools)
+        return [to_text([self.vocab.tokens[j] for j in row]) for row in rows]
 
     def predict_detailed(self, intents: list[str], progress: bool = False) -> list[Prediction]:
         norm = [normalize_intent(i) for i in intents]
