@@ -7,21 +7,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 from flywheel.kafka_admin import ensure_topics
 from flywheel.runtime.proc import free_port
-from flywheel.runtime.stack import admin_connect_args, down, up
+from flywheel.runtime.stack import admin_execute, down, up
 from flywheel.settings import Settings, get_settings
 
 TEMPLATE_DB = "flywheel_template"
-
-
-def _admin_conn(s: Settings):
-    conn = psycopg2.connect(**admin_connect_args(s))
-    conn.autocommit = True
-    return conn
 
 
 @pytest.fixture(scope="session")
@@ -43,21 +36,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 
 
 def _clone_database(s: Settings, name: str) -> None:
-    conn = _admin_conn(s)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
-    finally:
-        conn.close()
+    admin_execute(s, f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
 
 
 def _drop_database(s: Settings, name: str) -> None:
-    conn = _admin_conn(s)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        conn.close()
+    admin_execute(s, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")

@@ -49,6 +49,19 @@ def mask_url(url: str) -> str:
         return url.split("://", 1)[0] + "://***"
 
 
+def admin_execute(s: Settings, sql: str) -> None:
+    """One statement as the embedded server's superuser, outside a transaction (CREATE/DROP DATABASE need that)."""
+    import psycopg2
+
+    conn = psycopg2.connect(**admin_connect_args(s))  # type: ignore[arg-type]
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
 def ensure_database(s: Settings) -> bool:
     """Create the platform database on the embedded server if missing. Returns True if created."""
     import psycopg2
