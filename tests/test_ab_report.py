@@ -130,6 +130,20 @@ def test_experiment_window_weights_and_srm(settings, engine, world, tmp_path):
         ab_report(settings, experiment_id="nope", out_dir=tmp_path)
 
 
+def test_a_project_started_before_the_experiment_is_not_counted(settings, engine, world, tmp_path):
+    """Started 30 s before the experiment, first answered 30 s into it: the experiment did not assign it."""
+    with engine.begin() as conn:
+        _project(conn, "straggler", "user-straggler", DAY1 - timedelta(seconds=30), ["teacher"], True)
+    try:
+        rep = ab_report(settings, experiment_id="exp1", out_dir=tmp_path)
+        assert (rep.arm("teacher").started, rep.arm("teacher").exported) == (40, 12)
+        assert DAY0.date() not in {d.day for d in rep.daily}
+    finally:
+        with engine.begin() as conn:
+            for table in ("projects", "responses", "project_exports"):
+                conn.execute(text(f"DELETE FROM {table} WHERE project_id = 'straggler'"))
+
+
 def test_no_traffic_is_a_clear_error(settings, engine, tmp_path):
     assert _experiments_table(engine)
     with engine.begin() as conn:
