@@ -13,10 +13,9 @@ from typing import Any
 
 import torch
 
-from flywheel.contracts import TOOLS, normalize_intent
+from flywheel.contracts import TOOLS
 from flywheel.inference.decoder import CompactT5Decoder
-from flywheel.inference.predictor import Prediction, Predictor
-from flywheel.training.data import prompt
+from flywheel.inference.predictor import Predictor
 from flywheel.training.encoding import EncodingError, TargetVocab, decode, to_text
 
 
@@ -42,31 +41,11 @@ class CompactPredictor(Predictor):
         rows = self.decoder.decode(enc["input_ids"], enc["attention_mask"], tools)
         return [to_text([self.vocab.tokens[j] for j in row]) for row in rows]
 
-    def predict_detailed(self, intents: list[str], progress: bool = False) -> list[Prediction]:
-        norm = [normalize_intent(i) for i in intents]
-        sources = [prompt(t, i) for i in norm for t in TOOLS]
-        raw = self.generate_raw(sources, progress=progress, tools=[t for _ in norm for t in TOOLS])
-        preds = []
-        for k, intent in enumerate(norm):
-            outputs: dict[str, Any] = {}
-            texts: dict[str, str] = {}
-            invalid: list[str] = []
-            for j, tool in enumerate(TOOLS):
-                text = raw[k * len(TOOLS) + j]
-                texts[tool] = text
-                try:  # decode enforces the whole contract (keys, ranges, catalogue; tests/test_compact_encoding)
-                    value, ok = decode(tool, text.split(), self.filter_names), True
-                except EncodingError:
-                    value, ok = None, False
-                outputs[tool] = value if ok else None
-                if not ok:
-                    invalid.append(tool)
-            self.counts["outputs"] += len(TOOLS)
-            self.counts["invalid"] += len(invalid)
-            for t in invalid:
-                self.counts[f"invalid.{t}"] += 1
-            preds.append(Prediction(intent, outputs, texts, invalid))
-        return preds
+    def parse(self, tool: str, text: str) -> tuple[Any, bool]:
+        try:  # decode enforces the whole contract (keys, ranges, catalogue; tests/test_compact_encoding)
+            return decode(tool, text.split(), self.filter_names), True
+        except EncodingError:
+            return None, False
 
 
 def load_compact_predictor(model_dir: str | Path, card: dict[str, Any], batch_size: int = 128,

@@ -113,7 +113,7 @@ class Predictor:
             outputs, texts, invalid = {}, {}, []
             for j, tool in enumerate(TOOLS):
                 text = raw[k * len(TOOLS) + j]
-                value, ok = self.contracts.parse(tool, text)
+                value, ok = self.parse(tool, text)
                 outputs[tool], texts[tool] = value, text
                 if not ok:
                     invalid.append(tool)
@@ -123,6 +123,10 @@ class Predictor:
                 self.counts[f"invalid.{t}"] += 1
             preds.append(Prediction(intent, outputs, texts, invalid))
         return preds
+
+    def parse(self, tool: str, text: str) -> tuple[Any, bool]:
+        """A generated text as the tool's value (None when not used) and whether it met the contract."""
+        return self.contracts.parse(tool, text)
 
     def predict(self, intents: list[str], progress: bool = False) -> list[dict[str, Any]]:
         """Tool -> value|None per intent (the assistant's student-arm seam)."""
