@@ -30,8 +30,9 @@ def test_a_retried_train_reuses_the_model_its_first_try_registered(settings, tmp
         raise AssertionError("a retry must not train again")
 
     monkeypatch.setattr(nightly, "launch", no_second_training)
-    res = nightly.train(settings, split_id="sp-train", params={"epochs": 1}, airflow_run_id=RUN)
-    assert res.model_id == model_id and res.trained
+    plan = nightly.plan_training(settings, split_id="sp-train", params={"epochs": 1}, airflow_run_id=RUN)
+    assert plan["model_id"] == model_id
+    assert nightly.train_planned(settings, plan=plan, airflow_run_id=RUN) == model_id
     assert [m.model_id for m in list_models(settings)] == before  # no orphan row
 
     seen: dict[str, object] = {}
@@ -42,7 +43,8 @@ def test_a_retried_train_reuses_the_model_its_first_try_registered(settings, tmp
 
     monkeypatch.setattr(nightly, "launch", first_try)
     with pytest.raises(RuntimeError):
-        nightly.train(settings, split_id="sp-other", airflow_run_id=RUN)
+        nightly.train_planned(settings, plan=nightly.plan_training(settings, split_id="sp-other", airflow_run_id=RUN),
+                              airflow_run_id=RUN)
     # a try that died before registering: the next try trains into the same id
     assert seen == {"model_id": nightly.retry_model_id(RUN, "sp-other"), "airflow_run_id": RUN}
 

@@ -4,9 +4,10 @@
 as the DAG. `airflow_run_id` identifies the Airflow run that executes a step, so its run records can be found again
 (`flywheel.pipeline.runs.model_from_dag_run`).
 
-Retried tasks: `train` derives its model id from the Airflow run id and the split (:func:`retry_model_id`), so a retry
-trains into the same id (no orphan folders or rows) and a retry after the model was registered reuses it; `augment`
-reuses the split an earlier try of the same run already made from the same input, so the paraphrase LLM is paid once.
+Retried tasks: `plan_training` derives the model id from the Airflow run id and the split (:func:`retry_model_id`),
+so a retry trains into the same id (no orphan folders or rows) and a retry after the model was registered reuses it;
+`augment` reuses the split an earlier try of the same run already made from the same input, so the paraphrase LLM is
+paid once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -32,7 +32,7 @@ from flywheel.registry.store import get_model, production_model
 from flywheel.registry.store import promote as registry_promote
 from flywheel.settings import Settings
 from flywheel.training.config import TrainConfig
-from flywheel.training.launcher import LaunchFailed, LaunchResult, job_spec, launch, write_job
+from flywheel.training.launcher import LaunchFailed, job_spec, launch, write_job
 from flywheel.training.train import new_model_id
 
 log = logging.getLogger(__name__)
@@ -122,16 +122,6 @@ def retry_model_id(airflow_run_id: str, split_id: str) -> str:
     """The model id of the `train` task of one Airflow run on one split: the same on every try of that task."""
     digest = hashlib.sha256(f"{airflow_run_id}\0train\0{split_id}".encode()).hexdigest()[:16]
     return f"m-run-{digest}"
-
-
-def train(settings: Settings, *, split_id: str, params: Params = None,
-          airflow_run_id: str | None = None) -> LaunchResult:
-    """`plan_training` then `train_planned` in one step (the DAG runs them as separate tasks so a Kubernetes Job can
-    sit between them); for the kubernetes launcher only the plan and its Job file."""
-    plan = plan_training(settings, split_id=split_id, params=params, airflow_run_id=airflow_run_id)
-    if plan["launcher"] == "kubernetes":
-        return LaunchResult(plan["model_id"], "kubernetes", manifest_path=Path(plan["job_file"]))
-    return LaunchResult(train_planned(settings, plan=plan, airflow_run_id=airflow_run_id), "local")
 
 
 def plan_training(settings: Settings, *, split_id: str, params: Params = None,
