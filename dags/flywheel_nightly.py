@@ -53,7 +53,8 @@ GATE_ARGS: dict[str, Any] = {"retries": 0}  # a failed gate is a finding, not a 
 PARAMS = {
     "test_size": Param(1000, type="integer", minimum=1, description="unique test intents (the paper uses 1,000)"),
     "seed": Param(0, type="integer", description="split and training seed"),
-    "backend": Param("seq2seq", enum=["seq2seq", "causal"], description="student family"),
+    "backend": Param("ngram", enum=["ngram", "seq2seq", "causal"],
+                     description="student family (ngram: the n-gram slot student, the default)"),
     "base_model": Param("tiny", type="string", description='"tiny", "smollm2", a hub name or a local path'),
     "epochs": Param(None, type=["null", "number"], description="training epochs (empty: the TrainConfig default)"),
     "max_steps": Param(None, type=["null", "integer"], description="stop after N optimizer steps (overrides epochs)"),

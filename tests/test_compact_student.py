@@ -59,7 +59,7 @@ def test_fast_decoder_matches_the_models_forward_pass(decoder_layers) -> None:
 
 @pytest.fixture(scope="module")
 def compact_model(split, tmp_path_factory):
-    cfg = TrainConfig(epochs=10, batch_size=32, lr=3e-3, tiny=SMALL, seed=3)
+    cfg = TrainConfig(backend="seq2seq", epochs=10, batch_size=32, lr=3e-3, tiny=SMALL, seed=3)
     assert cfg.target_encoding == "compact"  # the default for seq2seq
     return train(cfg, split, tmp_path_factory.mktemp("models") / "m-compact", model_id="m-compact", progress=False,
                  evaluate_test=evaluate_trained)
@@ -84,7 +84,7 @@ def test_compact_student_learns_and_serves_valid_outputs(compact_model, split) -
 
 
 def test_compact_training_is_deterministic(split, tmp_path) -> None:
-    cfg = TrainConfig(max_steps=6, batch_size=16, tiny=SMALL, max_eval_rows=6, seed=11)
+    cfg = TrainConfig(backend="seq2seq", max_steps=6, batch_size=16, tiny=SMALL, max_eval_rows=6, seed=11)
     a = train(cfg, split, tmp_path / "a", model_id="a", progress=False, evaluate_test=evaluate_trained)
     b = train(cfg, split, tmp_path / "b", model_id="b", progress=False, evaluate_test=evaluate_trained)
     sa = AutoModelForSeq2SeqLM.from_pretrained(a.path).state_dict()
@@ -94,7 +94,8 @@ def test_compact_training_is_deterministic(split, tmp_path) -> None:
 
 
 def test_json_encoding_still_trains_and_loads(split, tmp_path) -> None:
-    cfg = TrainConfig(target_encoding="json", max_steps=3, batch_size=16, tiny=SMALL, max_eval_rows=2)
+    cfg = TrainConfig(backend="seq2seq", target_encoding="json", max_steps=3, batch_size=16, tiny=SMALL,
+                      max_eval_rows=2)
     r = train(cfg, split, tmp_path / "j", model_id="j", progress=False, evaluate_test=evaluate_trained)
     assert json.loads((r.path / MODEL_CARD).read_text())["target_encoding"] == "json"
     p = load_predictor(r.path)
@@ -107,7 +108,8 @@ def test_json_encoding_still_trains_and_loads(split, tmp_path) -> None:
 
 
 def test_encoding_follows_the_backend_unless_set() -> None:
-    assert TrainConfig().target_encoding == "compact"
+    assert TrainConfig().target_encoding == "slots"  # the default backend is the n-gram student
+    assert TrainConfig(backend="seq2seq").target_encoding == "compact"
     assert TrainConfig(backend="causal").target_encoding == "json"
     with pytest.raises(ValueError, match="needs backend='seq2seq'"):
         TrainConfig(backend="causal", target_encoding="compact")
@@ -133,7 +135,8 @@ def test_null_bias_moves_the_tool_selection_decision_only() -> None:
 
 
 def test_null_bias_is_stored_in_the_card_and_served(split, tmp_path) -> None:
-    cfg = TrainConfig(max_steps=3, batch_size=16, tiny=SMALL, max_eval_rows=4, null_bias={"filter": -1e4})
+    cfg = TrainConfig(backend="seq2seq", max_steps=3, batch_size=16, tiny=SMALL, max_eval_rows=4,
+                      null_bias={"filter": -1e4})
     r = train(cfg, split, tmp_path / "nb", model_id="nb", progress=False, evaluate_test=evaluate_trained)
     assert json.loads((r.path / MODEL_CARD).read_text())["null_bias"] == {"filter": -1e4}
     p = load_predictor(r.path)
@@ -147,7 +150,7 @@ def test_grammar_loss_is_the_cross_entropy_over_the_legal_tokens(split) -> None:
     from flywheel.training.models import collate
 
     torch.manual_seed(2)
-    cfg = TrainConfig(tiny=SMALL)
+    cfg = TrainConfig(backend="seq2seq", tiny=SMALL)
     ex = examples(split.train[:12])
     model, tok, vocab = compact.build(cfg, ex)
     data, _ = compact.encode_examples(cfg, tok, vocab, ex)

@@ -60,7 +60,7 @@ def _check_job(job: dict, s, cfg: TrainConfig, model_id: str = "m-K8S_1") -> Non
 
 def test_kubernetes_job_spec(settings) -> None:
     s = _k8s_settings(settings)
-    cfg = TrainConfig(epochs=3, base_model="google/flan-t5-base")
+    cfg = TrainConfig(backend="seq2seq", epochs=3, base_model="google/flan-t5-base")
     res = launch(s, "sp-42", cfg, launcher="kubernetes", model_id="m-K8S_1", airflow_run_id="manual__k8s")
     assert res.model_id == "m-K8S_1" and not res.trained and res.manifest_path is not None
     manifest = Path(res.manifest_path).read_text()
@@ -129,7 +129,7 @@ def test_local_launch_trains_registers_evaluates_and_promotes(settings, engine, 
     from flywheel.registry.store import get_model, production_model, promote
 
     split_dir = make_split_dir(tmp_path, "sp-local", n_base=24, test_size=28)
-    cfg = TrainConfig(epochs=6, batch_size=32, tiny=SMALL)
+    cfg = TrainConfig(backend="seq2seq", epochs=6, batch_size=32, tiny=SMALL)
     res = launch(settings, "sp-local", cfg, launcher="local", split_dir=split_dir, model_id="m-local")
     assert res.model_id == "m-local" and res.trained and res.manifest_path is None
     model_id = res.model_id

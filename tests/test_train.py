@@ -29,7 +29,7 @@ def split(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(split, tmp_path_factory):
-    cfg = TrainConfig(epochs=8, batch_size=32, lr=3e-3, tiny=SMALL, seed=1)
+    cfg = TrainConfig(backend="seq2seq", epochs=8, batch_size=32, lr=3e-3, tiny=SMALL, seed=1)
     out = tmp_path_factory.mktemp("models") / "m-learn"
     return train(cfg, split, out, model_id="m-learn", progress=False, evaluate_test=evaluate_trained)
 
@@ -103,7 +103,7 @@ def test_saved_model_predicts_the_same_batched_and_single(trained, split) -> Non
 
 
 def test_training_is_reproducible(split, tmp_path) -> None:
-    cfg = TrainConfig(max_steps=4, batch_size=16, tiny=SMALL, evaluate_test=False, seed=7)
+    cfg = TrainConfig(backend="seq2seq", max_steps=4, batch_size=16, tiny=SMALL, evaluate_test=False, seed=7)
     a = train(cfg, split, tmp_path / "a", model_id="a", progress=False, evaluate_test=evaluate_trained)
     b = train(cfg, split, tmp_path / "b", model_id="b", progress=False, evaluate_test=evaluate_trained)
     from transformers import AutoModelForSeq2SeqLM
@@ -145,7 +145,8 @@ def test_cli_train_and_predict(split, tmp_path, monkeypatch) -> None:
 
     monkeypatch.setenv("FLYWHEEL_ARTIFACTS_DIR", str(tmp_path / "art"))
     cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps({"max_steps": 3, "batch_size": 16, "tiny": SMALL, "max_eval_rows": 5}))
+    cfg.write_text(json.dumps({"backend": "seq2seq", "max_steps": 3, "batch_size": 16, "tiny": SMALL,
+                               "max_eval_rows": 5}))
     runner = CliRunner()
     res = runner.invoke(app, ["train", "--split", "s-train", "--split-dir", str(split.path), "--config", str(cfg),
                               "--model-id", "m-cli", "--no-register"])
@@ -206,7 +207,8 @@ def test_constrained_decoding_never_breaks_the_contract(trained, split) -> None:
 
 
 def test_tiny_t5_with_a_deeper_decoder_generates(split, tmp_path) -> None:
-    cfg = TrainConfig(max_steps=2, batch_size=16, tiny={**SMALL, "num_decoder_layers": 3}, max_eval_rows=2)
+    cfg = TrainConfig(backend="seq2seq", max_steps=2, batch_size=16, tiny={**SMALL, "num_decoder_layers": 3},
+                      max_eval_rows=2)
     r = train(cfg, split, tmp_path / "deep", model_id="deep", progress=False, evaluate_test=evaluate_trained)
     assert r.metrics["All"]["n"] == 2
     p = load_predictor(r.path)

@@ -36,7 +36,8 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 def test_interrupted_run_resumes_to_the_same_weights(split_dir, tmp_path, monkeypatch) -> None:
     split = load_split(split_dir)
-    cfg = TrainConfig(max_steps=6, batch_size=8, warmup_steps=2, tiny=SMALL, checkpoint_every=3, evaluate_test=False)
+    cfg = TrainConfig(backend="seq2seq", max_steps=6, batch_size=8, warmup_steps=2, tiny=SMALL, checkpoint_every=3,
+                      evaluate_test=False)
     straight = train(cfg, split, tmp_path / "straight", model_id="m-a", progress=False)
     steps = [json.loads(x) for x in (straight.path / loop.TRAIN_LOG).read_text().splitlines()]
     assert [s["step"] for s in steps] == [1, 2, 3, 4, 5, 6] and all(s["loss"] > 0 for s in steps)
@@ -63,7 +64,8 @@ def test_interrupted_run_resumes_to_the_same_weights(split_dir, tmp_path, monkey
 
 def test_gradient_accumulation_takes_the_bigger_batch(split_dir, tmp_path) -> None:
     split = load_split(split_dir)
-    base = {"max_steps": 2, "warmup_steps": 1, "tiny": SMALL, "evaluate_test": False}  # within one epoch
+    # within one epoch
+    base = {"backend": "seq2seq", "max_steps": 2, "warmup_steps": 1, "tiny": SMALL, "evaluate_test": False}
     big = train(TrainConfig(batch_size=16, **base), split, tmp_path / "big", model_id="m-b", progress=False)
     acc = train(TrainConfig(batch_size=8, grad_accum_steps=2, **base), split, tmp_path / "acc", model_id="m-c",
                 progress=False)
@@ -77,7 +79,7 @@ def test_gradient_accumulation_takes_the_bigger_batch(split_dir, tmp_path) -> No
 
 def test_entry_under_accelerate_launch(split_dir, tmp_path) -> None:
     """The launchers' multi-GPU path (`accelerate launch ... -m flywheel.registry.stages`), with one CPU process."""
-    cfg = TrainConfig(max_steps=2, batch_size=8, warmup_steps=1, tiny=SMALL, evaluate_test=False)
+    cfg = TrainConfig(backend="seq2seq", max_steps=2, batch_size=8, warmup_steps=1, tiny=SMALL, evaluate_test=False)
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", "--num_machines",
            "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "flywheel.registry.stages",
            "--split", "s-loop", "--split-dir", str(split_dir), "--model-id", "m-acc",

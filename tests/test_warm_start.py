@@ -27,12 +27,12 @@ def split(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def parent(split, tmp_path_factory):
-    cfg = TrainConfig(epochs=6, batch_size=32, lr=3e-3, tiny=SMALL, seed=1, warmup_steps=5)
+    cfg = TrainConfig(backend="seq2seq", epochs=6, batch_size=32, lr=3e-3, tiny=SMALL, seed=1, warmup_steps=5)
     return train(cfg, split, tmp_path_factory.mktemp("models") / "m-parent", model_id="m-parent", progress=False)
 
 
 def test_child_starts_from_the_parents_weights_and_tokenizer(parent, split, tmp_path):
-    cfg = TrainConfig(epochs=1, batch_size=32, lr=1e-3, tiny=SMALL, seed=2, warmup_steps=2,
+    cfg = TrainConfig(backend="seq2seq", epochs=1, batch_size=32, lr=1e-3, tiny=SMALL, seed=2, warmup_steps=2,
                       init_checkpoint=str(parent.path), parent_model_id=parent.model_id)
     model, tok, _ = load_parent(cfg)
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer

@@ -43,7 +43,12 @@ def evaluate_trained(model: Any, tokenizer: Any, config: TrainConfig, *, model_n
     :func:`flywheel.training.train.train`); writes ``test_predictions.jsonl``. ``vocab``: the compact target
     vocabulary of a compact-encoded student (None for JSON)."""
     predictor: Predictor
-    if vocab is not None:
+    if config.backend == "ngram":  # tokenizer: the n-gram student's bundle (features and heads)
+        from flywheel.inference.ngram_predictor import NgramPredictor
+
+        predictor = NgramPredictor(tokenizer, model_name=model_name, model_version=model_id,
+                                   batch_size=max(config.eval_batch_size, 256))
+    elif vocab is not None:
         predictor = CompactPredictor(model, tokenizer, vocab, model_name=model_name, model_version=model_id,
                                      batch_size=config.eval_batch_size, null_bias=config.null_bias)
     else:

@@ -41,7 +41,7 @@ class Predictor:
     def __init__(self, model: Any, tokenizer: Any, backend: str, *, model_name: str, model_version: str,
                  max_new_tokens: int = 160, batch_size: int = 128, num_threads: int | None = None,
                  constrained: bool = False) -> None:
-        if backend not in ("seq2seq", "causal"):
+        if backend not in ("ngram", "seq2seq", "causal"):
             raise ValueError(f"unknown backend {backend!r}")
         self.model = model.eval()
         cfg: Any = getattr(model, "config", None)
@@ -149,6 +149,10 @@ def load_predictor(model_dir: str | Path, batch_size: int = 128, num_threads: in
     if not card_path.is_file():
         raise FileNotFoundError(f"{d} is not a flywheel model folder (no {MODEL_CARD})")
     card = json.loads(card_path.read_text())
+    if card.get("backend") == "ngram":
+        from flywheel.inference.ngram_predictor import load_ngram_predictor
+
+        return load_ngram_predictor(d, card, batch_size=max(batch_size, 256), num_threads=num_threads)
     if card.get("target_encoding", "json") == "compact":
         from flywheel.inference.compact_predictor import load_compact_predictor
 

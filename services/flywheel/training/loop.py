@@ -100,7 +100,8 @@ def _accelerator(rt: Runtime, world: int) -> Any:
 
 
 def run_loop(config: TrainConfig, model: Any, tok: Any, data: list[dict], out_dir: Path, *, model_id: str,
-             progress: bool = True, loss_fn: Callable[[Any, dict], Any] | None = None) -> tuple[Any, LoopResult]:
+             progress: bool = True, loss_fn: Callable[[Any, dict], Any] | None = None,
+             collate_fn: Callable[..., dict[str, Any]] = collate) -> tuple[Any, LoopResult]:
     """Train `model` in place; returns the unwrapped model (on its device) and what happened. ``loss_fn(model,
     batch)``: a loss other than the model's own (the compact encoding's grammar-restricted loss); it reaches into
     the model's parts, so with several processes (a DDP-wrapped model) the model's own loss is used instead."""
@@ -135,7 +136,8 @@ def run_loop(config: TrainConfig, model: Any, tok: Any, data: list[dict], out_di
         for g in opt.param_groups:
             g["lr"] = lr
         step_loss, step_tokens = _accumulate(config, acc, model, tok, data, batches,
-                                             loss_fn if world == 1 else None)
+                                             loss_fn if world == 1 or config.backend == "ngram" else None,
+                                             collate_fn)
         tokens += step_tokens
         acc.clip_grad_norm_(params, config.grad_clip)
         opt.step()
@@ -162,11 +164,12 @@ def run_loop(config: TrainConfig, model: Any, tok: Any, data: list[dict], out_di
 
 
 def _accumulate(config: TrainConfig, acc: Any, model: Any, tok: Any, data: list[dict], batches: Any,
-                loss_fn: Callable[[Any, dict], Any] | None) -> tuple[float, int]:
+                loss_fn: Callable[[Any, dict], Any] | None,
+                collate_fn: Callable[..., dict[str, Any]] = collate) -> tuple[float, int]:
     """Forward and backward over `grad_accum_steps` micro-batches; returns the step's loss and its tokens."""
     step_loss, tokens = 0.0, 0
     for _ in range(config.grad_accum_steps):
-        batch = collate([data[i] for i in next(batches)], tok.pad_token_id, config.backend)
+        batch = collate_fn([data[i] for i in next(batches)], tok.pad_token_id, config.backend)
         batch = {k: v.to(acc.device) for k, v in batch.items()}
         tokens += int(batch["attention_mask"].sum())
         with acc.autocast():

@@ -60,6 +60,29 @@ def seed_everything(seed: int, threads: int | None = None) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def _ngram_setup(config: TrainConfig, rows: list[dict[str, Any]]) -> tuple[Any, Any, list[dict], dict[str, Any]]:
+    """(model, bundle, encoded rows, loop keyword arguments) of the n-gram student: one example per intent, all
+    three tools' slots at once."""
+    from flywheel.contracts import load_tool_contracts
+    from flywheel.training import ngram
+
+    if config.augment_copies or config.support_repeat_max > 1:
+        from flywheel.training.augment_text import expand_rows
+
+        rows = expand_rows(rows, copies=config.augment_copies, support_repeat_max=config.support_repeat_max,
+                           seed=config.seed)
+    if config.init_checkpoint:
+        from flywheel.training.warm import load_parent_ngram
+
+        bundle = load_parent_ngram(config, [r["intent"] for r in rows])
+    else:
+        c = config.ngram
+        bundle = ngram.build([r["intent"] for r in rows], load_tool_contracts().filter_names, hidden=c.hidden,
+                             dropout=c.dropout, char_ngrams=c.char_ngrams, word_bigrams=c.word_bigrams)
+    data = [ngram.encode_row(bundle, r) for r in rows]
+    return bundle.model, bundle, data, {"loss_fn": ngram.SlotLoss(bundle.heads), "collate_fn": ngram.collate}
+
+
 def _initial_model(config: TrainConfig, train_ex: list[Any]) -> tuple[Any, Any, Any]:
     """(model, tokenizer, compact target vocabulary or None): the parent's for a warm start, else a fresh one."""
     if config.init_checkpoint:
@@ -75,13 +98,18 @@ def _initial_model(config: TrainConfig, train_ex: list[Any]) -> tuple[Any, Any, 
 def _save_checkpoint(config: TrainConfig, model: Any, tok: Any, vocab: Any, out_dir: Path,
                      model_id: str) -> tuple[Any, str]:
     """Weights, tokenizer, config, card (and the compact vocabulary): everything a predictor needs, in one folder.
-    Returns the model as it will be served and its name."""
-    if config.lora is not None:
+    Returns the model as it will be served and its name. For the n-gram student ``tok`` is its bundle (features,
+    heads), saved in place of a tokenizer."""
+    if config.backend == "ngram":
+        tok.model = model.eval()
+        tok.save(out_dir)
+    elif config.lora is not None:
         model = model.merge_and_unload()  # serve plain weights: loading needs no peft
-    model.eval()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    tok.save_pretrained(out_dir)
+    if config.backend != "ngram":
+        model.eval()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(out_dir)
+        tok.save_pretrained(out_dir)
     config.to_file(out_dir / "train_config.json")
     name = f"student-{config.backend}-{Path(config.base_model).name}"
     write_card(out_dir, backend=config.backend, base_model=config.base_model, model_name=name,
@@ -104,17 +132,22 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
     rows = subsample(split.train, config.max_train_rows, config.seed)
     if not rows:
         raise ValueError(f"split {split.path} has no training rows")
-    train_ex = training_examples(rows, copies=config.augment_copies,
-                                 support_repeat_max=config.support_repeat_max, seed=config.seed)
-    model, tok, vocab = _initial_model(config, train_ex)
-    loss_fn = None
-    if vocab is not None:
-        data, truncated = compact.encode_examples(config, tok, vocab, train_ex)
-        loss_fn = compact.loss_fn(config, vocab)
+    loop_kw: dict[str, Any] = {}
+    vocab, truncated = None, 0
+    if config.backend == "ngram":
+        model, tok, data, loop_kw = _ngram_setup(config, rows)
+        n_examples = len(data)
     else:
-        data, truncated = encode(config, tok, train_ex)
-    model, loop = run_loop(config, model, tok, data, out_dir, model_id=model_id, progress=progress,
-                           loss_fn=loss_fn)
+        train_ex = training_examples(rows, copies=config.augment_copies,
+                                     support_repeat_max=config.support_repeat_max, seed=config.seed)
+        n_examples = len(train_ex)
+        model, tok, vocab = _initial_model(config, train_ex)
+        if vocab is not None:
+            data, truncated = compact.encode_examples(config, tok, vocab, train_ex)
+            loop_kw["loss_fn"] = compact.loss_fn(config, vocab)
+        else:
+            data, truncated = encode(config, tok, train_ex)
+    model, loop = run_loop(config, model, tok, data, out_dir, model_id=model_id, progress=progress, **loop_kw)
     training_seconds, losses, total, steps_per_epoch = loop.seconds, loop.losses, loop.steps, loop.steps_per_epoch
     if process_rank() != 0:  # a data-parallel helper process: the main process saves, evaluates and registers
         return TrainResult(model_id, out_dir, training_seconds)
@@ -134,7 +167,7 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
         "split_path": str(split.path), "backend": config.backend, "base_model": config.base_model,
         "seed": config.seed, "init_from": "production" if config.init_checkpoint else "scratch",
         "parent_model_id": config.parent_model_id, "initial_loss": sum(losses[:10]) / len(losses[:10]),
-        "train_intents": len(rows), "train_examples": len(train_ex),
+        "train_intents": len(rows), "train_examples": n_examples,
         "truncated_targets": truncated, "steps": total, "epochs": total / steps_per_epoch,
         "tokens_seen": loop.tokens_seen, "resumed_from_step": loop.resumed_from, "runtime": loop.runtime,
         "final_loss": sum(losses[-20:]) / len(losses[-20:]), "training_seconds": round(training_seconds, 2),

@@ -52,6 +52,25 @@ def load_parent(config: TrainConfig) -> tuple[Any, PreTrainedTokenizerBase, Any]
     return model, tok, vocab
 
 
+def load_parent_ngram(config: TrainConfig, texts: list[str]) -> Any:
+    """The n-gram student of ``config.init_checkpoint`` (a ``flywheel.training.ngram.Bundle``), in training mode, its
+    features extended by the words of ``texts`` it has not seen (zero rows: no effect until trained)."""
+    from flywheel.training.ngram import Bundle
+
+    if not config.init_checkpoint:
+        raise WarmStartError("load_parent_ngram needs config.init_checkpoint")
+    path = Path(config.init_checkpoint)
+    cfg_file = path / PARENT_CONFIG
+    if not cfg_file.is_file():
+        raise WarmStartError(f"cannot warm-start: {path} is not a flywheel checkpoint (no {PARENT_CONFIG})")
+    _check_compatible(config, json.loads(cfg_file.read_text()), path)
+    bundle = Bundle.load(path)
+    bundle.featurizer.extend(texts)
+    bundle.model.grow(len(bundle.featurizer.names))
+    bundle.model.train()
+    return bundle
+
+
 def record_parent(out_dir: Path, config: TrainConfig) -> None:
     """Write how the model started (scratch, or the parent it continued) into its model card."""
     from flywheel.contracts.student import MODEL_CARD
