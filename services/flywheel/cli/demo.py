@@ -22,7 +22,7 @@ def demo(
                                       help="Share of a collection-sized day's projects one A/B day serves."),
     init_from: str = typer.Option("production", help='Nights after the first: "production" (warm start) or '
                                                       '"scratch".'),
-    warm_epochs: float = typer.Option(8.0, min=0.0, help="Epochs of a warm-started night (0: the config default)."),
+    warm_epochs: float = typer.Option(20.0, min=0.0, help="Epochs of a warm-started night (0: the config default)."),
     groundtruth_arms: str = typer.Option("", help='"teacher" or "all" (empty: FLYWHEEL_GROUNDTRUTH_ARMS).'),
     max_steps: int = typer.Option(0, min=0, help="Cap on student optimizer steps (0: the config default)."),
     keep: bool = typer.Option(False, help="Leave the embedded services running afterwards."),

@@ -31,7 +31,7 @@ class DemoOptions:
     init_from: str = "production"  # the nights after the first continue the production model
     # Training epochs of a warm-started night (None: the config default). A warm night continues a model that
     # already fits yesterday's data, so a few epochs over today's ground truth suffice and keep a night short.
-    warm_epochs: float | None = 8.0
+    warm_epochs: float | None = 20.0
     groundtruth_arms: str | None = None  # None: the setting
     keep: bool = False
 
