@@ -92,7 +92,7 @@ def test_the_dags_job_operator_submits_that_job(settings, tmp_path) -> None:
         "users": [{"name": "none", "user": {"token": "unused"}}],
         "contexts": [{"name": "none", "context": {"cluster": "none", "user": "none"}}]}))
     s = _k8s_settings(settings)
-    params = {"launcher": "kubernetes", "base_model": "google/flan-t5-base", "epochs": 3}
+    params = {"launcher": "kubernetes", "backend": "seq2seq", "base_model": "google/flan-t5-base", "epochs": 3}
     plan = plan_training(s, split_id="sp-42", params=params, airflow_run_id="manual__k8s")
     assert plan["launcher"] == "kubernetes" and Path(plan["job_file"]).is_file()
 
