@@ -1,5 +1,5 @@
 """`flywheel bench train-gpu`: a pretrained student fine-tuned on one GPU through the platform's training entry,
-beside the tiny student on the same split.
+beside the default CPU student (the n-gram slot student) on the same split.
 
 Prints wall time, tokens/s, peak GPU memory, the RQ1 table (All / r_3 / r_5) of both students and the GPU student's
 p50/p95 single-request latency. Aims (issue 13): RQ1 overall above the tiny student's and above the paper's
@@ -86,7 +86,8 @@ def train_one(settings: Settings, split_id: str, name: str, config: TrainConfig,
 
 def bench_train_gpu(settings: Settings, split_id: str, *, config: Path | None = None, baseline: Path | None = None,
                     requests: int = 200, register: bool = False, allow_cpu: bool = False) -> list[StudentRun]:
-    """Train the GPU student (default preset smollm2-full) and the tiny baseline on `split_id`."""
+    """Train the GPU student (default preset smollm2-full) and the CPU baseline (default: the n-gram student) on
+    `split_id`."""
     if not torch.cuda.is_available() and not allow_cpu:
         raise UsageError("no CUDA GPU visible to torch (nvidia-smi, the CUDA torch wheel); --allow-cpu to try anyway")
     from flywheel.datasets.files import load_split, resolve_split_dir
@@ -94,10 +95,10 @@ def bench_train_gpu(settings: Settings, split_id: str, *, config: Path | None = 
     test = load_split(resolve_split_dir(settings, split_id)).test
     intents = [r["intent"] for r in test[:requests]]
     gpu_cfg = TrainConfig.from_file(config or CONFIGS / "smollm2-full.json")
-    tiny_cfg = TrainConfig.from_file(baseline or CONFIGS / "tiny-cpu.json")
+    tiny_cfg = TrainConfig.from_file(baseline or CONFIGS / "ngram-cpu.json")
     return [train_one(settings, split_id, f"{gpu_cfg.base_model} ({'LoRA' if gpu_cfg.lora else 'full'})",
                       gpu_cfg, register=register, latency_intents=intents),
-            train_one(settings, split_id, "tiny (from scratch)", tiny_cfg, register=register)]
+            train_one(settings, split_id, f"{tiny_cfg.backend} (CPU baseline)", tiny_cfg, register=register)]
 
 
 def print_bench(runs: list[StudentRun]) -> None:
