@@ -89,7 +89,9 @@ class Featurizer:
 
     def bags(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         """EmbeddingBag inputs for a batch: flat ids, offsets, and 1/sqrt(n) weights (an L2-normalised bag)."""
-        ids, offsets, weights = [], [], []
+        ids: list[int] = []
+        offsets: list[int] = []
+        weights: list[float] = []
         for t in texts:
             row = self.ids(t)
             offsets.append(len(ids))
@@ -208,7 +210,9 @@ def encode_row(bundle: Bundle, row: dict[str, Any]) -> dict[str, Any]:
 
 def collate(batch: list[dict[str, Any]], pad_id: int, backend: str) -> dict[str, torch.Tensor]:
     """The training loop's batch; ``attention_mask`` counts features (the loop's "tokens seen")."""
-    ids, offsets, weights = [], [], []
+    ids: list[int] = []
+    offsets: list[int] = []
+    weights: list[float] = []
     for b in batch:
         offsets.append(len(ids))
         ids += b["input_ids"]
