@@ -14,7 +14,7 @@ app = typer.Typer()
 
 @app.command()
 def demo(
-    days: int = typer.Option(3, min=1, help="A/B days after day 0 (the collection), each after one nightly run."),
+    days: int = typer.Option(5, min=1, help="A/B days after day 0 (the collection), each after one nightly run."),
     intents: int = typer.Option(3000, min=50, help="Unique intents of day 0; every day draws from the same world."),
     seed: int = typer.Option(7, help="World, traffic, split and training seed."),
     test_size: int = typer.Option(300, min=10, help="Unique test intents (the paper uses 1,000)."),

@@ -138,10 +138,10 @@ def low_data(
 
 @app.command("arms")
 def arms_cmd(
-    days: int = typer.Option(3, min=1, help="A/B days per run."),
-    intents: int = typer.Option(1000, min=50, help="Unique intents of day 0."),
+    days: int = typer.Option(5, min=1, help="A/B days per run."),
+    intents: int = typer.Option(3000, min=50, help="Unique intents of day 0."),
     seed: int = typer.Option(7),
-    test_size: int = typer.Option(150, min=10),
+    test_size: int = typer.Option(300, min=10),
     ab_fraction: float = typer.Option(0.3, min=0.01, max=1.0),
     max_steps: int = typer.Option(0, min=0, help="Cap on optimizer steps (0: the config default)."),
     out: Path = typer.Option(Path(".flywheel/arms"), help="Folder for the two runs' state and artifacts."),

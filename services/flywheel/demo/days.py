@@ -81,7 +81,7 @@ def _run(s: Settings, o: DemoOptions, console: Console, result: DemoResult) -> N
                 console.print("[yellow]no production student yet: the A/B days are skipped[/]")
                 return
             if experiment_id is None:
-                experiment_id = _experiment(s, day_start(k))
+                experiment_id = _experiment(s, day_start(k), seed=o.seed)
             with step(f"day {k} ({day.date}): A/B teacher vs student {day.model_id}"):
                 _ab_day(s, o, console, day, teacher_url)
             result.days.append(day)
@@ -138,16 +138,17 @@ def _serving_model(s: Settings, day: DayResult) -> None:
         day.rq1_overall = float(overall) if overall is not None else None
 
 
-def _experiment(s: Settings, start: datetime) -> str:
+def _experiment(s: Settings, start: datetime, *, seed: int) -> str:
     """One 50/50 experiment over every A/B day, started at the first A/B day's simulated midnight; the student arm
-    follows the production model, so each night's promotion reaches the next day."""
+    follows the production model, so each night's promotion reaches the next day. The salt follows the seed, so a
+    rerun assigns every user to the same arm (a production experiment draws a random salt)."""
     from flywheel.db.engine import make_engine
     from flywheel.db.experiments import create_experiment, parse_arms
 
     eng = make_engine(s)
     try:
         exp = create_experiment(eng, "demo: teacher vs student", parse_arms("teacher:0.5:teacher,student:0.5:student"),
-                                now=start)
+                                salt=f"demo-{seed}", now=start)
     finally:
         eng.dispose()
     return exp.experiment_id
