@@ -133,7 +133,8 @@ def render(
 def train_gpu(
     split: str = typer.Option(..., "--split", help="split id (paper scale: simulate --intents 9252, 1,000 test)"),
     config: str = typer.Option(None, "--config", help="GPU student TrainConfig (default: configs/smollm2-full.json)"),
-    baseline: str = typer.Option(None, "--baseline", help="baseline TrainConfig (default: configs/ngram-cpu.json, the default student)"),
+    baseline: str = typer.Option(None, "--baseline",
+                                 help="baseline TrainConfig (default: configs/ngram-cpu.json, the default student)"),
     requests: int = typer.Option(200, "--requests", help="single requests timed for p50/p95 latency"),
     register: bool = typer.Option(False, "--register", help="register both models (and log them to MLflow)"),
     allow_cpu: bool = typer.Option(False, "--allow-cpu", help="run without a GPU (slow; for trying the command)"),
