@@ -70,3 +70,8 @@ def print_days(console: Console, result: DemoResult) -> None:
     for row in rows:
         table.add_row(*row.values())
     print_table(console, table)
+    # The referee's side: the teacher arm's own true rate must stay where the simulator puts it (about .72 for the
+    # default seed); a ratio above 1 must come from the student, not from a weaker teacher.
+    true_rates = {arm: [d.truth.get(arm, {}).get("true_rate") for d in result.days] for arm in ("teacher", "student")}
+    for arm, rates in true_rates.items():
+        console.print(f"  {arm} arm's true completion per day: " + ", ".join(_f(x) for x in rates))
