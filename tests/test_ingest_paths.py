@@ -29,7 +29,7 @@ def stored(settings: Settings, event_ids: list[str], *, delete: bool = False) ->
     """Every column but ingested_at, per table, ordered by event_id."""
     out: dict[str, list[tuple[Any, ...]]] = {}
     with psycopg.connect(libpq_url(settings.db_url())) as c:
-        for table, _cols in FANOUT.values():
+        for table in (t.table for t in FANOUT.values()):
             names = [r[0] for r in c.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s "
                                              "AND column_name <> 'ingested_at' ORDER BY column_name", (table,))]
             out[table] = c.execute(f"SELECT {', '.join(names)} FROM {table} WHERE event_id = ANY(%s::uuid[]) "
@@ -57,7 +57,7 @@ def test_direct_and_staged_paths_store_identical_rows(settings: Settings) -> Non
     assert (direct.direct, direct.inserted, direct.failures) == (True, 402, [])
     via_direct = stored(settings, ids)
     assert sum(map(len, via_direct.values())) == 402
-    assert {t for t, rows in via_direct.items() if rows} == {t for t, _ in FANOUT.values()}
+    assert {t for t, rows in via_direct.items() if rows} == {t.table for t in FANOUT.values()}
     assert via_direct == via_staged
 
 

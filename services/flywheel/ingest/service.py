@@ -28,6 +28,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from flywheel.events.validation import load_validator
+from flywheel.ingest.heap import batch_friendly_gc
 from flywheel.ingest.metrics import IngestMetrics
 from flywheel.ingest.sink import BatchResult, check_table_map, coords, record_bytes, split_by_bytes
 from flywheel.ingest.workers import pack, process_main, writer_loop
@@ -265,6 +266,10 @@ class IngestService:
         return total if known else None
 
     def run(self) -> IngestStats:
+        with batch_friendly_gc():
+            return self._run()
+
+    def _run(self) -> IngestStats:
         s = self.settings
         check_table_map(load_validator(s))  # a schema without a table: refuse to start, say which
         group = self.opts.group or s.ingest_group

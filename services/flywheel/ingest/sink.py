@@ -30,9 +30,9 @@ from flywheel.ingest.tables import (
     DIRECT_COPY_SQL,
     FANOUT,
     FANOUT_SQL,
+    ROW_MAKERS,
     STAGE_COPY_SQL,
     STAGE_SQL,
-    row_values,
 )
 
 log = logging.getLogger("flywheel.ingest")
@@ -308,17 +308,22 @@ class PostgresSink:
 
 
 def direct_rows(good: list[tuple[Any, Accepted]]) -> dict[str, list[tuple[Any, ...]]] | None:
-    """Rows for the direct COPY, by event type; None when an event_id repeats within the batch (staged path)."""
+    """Rows for the direct COPY, by event type; None when the batch needs the staged path (an event_id repeats
+    within it, or an event lacks a column's field)."""
     rows: dict[str, list[tuple[Any, ...]]] = {}
     ids: set[str] = set()
-    for r, a in good:
-        event = a.event
-        etype = event["event_type"]
-        ids.add(event["event_id"])
-        batch = rows.get(etype)
-        if batch is None:
-            batch = rows[etype] = []
-        batch.append((*row_values(etype, event, a.intent_norm), r.topic, r.partition, r.offset, content_hash(event)))
+    try:
+        for r, a in good:
+            event = a.event
+            etype = event["event_type"]
+            ids.add(event["event_id"])
+            batch = rows.get(etype)
+            if batch is None:
+                batch = rows[etype] = []
+            batch.append(ROW_MAKERS[etype](event, a.intent_norm) + (r.topic, r.partition, r.offset,
+                                                                    content_hash(event)))
+    except KeyError:
+        return None
     return rows if len(ids) == len(good) else None
 
 
