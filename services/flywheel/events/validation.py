@@ -61,7 +61,7 @@ class Rejection:
         return f"{self.kind}: {self.detail}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs ~0.5 us more to build, once per accepted event
 class Accepted:
     event: dict[str, Any]
     text: str  # the event exactly as received (valid UTF-8 JSON), handed to Postgres as jsonb

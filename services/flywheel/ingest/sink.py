@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -98,6 +99,15 @@ def libpq_url(sqlalchemy_url: str) -> str:
 
 def record_bytes(r: Any) -> int:
     return len(r.value or b"") + len(r.key or b"")
+
+
+_values = attrgetter("value")
+_keys = attrgetter("key")
+
+
+def batch_bytes(records: list[Any]) -> int:
+    """sum(record_bytes) without a Python call per record (the consumer thread's share of CPU per event)."""
+    return sum(map(len, filter(None, map(_values, records)))) + sum(map(len, filter(None, map(_keys, records))))
 
 
 def split_by_bytes(records: list[Any], max_bytes: int) -> list[list[Any]]:
