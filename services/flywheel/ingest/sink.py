@@ -50,9 +50,12 @@ def check_table_map(validator: EventValidator) -> None:
                             f"schema file(s) from {validator.schemas_dir / 'events'}")
 
 
+_canonical = msgspec.json.Encoder(order="sorted")
+
+
 def content_hash(event: dict[str, Any]) -> str:
     """sha256 of the event in canonical form (sorted keys, compact): identical redeliveries hash alike."""
-    return hashlib.sha256(msgspec.json.encode(event, order="sorted")).hexdigest()
+    return hashlib.sha256(_canonical.encode(event)).hexdigest()
 
 
 @dataclass(slots=True)
