@@ -3,8 +3,8 @@
 Every record becomes a few dicts and lists (the Kafka record, the parsed event, its row). They are acyclic and freed
 by reference counting as soon as a batch is written, but with CPython's default threshold (a young-generation pass
 every 700 container allocations) the collector traverses each of them a few times while the batch is in flight, and
-the full passes traverse every long-lived object of the process. Measured on the benchmark stream that was a third
-of the validation CPU (docs/events.md#throughput-flywheel-bench-ingest). Freezing what start-up allocated and a far
+the full passes traverse every long-lived object of the process. Measured on the benchmark stream that was ~40% of
+the validation CPU (docs/events.md#throughput-flywheel-bench-ingest). Freezing what start-up allocated and a far
 larger young generation keep the collector for what it is for (reference cycles) at a small fraction of the cost.
 """
 
