@@ -43,6 +43,7 @@ MAX_BYTES_KEYWORD = "x-maxBytes"
 _RANGE_KINDS = {"Minimum", "Maximum", "ExclusiveMinimum", "ExclusiveMaximum"}
 _FILE = re.compile(r"^(?P<type>[a-z_]+)\.v(?P<version>[0-9]+)\.json$")
 _NOT_EVENTS = {"envelope"}
+_decode = msgspec.json.Decoder().decode  # a kept decoder: ~0.2 us per event less than msgspec.json.decode
 
 
 class ContractError(RuntimeError):
@@ -61,7 +62,7 @@ class Rejection:
         return f"{self.kind}: {self.detail}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs ~0.5 us more to build, once per accepted event
 class Accepted:
     event: dict[str, Any]
     text: str  # the event exactly as received (valid UTF-8 JSON), handed to Postgres as jsonb
@@ -141,7 +142,7 @@ class EventValidator:
             return Rejection(NOT_UTF8, f"invalid UTF-8 at byte {exc.start}: {exc.reason}")
         try:
             # msgspec: strict JSON (no NaN/Infinity, no lone surrogates, finite numbers), ~4x faster than json.
-            event = msgspec.json.decode(raw)
+            event = _decode(raw)
         except (msgspec.MsgspecError, ValueError) as exc:
             return Rejection(NOT_JSON, str(exc))
         except RecursionError:  # a document nested deeper than the decoder's stack: a bad record, not a crash

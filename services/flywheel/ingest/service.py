@@ -28,8 +28,9 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from flywheel.events.validation import load_validator
+from flywheel.ingest.heap import batch_friendly_gc
 from flywheel.ingest.metrics import IngestMetrics
-from flywheel.ingest.sink import BatchResult, check_table_map, coords, record_bytes, split_by_bytes
+from flywheel.ingest.sink import BatchResult, batch_bytes, check_table_map, coords, split_by_bytes
 from flywheel.ingest.workers import pack, process_main, writer_loop
 
 log = logging.getLogger("flywheel.ingest")
@@ -209,26 +210,26 @@ class IngestService:
                                 coords(batch[0]), len(batch))
                     return
 
-    def _poll_batch(self, consumer: KafkaConsumer) -> list[Any]:
+    def _poll_batch(self, consumer: KafkaConsumer) -> tuple[list[Any], int]:
+        """Up to batch_size records (or batch_max_bytes, or what arrives within linger_s), and their bytes."""
         batch: list[Any] = []
         first_at = 0.0
         size = 0
         while len(batch) < self.batch_size and size < self.opts.batch_max_bytes and not self._stop.is_set():
             want = self.batch_size - len(batch)
             got = consumer.poll(timeout_ms=100, max_records=want)
-            for recs in got.values():
+            for tp, recs in got.items():
                 batch.extend(recs)
-                size += sum(record_bytes(r) for r in recs)
+                size += batch_bytes(recs)
+                self._next[(tp.topic, tp.partition)] = recs[-1].offset + 1  # records come in offset order
             if not batch:
-                return batch
+                return batch, 0
             first_at = first_at or time.monotonic()
             if not got or time.monotonic() - first_at > self.opts.linger_s:
                 break
             while self._collect(block=False):
                 pass
-        for recs_tp_last in _last_per_partition(batch):
-            self._next[(recs_tp_last.topic, recs_tp_last.partition)] = recs_tp_last.offset + 1
-        return batch
+        return batch, size
 
     def _start_writers(self) -> None:
         n = max(self.opts.writers, 1)
@@ -265,6 +266,10 @@ class IngestService:
         return total if known else None
 
     def run(self) -> IngestStats:
+        with batch_friendly_gc():
+            return self._run()
+
+    def _run(self) -> IngestStats:
         s = self.settings
         check_table_map(load_validator(s))  # a schema without a table: refuse to start, say which
         group = self.opts.group or s.ingest_group
@@ -320,15 +325,18 @@ class IngestService:
             self._check_writers()
             while self._collect(block=False):
                 pass
-            batch = self._poll_batch(consumer)
+            batch, size = self._poll_batch(consumer)
             now = time.monotonic()
             if batch:
                 t_first = now if t_first is None else t_first
                 last_data = now
                 self.stats.consumed += len(batch)
                 self.metrics.consumed.inc(len(batch))
-                for chunk in split_by_bytes(batch, self.opts.batch_max_bytes):
-                    self._submit(chunk)
+                if size <= self.opts.batch_max_bytes:
+                    self._submit(batch)
+                else:
+                    for chunk in split_by_bytes(batch, self.opts.batch_max_bytes):
+                        self._submit(chunk)
             if self.opts.max_events is not None and self.stats.consumed >= self.opts.max_events:
                 self._stop.set()
             self._exit_when_idle(now, last_data, t0)
@@ -365,13 +373,6 @@ class IngestService:
             log.warning("consumer close: %s", exc)
         for sig, h in restore.items():
             signal.signal(sig, h)
-
-
-def _last_per_partition(batch: list[Any]) -> list[Any]:
-    last: dict[tuple[str, int], Any] = {}
-    for r in batch:
-        last[(r.topic, r.partition)] = r
-    return list(last.values())
 
 
 def run_ingest(settings: Any, options: IngestOptions | None = None) -> IngestStats:

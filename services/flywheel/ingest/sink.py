@@ -1,9 +1,12 @@
 """Postgres sink: one batch of Kafka records -> one transaction.
 
-Accepted events are COPY'd as jsonb into a temporary staging table and fanned out to the normalized tables with
-``INSERT ... SELECT ... ON CONFLICT (event_id) DO NOTHING`` (redelivery after a crash is harmless). Rejected records
-go to ``failed_events`` (``ON CONFLICT`` on their Kafka coordinates). The JSON -> column mapping is SQL, so Python
-touches each event only to validate it.
+A batch whose event_ids are all new is COPY'd straight into the event tables from the events validation already
+parsed (one COPY per event type; Postgres parses no JSON but the four jsonb columns). A batch that repeats an event_id
+within itself, or whose direct COPY Postgres refuses (an event_id already stored: a redelivery after a crash, a
+producer's retry), is written again through the staged path: COPY as jsonb into a temporary table, fan out with
+``INSERT ... SELECT ... ON CONFLICT (event_id) DO NOTHING`` and compare content hashes, so a redelivery stays a no-op
+and a different body under a known event_id a failure. Both paths map columns from one table (flywheel/ingest/
+tables.py). Rejected records go to ``failed_events`` (``ON CONFLICT`` on their Kafka coordinates).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -22,78 +26,36 @@ from sqlalchemy.engine import make_url
 
 from flywheel.events.validation import Accepted, ContractError, EventValidator, Rejection
 from flywheel.ingest.failures import MARK_PENDING_SQL, is_outage, row, safe_text, write_failures
+from flywheel.ingest.tables import (
+    CONFLICT_SQL,
+    DIRECT_COPY_SQL,
+    FANOUT,
+    FANOUT_SQL,
+    ROW_MAKERS,
+    STAGE_COPY_SQL,
+    STAGE_SQL,
+)
 
 log = logging.getLogger("flywheel.ingest")
 
 DB_REJECTED = "db_rejected"
 CONFLICTING_ID = "conflicting_event_id"
 
-_STAGE = """
-CREATE TEMP TABLE IF NOT EXISTS stage_events (
-    kafka_topic text, kafka_partition int, kafka_offset bigint, event_type text, intent_norm text, content_hash text,
-    doc jsonb
-) ON COMMIT DELETE ROWS
-"""
-
-_COMMON = ("event_id, schema_version, occurred_at, producer, kafka_topic, kafka_partition, kafka_offset, project_id, "
-           "content_hash",
-           "(doc->>'event_id')::uuid, (doc->>'schema_version')::int, (doc->>'occurred_at')::timestamptz, "
-           "doc->>'producer', kafka_topic, kafka_partition, kafka_offset, doc->>'project_id', content_hash")
-
-# event_type -> (table, extra columns, extra select expressions)
-FANOUT: dict[str, tuple[str, str, str]] = {
-    "project_started": ("projects", "user_id, platform, app_version",
-                        "doc->>'user_id', doc->>'platform', doc->>'app_version'"),
-    "intent_submitted": ("intents", "request_id, intent, intent_norm",
-                         "doc->>'request_id', doc->>'intent', intent_norm"),
-    # JSON null (tool not used) becomes SQL NULL: analysts test `adjust IS NULL`.
-    "assistant_responded": ("responses",
-                            "request_id, arm, model_name, model_version, adjust, selective_adjust, filter, "
-                            "rationale, latency_ms",
-                            "doc->>'request_id', doc->>'arm', doc->>'model_name', doc->>'model_version', "
-                            "NULLIF(doc->'outputs'->'adjust', 'null'::jsonb), "
-                            "NULLIF(doc->'outputs'->'selective_adjust', 'null'::jsonb), "
-                            "NULLIF(doc->'outputs'->'filter', 'null'::jsonb), "
-                            "NULLIF(doc->'rationale', 'null'::jsonb), (doc->>'latency_ms')::float8"),
-    "tool_exported": ("tool_exports", "request_id, tool, exported",
-                      "doc->>'request_id', doc->>'tool', (doc->>'exported')::boolean"),
-    "project_exported": ("project_exports", "", ""),
-}
-
-
-def _fanout_sql(etype: str) -> str:
-    table, cols, exprs = FANOUT[etype]
-    cols = f"{_COMMON[0]}, {cols}" if cols else _COMMON[0]
-    exprs = f"{_COMMON[1]}, {exprs}" if exprs else _COMMON[1]
-    return (f"INSERT INTO {table} ({cols}) SELECT {exprs} FROM stage_events "
-            f"WHERE event_type = '{etype}' ON CONFLICT (event_id) DO NOTHING")
-
-
-def _conflict_sql(etype: str) -> str:
-    # Rows stored before 0011 have no hash: their redelivery stays a no-op.
-    return (f"SELECT s.kafka_topic, s.kafka_partition, s.kafka_offset, t.content_hash, s.content_hash "
-            f"FROM stage_events s JOIN {FANOUT[etype][0]} t ON t.event_id = (s.doc->>'event_id')::uuid "
-            f"WHERE s.event_type = '{etype}' AND t.content_hash <> s.content_hash")
-
-
-_COPY_SQL = ("COPY stage_events (kafka_topic, kafka_partition, kafka_offset, event_type, intent_norm, content_hash, "
-             "doc) FROM STDIN")
-_FANOUT_SQL = {t: _fanout_sql(t) for t in FANOUT}
-_CONFLICT_SQL = {t: _conflict_sql(t) for t in FANOUT}
-
-
 def check_table_map(validator: EventValidator) -> None:
     """Every event type with a schema needs a table here: found at start-up, not by a crash loop later."""
     missing = sorted(set(validator.versions) - set(FANOUT))
     if missing:
-        raise ContractError(f"event schemas without a table in the ingest map (flywheel/ingest/sink.py FANOUT): "
+        raise ContractError(f"event schemas without a table in the ingest map (flywheel/ingest/tables.py FANOUT): "
                             f"{', '.join(missing)}; add a table (a migration) and its FANOUT entry, or remove the "
                             f"schema file(s) from {validator.schemas_dir / 'events'}")
 
 
+_canonical = msgspec.json.Encoder(order="sorted")
+
+
 def content_hash(event: dict[str, Any]) -> str:
     """sha256 of the event in canonical form (sorted keys, compact): identical redeliveries hash alike."""
-    return hashlib.sha256(msgspec.json.encode(event, order="sorted")).hexdigest()
+    return hashlib.sha256(_canonical.encode(event)).hexdigest()
 
 
 @dataclass(slots=True)
@@ -130,6 +92,7 @@ class BatchResult:
     db_retries: int = 0
     dead_letter_pending: int = 0  # failures whose dead-letter copy the broker did not acknowledge
     seconds: float = 0.0
+    direct: bool = False  # written by the direct COPY (False: the staged path, or nothing to write)
 
 
 def libpq_url(sqlalchemy_url: str) -> str:
@@ -139,6 +102,15 @@ def libpq_url(sqlalchemy_url: str) -> str:
 
 def record_bytes(r: Any) -> int:
     return len(r.value or b"") + len(r.key or b"")
+
+
+_values = attrgetter("value")
+_keys = attrgetter("key")
+
+
+def batch_bytes(records: list[Any]) -> int:
+    """sum(record_bytes) without a Python call per record (the consumer thread's share of CPU per event)."""
+    return sum(map(len, filter(None, map(_values, records)))) + sum(map(len, filter(None, map(_keys, records))))
 
 
 def split_by_bytes(records: list[Any], max_bytes: int) -> list[list[Any]]:
@@ -168,8 +140,9 @@ class PostgresSink:
     """Writes batches; reconnects and retries with backoff while Postgres is unreachable (never drops a batch)."""
 
     def __init__(self, db_url: str, validator: EventValidator, *, max_backoff_s: float = 10.0,
-                 should_abort: Callable[[], bool] | None = None) -> None:
+                 should_abort: Callable[[], bool] | None = None, direct: bool = True) -> None:
         self.url = libpq_url(db_url)
+        self.direct = direct  # False: every batch takes the staged path (tests compare the two)
         self.validator = validator
         self.max_backoff_s = max_backoff_s
         self.should_abort = should_abort or (lambda: False)
@@ -185,7 +158,7 @@ class PostgresSink:
             self._conn = psycopg.connect(self.url, autocommit=False, connect_timeout=5,
                                          application_name="flywheel-ingest")
             with self._conn.cursor() as cur:
-                cur.execute(_STAGE)
+                cur.execute(STAGE_SQL)
             self._conn.commit()
         return self._conn
 
@@ -211,7 +184,7 @@ class PostgresSink:
         def attempt(conn: psycopg.Connection[Any]) -> None:
             nonlocal good
             try:
-                result.inserted, conflicts = self._transaction(conn, good, bad)
+                result.inserted, conflicts, result.direct = self._transaction(conn, good, bad, direct=self.direct)
             except psycopg.Error as exc:
                 self._rollback(conn)
                 if is_outage(exc, conn):
@@ -266,28 +239,61 @@ class PostgresSink:
         with contextlib.suppress(psycopg.Error):  # the connection is gone; is_outage() sees it
             conn.rollback()
 
-    def _transaction(self, conn: psycopg.Connection[Any], good: list[tuple[Any, Accepted]],
-                     bad: list[Failure]) -> tuple[int, list[Failure]]:
+    def _transaction(self, conn: psycopg.Connection[Any], good: list[tuple[Any, Accepted]], bad: list[Failure],
+                     *, direct: bool) -> tuple[int, list[Failure], bool]:
+        """One transaction: the accepted events (direct COPY, else the staged path) and the failures."""
         inserted = 0
         conflicts: list[Failure] = []
-        with conn.cursor() as cur:
-            if good:
-                by_coords = {(r.topic, r.partition, r.offset): (r, a) for r, a in good}
-                with cur.copy(_COPY_SQL) as copy:
-                    for r, a in good:
-                        copy.write_row((r.topic, r.partition, r.offset, a.event_type, a.intent_norm,
-                                        content_hash(a.event), a.text))
-                for etype in {a.event_type for _, a in good}:
-                    cur.execute(_FANOUT_SQL[etype])
-                    inserted += max(cur.rowcount, 0)
-                    cur.execute(_CONFLICT_SQL[etype])
-                    for t, p, o, stored, new in cur.fetchall():
-                        r, a = by_coords[(t, p, o)]
-                        conflicts.append(Failure(r, Rejection(
-                            CONFLICTING_ID, f"event_id {a.event_id} is already stored with content sha256 {stored}; "
-                            f"this record's content sha256 is {new}", a.event_type, a.event_id)))
+        went_direct = False
+        if good:
+            rows = direct_rows(good) if direct else None
+            went_direct = rows is not None and self._copy_direct(conn, rows)
+            if went_direct:
+                inserted = len(good)
+            else:
+                inserted, conflicts = self._staged(conn, good)
         write_failures(conn, [row(f.record, f.rejection) for f in bad + conflicts])
         conn.commit()
+        return inserted, conflicts, went_direct
+
+    def _copy_direct(self, conn: psycopg.Connection[Any], rows: dict[str, list[tuple[Any, ...]]]) -> bool:
+        """COPY into the event tables; False (rolled back, nothing written) if Postgres refuses any row."""
+        try:
+            with conn.cursor() as cur:
+                for etype, batch in rows.items():
+                    with cur.copy(DIRECT_COPY_SQL[etype]) as copy:
+                        for r in batch:
+                            copy.write_row(r)
+            return True
+        except psycopg.Error as exc:
+            # Nothing else is in this transaction yet, so a rollback undoes exactly the COPYs.
+            self._rollback(conn)
+            if is_outage(exc, conn):
+                raise
+            # Expected after a crash (redelivered event_ids, SQLSTATE 23505); anything else the staged path isolates.
+            log.debug("direct COPY refused (%s: %s); writing the batch through the staged path", exc.sqlstate,
+                      safe_text(_first_line(exc), 300))
+            return False
+
+    @staticmethod
+    def _staged(conn: psycopg.Connection[Any], good: list[tuple[Any, Accepted]]) -> tuple[int, list[Failure]]:
+        inserted = 0
+        conflicts: list[Failure] = []
+        by_coords = {(r.topic, r.partition, r.offset): (r, a) for r, a in good}
+        with conn.cursor() as cur:
+            with cur.copy(STAGE_COPY_SQL) as copy:
+                for r, a in good:
+                    copy.write_row((r.topic, r.partition, r.offset, a.event_type, a.intent_norm,
+                                    content_hash(a.event), a.text))
+            for etype in {a.event_type for _, a in good}:
+                cur.execute(FANOUT_SQL[etype])
+                inserted += max(cur.rowcount, 0)
+                cur.execute(CONFLICT_SQL[etype])
+                for t, p, o, stored, new in cur.fetchall():
+                    r, a = by_coords[(t, p, o)]
+                    conflicts.append(Failure(r, Rejection(
+                        CONFLICTING_ID, f"event_id {a.event_id} is already stored with content sha256 {stored}; "
+                        f"this record's content sha256 is {new}", a.event_type, a.event_id)))
         return inserted, conflicts
 
     def _isolate(self, conn: psycopg.Connection[Any], good: list[tuple[Any, Accepted]],
@@ -298,7 +304,7 @@ class PostgresSink:
         inserted = 0
         for r, a in good:
             try:
-                n, conflicts = self._transaction(conn, [(r, a)], [])
+                n, conflicts, _ = self._transaction(conn, [(r, a)], [], direct=False)
                 inserted += n
                 failures += conflicts
                 if not conflicts:
@@ -310,8 +316,28 @@ class PostgresSink:
                 msg = f"{exc.sqlstate}: {_first_line(exc)}"
                 failures.append(Failure(r, Rejection(DB_REJECTED, msg, a.event_type, a.event_id)))
         # Slow (a transaction per event) but rare: only a gap between the contract and the columns gets here.
-        self._transaction(conn, [], failures)
+        self._transaction(conn, [], failures, direct=False)
         return keep, failures, inserted
+
+
+def direct_rows(good: list[tuple[Any, Accepted]]) -> dict[str, list[tuple[Any, ...]]] | None:
+    """Rows for the direct COPY, by event type; None when the batch needs the staged path (an event_id repeats
+    within it, or an event lacks a column's field)."""
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    ids: set[str] = set()
+    try:
+        for r, a in good:
+            event = a.event
+            etype = event["event_type"]
+            ids.add(event["event_id"])
+            batch = rows.get(etype)
+            if batch is None:
+                batch = rows[etype] = []
+            batch.append(ROW_MAKERS[etype](event, a.intent_norm) + (r.topic, r.partition, r.offset,
+                                                                    content_hash(event)))
+    except KeyError:
+        return None
+    return rows if len(ids) == len(good) else None
 
 
 def _first_line(exc: BaseException) -> str:

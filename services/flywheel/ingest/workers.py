@@ -19,6 +19,7 @@ from typing import Any
 
 from flywheel.events.validation import load_validator
 from flywheel.ingest.dlq import DeadLetterProducer
+from flywheel.ingest.heap import batch_friendly_gc
 from flywheel.ingest.sink import PostgresSink, Record, coords
 
 log = logging.getLogger("flywheel.ingest")
@@ -81,4 +82,5 @@ def process_main(settings: Any, inq: Any, outq: Any, abort: Any, parent: int, le
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(processName)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
     logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
-    writer_loop(settings, inq, outq, abort.is_set, packed=True)
+    with batch_friendly_gc():
+        writer_loop(settings, inq, outq, abort.is_set, packed=True)
