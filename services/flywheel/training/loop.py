@@ -104,7 +104,10 @@ def run_loop(config: TrainConfig, model: Any, tok: Any, data: list[dict], out_di
              collate_fn: Callable[..., dict[str, Any]] = collate) -> tuple[Any, LoopResult]:
     """Train `model` in place; returns the unwrapped model (on its device) and what happened. ``loss_fn(model,
     batch)``: a loss other than the model's own (the compact encoding's grammar-restricted loss); it reaches into
-    the model's parts, so with several processes (a DDP-wrapped model) the model's own loss is used instead."""
+    the model's parts, so with several processes (a DDP-wrapped model) the model's own loss is used instead; the
+    n-gram student has no loss of its own and its loss only calls the model, so it is kept there.
+    ``collate_fn(rows, pad_id, backend)``: rows -> batch tensors (default: padded token ids; the n-gram student's
+    feature bags)."""
     rank, world = process_rank(), world_size()
     rt = Runtime.detect(config.device, config.precision, config.num_threads, processes=world)
     rt.apply()

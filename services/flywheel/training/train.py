@@ -103,9 +103,9 @@ def _save_checkpoint(config: TrainConfig, model: Any, tok: Any, vocab: Any, out_
     if config.backend == "ngram":
         tok.model = model.eval()
         tok.save(out_dir)
-    elif config.lora is not None:
-        model = model.merge_and_unload()  # serve plain weights: loading needs no peft
-    if config.backend != "ngram":
+    else:
+        if config.lora is not None:
+            model = model.merge_and_unload()  # serve plain weights: loading needs no peft
         model.eval()
         out_dir.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(out_dir)
