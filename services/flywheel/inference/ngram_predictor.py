@@ -12,8 +12,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from flywheel.contracts import TOOLS, normalize_intent
 from flywheel.inference.predictor import Prediction, Predictor
 from flywheel.training.ngram import Bundle, predict
@@ -34,30 +32,16 @@ class NgramPredictor(Predictor):
             for b in range(0, len(norm), self.batch_size):
                 chunk = norm[b:b + self.batch_size]
                 for intent, values in zip(chunk, predict(self.bundle, chunk), strict=True):
-                    preds.append(self._checked(intent, values))
+                    texts = ["null" if values[t] is None else json.dumps(values[t], separators=(",", ":"))
+                             for t in TOOLS]
+                    preds.append(self.checked(intent, texts))
         return preds
-
-    def _checked(self, intent: str, values: dict[str, Any]) -> Prediction:
-        outputs, texts, invalid = {}, {}, []
-        for tool in TOOLS:
-            text = "null" if values[tool] is None else json.dumps(values[tool], separators=(",", ":"))
-            value, ok = self.parse(tool, text)
-            outputs[tool], texts[tool] = value, text
-            if not ok:
-                invalid.append(tool)
-        self.counts["outputs"] += len(TOOLS)
-        self.counts["invalid"] += len(invalid)
-        for t in invalid:
-            self.counts[f"invalid.{t}"] += 1
-        return Prediction(intent, outputs, texts, invalid)
 
 
 def load_ngram_predictor(model_dir: str | Path, card: dict[str, Any], batch_size: int = 256,
                          num_threads: int | None = None) -> NgramPredictor:
     d = Path(model_dir)
-    bundle = Bundle.load(d)
-    bundle.model.eval()
-    if num_threads:
-        torch.set_num_threads(num_threads)
-    return NgramPredictor(bundle, model_name=card.get("model_name", "student-ngram"),
-                          model_version=card.get("model_version", d.name), batch_size=batch_size)
+    # Predictor.__init__ puts the model in eval mode and sets the torch threads.
+    return NgramPredictor(Bundle.load(d), model_name=card.get("model_name", "student-ngram"),
+                          model_version=card.get("model_version", d.name), batch_size=batch_size,
+                          num_threads=num_threads)

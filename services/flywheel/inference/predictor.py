@@ -108,21 +108,21 @@ class Predictor:
         norm = [normalize_intent(i) for i in intents]
         sources = [prompt(t, i) for i in norm for t in TOOLS]
         raw = self.generate_raw(sources, progress=progress, tools=[t for _ in norm for t in TOOLS])
-        preds = []
-        for k, intent in enumerate(norm):
-            outputs, texts, invalid = {}, {}, []
-            for j, tool in enumerate(TOOLS):
-                text = raw[k * len(TOOLS) + j]
-                value, ok = self.parse(tool, text)
-                outputs[tool], texts[tool] = value, text
-                if not ok:
-                    invalid.append(tool)
-            self.counts["outputs"] += len(TOOLS)
-            self.counts["invalid"] += len(invalid)
-            for t in invalid:
-                self.counts[f"invalid.{t}"] += 1
-            preds.append(Prediction(intent, outputs, texts, invalid))
-        return preds
+        return [self.checked(intent, raw[k * len(TOOLS):(k + 1) * len(TOOLS)]) for k, intent in enumerate(norm)]
+
+    def checked(self, intent: str, texts: list[str]) -> Prediction:
+        """One intent's raw texts (in TOOLS order) parsed against the contract; invalid ones counted as null."""
+        outputs, raw, invalid = {}, {}, []
+        for tool, text in zip(TOOLS, texts, strict=True):
+            value, ok = self.parse(tool, text)
+            outputs[tool], raw[tool] = value, text
+            if not ok:
+                invalid.append(tool)
+        self.counts["outputs"] += len(TOOLS)
+        self.counts["invalid"] += len(invalid)
+        for t in invalid:
+            self.counts[f"invalid.{t}"] += 1
+        return Prediction(intent, outputs, raw, invalid)
 
     def parse(self, tool: str, text: str) -> tuple[Any, bool]:
         """A generated text as the tool's value (None when not used) and whether it met the contract."""

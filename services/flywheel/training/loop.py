@@ -103,9 +103,8 @@ def run_loop(config: TrainConfig, model: Any, tok: Any, data: list[dict], out_di
              progress: bool = True, loss_fn: Callable[[Any, dict], Any] | None = None,
              collate_fn: Callable[..., dict[str, Any]] = collate) -> tuple[Any, LoopResult]:
     """Train `model` in place; returns the unwrapped model (on its device) and what happened. ``loss_fn(model,
-    batch)``: a loss other than the model's own (the compact encoding's grammar-restricted loss); it reaches into
-    the model's parts, so with several processes (a DDP-wrapped model) the model's own loss is used instead; the
-    n-gram student has no loss of its own and its loss only calls the model, so it is kept there.
+    batch)``: a loss other than the model's own (the compact encoding's grammar-restricted loss, the n-gram student's
+    slot loss); the caller passes only one that works on the model as this run wraps it.
     ``collate_fn(rows, pad_id, backend)``: rows -> batch tensors (default: padded token ids; the n-gram student's
     feature bags)."""
     rank, world = process_rank(), world_size()
@@ -139,8 +138,7 @@ def run_loop(config: TrainConfig, model: Any, tok: Any, data: list[dict], out_di
         for g in opt.param_groups:
             g["lr"] = lr
         step_loss, step_tokens = _accumulate(config, acc, model, tok, data, batches,
-                                             loss_fn if world == 1 or config.backend == "ngram" else None,
-                                             collate_fn)
+                                             loss_fn, collate_fn)
         tokens += step_tokens
         acc.clip_grad_norm_(params, config.grad_clip)
         opt.step()

@@ -88,17 +88,21 @@ class Featurizer:
         return list(dict.fromkeys(self.index[f] for f in feats if f in self.index))
 
     def bags(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        """EmbeddingBag inputs for a batch: flat ids, offsets, and 1/sqrt(n) weights (an L2-normalised bag)."""
-        ids: list[int] = []
-        offsets: list[int] = []
-        weights: list[float] = []
-        for t in texts:
-            row = self.ids(t)
-            offsets.append(len(ids))
-            ids += row
-            weights += [1.0 / math.sqrt(len(row))] * len(row)
-        return {"ids": torch.tensor(ids, dtype=torch.long), "offsets": torch.tensor(offsets, dtype=torch.long),
-                "weights": torch.tensor(weights, dtype=torch.float32)}
+        return bag_batch([self.ids(t) for t in texts])
+
+
+def bag_batch(rows: Sequence[list[int]]) -> dict[str, torch.Tensor]:
+    """EmbeddingBag inputs for a batch of feature-id rows: flat ids, offsets, and 1/sqrt(n) weights (an
+    L2-normalised bag)."""
+    ids: list[int] = []
+    offsets: list[int] = []
+    weights: list[float] = []
+    for row in rows:
+        offsets.append(len(ids))
+        ids += row
+        weights += [1.0 / math.sqrt(len(row))] * len(row)
+    return {"ids": torch.tensor(ids, dtype=torch.long), "offsets": torch.tensor(offsets, dtype=torch.long),
+            "weights": torch.tensor(weights, dtype=torch.float32)}
 
 
 class Heads:
@@ -210,16 +214,8 @@ def encode_row(bundle: Bundle, row: dict[str, Any]) -> dict[str, Any]:
 
 def collate(batch: list[dict[str, Any]], pad_id: int, backend: str) -> dict[str, torch.Tensor]:
     """The training loop's batch; ``attention_mask`` counts features (the loop's "tokens seen")."""
-    ids: list[int] = []
-    offsets: list[int] = []
-    weights: list[float] = []
-    for b in batch:
-        offsets.append(len(ids))
-        ids += b["input_ids"]
-        weights += [1.0 / math.sqrt(len(b["input_ids"]))] * len(b["input_ids"])
-    out = {"ids": torch.tensor(ids, dtype=torch.long), "offsets": torch.tensor(offsets, dtype=torch.long),
-           "weights": torch.tensor(weights, dtype=torch.float32),
-           "attention_mask": torch.ones(len(ids), dtype=torch.long)}
+    out = bag_batch([b["input_ids"] for b in batch])
+    out["attention_mask"] = torch.ones(len(out["ids"]), dtype=torch.long)
     for key in ("use", "adjust", "sel", "present", "intensity"):
         out[key] = torch.tensor([b[key] for b in batch], dtype=torch.float32)
     out["filter"] = torch.tensor([b["filter"] for b in batch], dtype=torch.long)

@@ -28,7 +28,7 @@ from flywheel.contracts.student import PROMPT_TEMPLATE, write_card
 from flywheel.training import compact
 from flywheel.training.config import TrainConfig
 from flywheel.training.data import SplitFiles, subsample, training_examples
-from flywheel.training.loop import process_rank, run_loop
+from flywheel.training.loop import process_rank, run_loop, world_size
 from flywheel.training.models import build, encode
 
 LINEAGE = "lineage.json"
@@ -144,7 +144,8 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
         model, tok, vocab = _initial_model(config, train_ex)
         if vocab is not None:
             data, truncated = compact.encode_examples(config, tok, vocab, train_ex)
-            loop_kw["loss_fn"] = compact.loss_fn(config, vocab)
+            if world_size() == 1:  # the grammar loss reaches into the model's parts, which DDP wraps
+                loop_kw["loss_fn"] = compact.loss_fn(config, vocab)
         else:
             data, truncated = encode(config, tok, train_ex)
     model, loop = run_loop(config, model, tok, data, out_dir, model_id=model_id, progress=progress, **loop_kw)

@@ -31,15 +31,21 @@ def _check_compatible(config: TrainConfig, parent: dict[str, Any], path: Path) -
             raise WarmStartError(f"cannot warm-start from {path}: its {key} is {theirs!r}, this run's is {mine!r}")
 
 
-def load_parent(config: TrainConfig) -> tuple[Any, PreTrainedTokenizerBase, Any]:
-    """(model, tokenizer, target vocabulary or None) of ``config.init_checkpoint``, in training mode."""
+def _parent_path(config: TrainConfig) -> Path:
+    """``config.init_checkpoint``, checked: a flywheel checkpoint whose backend, base model and encoding match."""
     if not config.init_checkpoint:
-        raise WarmStartError("load_parent needs config.init_checkpoint")
+        raise WarmStartError("a warm start needs config.init_checkpoint")
     path = Path(config.init_checkpoint)
     cfg_file = path / PARENT_CONFIG
     if not cfg_file.is_file():
         raise WarmStartError(f"cannot warm-start: {path} is not a flywheel checkpoint (no {PARENT_CONFIG})")
     _check_compatible(config, json.loads(cfg_file.read_text()), path)
+    return path
+
+
+def load_parent(config: TrainConfig) -> tuple[Any, PreTrainedTokenizerBase, Any]:
+    """(model, tokenizer, target vocabulary or None) of ``config.init_checkpoint``, in training mode."""
+    path = _parent_path(config)
     tok = AutoTokenizer.from_pretrained(path)
     auto = AutoModelForSeq2SeqLM if config.backend == "seq2seq" else AutoModelForCausalLM
     model = auto.from_pretrained(path, dtype=torch.float32)
@@ -57,13 +63,7 @@ def load_parent_ngram(config: TrainConfig, texts: list[str]) -> Any:
     features extended by the words of ``texts`` it has not seen (zero rows: no effect until trained)."""
     from flywheel.training.ngram import Bundle
 
-    if not config.init_checkpoint:
-        raise WarmStartError("load_parent_ngram needs config.init_checkpoint")
-    path = Path(config.init_checkpoint)
-    cfg_file = path / PARENT_CONFIG
-    if not cfg_file.is_file():
-        raise WarmStartError(f"cannot warm-start: {path} is not a flywheel checkpoint (no {PARENT_CONFIG})")
-    _check_compatible(config, json.loads(cfg_file.read_text()), path)
+    path = _parent_path(config)
     bundle = Bundle.load(path)
     bundle.featurizer.extend(texts)
     bundle.model.grow(len(bundle.featurizer.names))
