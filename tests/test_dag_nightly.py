@@ -61,8 +61,9 @@ def test_failed_gate_fails_the_run_with_its_report(settings, engine, tmp_path):
         if run_id is None:
             pytest.skip("needs the ground-truth run of test_nightly_dag_run")
         n = conn.execute(text(
-            "UPDATE groundtruth_rows SET output = jsonb_set(output, '{name}', '\"no_such_filter\"') "
-            "WHERE run_id = :r AND tool = 'filter' AND used"), {"r": run_id}).rowcount
+            "UPDATE groundtruth_picks p SET filter = jsonb_set(filter, '{name}', '\"no_such_filter\"') "
+            "FROM groundtruth_runs r WHERE r.run_id = :r AND p.lineage = r.lineage AND p.valid_from <= r.seq"
+            " AND p.valid_to > r.seq AND p.kept AND p.filter IS NOT NULL"), {"r": run_id}).rowcount
         assert n > 0
     lines: list[str] = []
     res = run_dag(settings, "flywheel_nightly", {"groundtruth_run_id": run_id, "skip_augmentation": True},

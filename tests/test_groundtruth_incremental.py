@@ -131,7 +131,7 @@ def test_incremental_equals_full_on_messy_days(settings, engine, w, arms):
     assert counts(full) == counts(last)
     # and one fold over everything at once agrees with the four daily ones
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE groundtruth_candidates, groundtruth_folded, groundtruth_folds"))
+        conn.execute(text("TRUNCATE groundtruth_candidates, groundtruth_folds"))
         conn.execute(text("DELETE FROM groundtruth_runs WHERE run_id = :r"), {"r": full.run_id})
     once = run_groundtruth(settings, watermark=last.watermark, engine=engine, arms=arms)
     assert once.params["fold"]["since"] is None

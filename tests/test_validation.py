@@ -82,8 +82,9 @@ def test_broken_groundtruth_stops_the_split(settings, engine):
     w.flush()
     run = run_groundtruth(settings, engine=engine)
     with engine.begin() as conn:  # corrupt stored rows the way a buggy upstream would
-        conn.execute(text("UPDATE groundtruth_rows SET exports = shown + 1, export_rate = 1.5"
-                          " WHERE run_id = :r AND intent_norm = 'look 3' AND tool = 'filter'"), {"r": run.run_id})
+        conn.execute(text("UPDATE groundtruth_picks p SET filter_exports = filter_shown + 1"
+                          " FROM groundtruth_runs r WHERE r.run_id = :r AND p.lineage = r.lineage"
+                          " AND p.intent_norm = 'look 3'"), {"r": run.run_id})
     with pytest.raises(ValidationFailed) as exc:
         make_split(settings, run.run_id, test_size=3, seed=0, engine=engine)
     report = str(exc.value)

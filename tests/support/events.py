@@ -82,8 +82,8 @@ def _jsonb(value: Any) -> str | None:
 def clear_events(engine: Engine) -> None:
     """Empty the event tables (and everything derived from them) between hand-made scenarios."""
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE intents, responses, tool_exports, split_members, splits, groundtruth_rows,"
-                          " groundtruth_candidates, groundtruth_folded, groundtruth_folds,"
+        conn.execute(text("TRUNCATE intents, responses, tool_exports, split_members, splits, groundtruth_picks,"
+                          " groundtruth_lineages, groundtruth_candidates, groundtruth_folds, groundtruth_fold_intents,"
                           " groundtruth_runs, validation_results"))
 
 

@@ -95,13 +95,16 @@ class _Stream:
     readline = read
 
 
-def synthetic_lines(n_requests: int, seed: int) -> dict[str, Iterator[str]]:
-    """One COPY line generator per table; all three walk the same seeded request sequence."""
-    n_intents = max(10, n_requests // REQUESTS_PER_INTENT)
+def synthetic_lines(n_requests: int, seed: int, *, history: tuple[int, int] | None = None) -> dict[str, Iterator[str]]:
+    """One COPY line generator per table; all three walk the same seeded request sequence. ``history`` = (requests,
+    seed) of an earlier load that these requests continue: the same intents (spread over all of them, the costliest
+    day for an incremental run) and the same teacher outputs."""
+    n_intents = max(10, (history[0] if history else n_requests) // REQUESTS_PER_INTENT)
+    pool_seed = (history[1] if history else seed) + 1
 
     def walk(table: str) -> Iterator[str]:
         rng = random.Random(seed)
-        pools = _pools(random.Random(seed + 1))
+        pools = _pools(random.Random(pool_seed))
         for i in range(n_requests):
             intent = rng.randrange(n_intents)
             rid = f"{seed}-{i}"
@@ -172,11 +175,12 @@ def _db_events(settings: Settings, name: str) -> int | None:
         eng.dispose()
 
 
-def _load(eng: Any, n_requests: int, seed: int, progress: Any, analyze: bool = True) -> None:
+def _load(eng: Any, n_requests: int, seed: int, progress: Any, analyze: bool = True,
+          history: tuple[int, int] | None = None) -> None:
     raw: Any = eng.raw_connection()
     try:
         with raw.cursor() as cur:
-            for table, lines in synthetic_lines(n_requests, seed).items():
+            for table, lines in synthetic_lines(n_requests, seed, history=history).items():
                 if progress:
                     progress(f"COPY {table} ({n_requests:,} requests)")
                 cur.copy_expert(f"COPY {table} ({_COLS[table]}) FROM STDIN", _Stream(lines))
@@ -216,8 +220,8 @@ def bench_one(settings: Settings, n_events: int, seed: int = 0, keep: bool = Fal
         gt_times, split_times = [], []
         for i in range(max(1, repeats)):
             with eng.begin() as conn:  # forget earlier runs, so each repeat computes from scratch
-                conn.execute(text("TRUNCATE split_members, splits, groundtruth_rows, groundtruth_runs,"
-                                  " validation_results"))
+                conn.execute(text("TRUNCATE split_members, splits, groundtruth_picks, groundtruth_lineages,"
+                                  " groundtruth_runs, validation_results"))
             if progress:
                 progress(f"{n_events:,} events: ground truth (repeat {i + 1}/{repeats}) ...")
             t1 = time.perf_counter()
@@ -237,7 +241,7 @@ def bench_one(settings: Settings, n_events: int, seed: int = 0, keep: bool = Fal
             validate_groundtruth(s, run.run_id, engine=eng)
             validate_split(s, split.split_id, engine=eng)
             val_s = time.perf_counter() - t3
-        inc = _incremental(s, eng, new_events, seed, progress) if new_events else {}
+        inc = _incremental(s, eng, new_events, seed, progress, n_requests) if new_events else {}
         return BenchResult(events=n_requests * EVENTS_PER_REQUEST, requests=n_requests,
                            intents=max(10, n_requests // REQUESTS_PER_INTENT), load_s=load_s,
                            groundtruth_s=min(gt_times), split_s=min(split_times), validate_s=val_s,
@@ -249,14 +253,15 @@ def bench_one(settings: Settings, n_events: int, seed: int = 0, keep: bool = Fal
             _admin(settings, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _incremental(s: Settings, eng: Any, new_events: int, seed: int, progress: Any) -> dict[str, Any]:
+def _incremental(s: Settings, eng: Any, new_events: int, seed: int, progress: Any, n_history: int) -> dict[str, Any]:
     """Fold the history (first incremental run), COPY ``new_events`` more, time the incremental run over them and
     check its rows against a full recompute at the same watermark."""
     from flywheel.datasets.groundtruth import groundtruth_rows, run_groundtruth
 
     with eng.begin() as conn:
-        conn.execute(text("TRUNCATE groundtruth_candidates, groundtruth_folded, groundtruth_folds, split_members,"
-                          " splits, groundtruth_rows, groundtruth_runs, validation_results"))
+        conn.execute(text("TRUNCATE groundtruth_candidates, groundtruth_folds, groundtruth_fold_intents, split_members,"
+                          " splits, groundtruth_picks, groundtruth_lineages, groundtruth_runs,"
+                          " validation_results"))
     if progress:
         progress("first incremental run (folds the whole history) ...")
     t0 = time.perf_counter()
@@ -265,7 +270,7 @@ def _incremental(s: Settings, eng: Any, new_events: int, seed: int, progress: An
     n_req = max(1, new_events // EVENTS_PER_REQUEST)
     if progress:
         progress(f"COPY {n_req * EVENTS_PER_REQUEST:,} new events ...")
-    _load(eng, n_req, seed + 1, None, analyze=False)
+    _load(eng, n_req, seed + 1, None, analyze=False, history=(n_history, seed))
     if progress:
         progress("incremental run over the new events ...")
     t1 = time.perf_counter()

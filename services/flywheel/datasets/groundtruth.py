@@ -38,6 +38,7 @@ from sqlalchemy import Engine, text
 
 from flywheel.contracts import TOOLS
 from flywheel.datasets.groundtruth_fold import fold
+from flywheel.db.datasets import OPEN_VERSION
 from flywheel.db.engine import owned_engine
 from flywheel.db.runs import track_run
 from flywheel.settings import Settings
@@ -69,15 +70,26 @@ _REQ_FIRST = ("SELECT DISTINCT ON (request_id) request_id, intent_norm FROM inte
 _ARM = " AND arm = :arm"
 
 
-def groundtruth_sql(*, mode: Mode = "full", arms: Arms = "teacher", dedupe_intents: bool = False) -> str:
-    """The run's one statement: the candidate aggregate (from the events or from the folded aggregates), then the
-    pick."""
+def groundtruth_sql(*, mode: Mode = "full", arms: Arms = "teacher", dedupe_intents: bool = False,
+                    repick: bool = False) -> str:
+    """The run's one statement: the candidate aggregate (from the events or from the folded aggregates), the pick,
+    then every pick stored as a version (``groundtruth_store.sql``). ``repick``: only the picks of the intents in
+    gt_repick, as a query (a lineage's later incremental runs; ``groundtruth_repick.sql`` writes them)."""
     if mode == "full":
         head = sql("groundtruth_full.sql").replace("/*REQ*/", _REQ_FIRST if dedupe_intents else _REQ_FAST)
     else:
-        head = sql("groundtruth_aggregates.sql")
+        head = sql("groundtruth_aggregates_arm.sql" if arms == "teacher" else "groundtruth_aggregates.sql").replace(
+            "/*TOUCHED*/", " AND intent_norm IN (SELECT intent_norm FROM gt_repick)" if repick else "")
     head = head.replace("/*ARM*/", _ARM if arms == "teacher" else "")
-    return "WITH " + head + sql("groundtruth_pick.sql")
+    if repick:
+        return "WITH " + head + sql("groundtruth_pick.sql").rstrip().rstrip(",") + "\nSELECT * FROM picks"
+    return "WITH " + head + sql("groundtruth_pick.sql") + sql("groundtruth_store.sql")
+
+
+# A run's counts from its versions (a later incremental run writes only the picks that changed).
+_COUNTS = ("SELECT count(*) AS n_intents_seen, count(*) FILTER (WHERE kept) AS n_intents,"
+           " coalesce(sum(support), 0) AS n_responses, coalesce(sum(support), 0) AS n_joined FROM groundtruth_picks"
+           " WHERE lineage = :lineage AND valid_from <= :seq AND valid_to > :seq")
 
 
 @dataclass
@@ -145,40 +157,40 @@ def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem
         if existing:
             return _load_run(conn, run_id, created=False)
         arm_sql = " AND arm = :arm" if arms == "teacher" else ""
-        n_resp = conn.execute(text(f"SELECT count(*) FROM responses WHERE ingested_at <= :wm{arm_sql}"),
-                              {"arm": teacher_arm, "wm": wm}).scalar_one()
-        if not n_resp:
+        # EXISTS, not count(*): an incremental run must not read all history to learn there is some.
+        if not conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM responses WHERE ingested_at <= :wm{arm_sql})"),
+                            {"arm": teacher_arm, "wm": wm}).scalar_one():
             raise NoEvents(f"no responses of arm {teacher_arm!r} ingested up to {wm.isoformat()}: nothing to "
                            "compute ground truth from (is the teacher arm name right?)")
         params: dict[str, Any] = {"teacher_arm": teacher_arm, "arms": arms, "watermark": wm.isoformat(),
                                   "rules": "spec-v2"}
-        conn.execute(text("DELETE FROM groundtruth_runs WHERE run_id = :r"), {"r": run_id})
-        conn.execute(text(
+        _forget(conn, run_id)
+        seq = conn.execute(text(
             "INSERT INTO groundtruth_runs (run_id, watermark, teacher_arm, arms, params, status)"
-            " VALUES (:r, :wm, :arm, :arms, CAST(:p AS jsonb), 'running')"),
+            " VALUES (:r, :wm, :arm, :arms, CAST(:p AS jsonb), 'running') RETURNING seq"),
             {"r": run_id, "wm": wm, "arm": teacher_arm if arms == "teacher" else "*", "arms": arms,
-             "p": _json(params)})
+             "p": _json(params)}).scalar_one()
         # Hash joins/aggregates that fit in memory keep the cost linear in the events; memoize only adds a
         # cache keyed by three JSONB values per response.
         conn.execute(text(f"SET LOCAL work_mem = '{_safe_mem(work_mem)}'"))
         conn.execute(text("SET LOCAL enable_memoize = off"))
         t0 = time.perf_counter()
-        args = {"run_id": run_id, "arm": teacher_arm, "watermark": wm}
-        stats = _pick(conn, args, params, mode=mode, arms=arms, n_resp=n_resp)
+        args = {"run_id": run_id, "arm": teacher_arm, "watermark": wm, "seq": seq, "lineage": f"full:{seq}"}
+        stats = _pick(conn, args, params, mode=mode, arms=arms)
         duration = time.perf_counter() - t0
         conn.execute(text(
             "UPDATE groundtruth_runs SET status = 'succeeded', n_intents = :ni, n_intents_seen = :ns,"
-            " n_dropped = :nd, n_responses = :nr, duration_s = :d, finished_at = now(), params = CAST(:p AS jsonb)"
-            " WHERE run_id = :r"),
-            {"ni": stats["n_intents"], "ns": stats["n_intents_seen"],
+            " n_dropped = :nd, n_responses = :nr, duration_s = :d, finished_at = now(), params = CAST(:p AS jsonb),"
+            " seq = :seq, lineage = :lineage WHERE run_id = :r"),
+            {"seq": args["seq"], "lineage": args["lineage"], "ni": stats["n_intents"], "ns": stats["n_intents_seen"],
              "nd": stats["n_intents_seen"] - stats["n_intents"], "nr": stats["n_responses"], "d": duration,
              "r": run_id, "p": _json(params)})
         return _load_run(conn, run_id, created=True)
 
 
-def _pick(conn: Any, args: dict[str, Any], params: dict[str, Any], *, mode: Mode, arms: Arms,
-          n_resp: int) -> Any:
-    """Fold (incremental) and insert the run's rows; returns the statement's counts. Fills ``params``."""
+def _pick(conn: Any, args: dict[str, Any], params: dict[str, Any], *, mode: Mode, arms: Arms) -> Any:
+    """Fold (incremental) and write the run's versions; returns the run's counts. Fills ``params``, and ``args``'
+    ``seq`` and ``lineage`` (docs/domain.md#d21-versioned-ground-truth-rows)."""
     if mode == "incremental":
         try:
             folded = fold(conn, watermark=args["watermark"])
@@ -188,8 +200,10 @@ def _pick(conn: Any, args: dict[str, Any], params: dict[str, Any], *, mode: Mode
             params.update(mode="incremental", fold=None if folded is None else {
                 "since": folded.since, "n_requests": folded.n_requests, "n_responses": folded.n_responses,
                 "n_candidates": folded.n_candidates, "duration_s": round(folded.duration_s, 3)})
-            return conn.execute(text(groundtruth_sql(mode="incremental", arms=arms)), args).mappings().one()
+            return _pick_lineage(conn, args, params, arms=arms)
     params.setdefault("mode", "full")
+    n_resp = conn.execute(text("SELECT count(*) FROM responses WHERE ingested_at <= :watermark"
+                               + (_ARM if arms == "teacher" else "")), args).scalar_one()
     attempt = conn.begin_nested()
     stats = conn.execute(text(groundtruth_sql(arms=arms)), args).mappings().one()
     if stats["n_joined"] > n_resp:
@@ -202,6 +216,54 @@ def _pick(conn: Any, args: dict[str, Any], params: dict[str, Any], *, mode: Mode
         params["deduped_intents"] = True
     attempt.commit()
     return stats
+
+
+def _pick_lineage(conn: Any, args: dict[str, Any], params: dict[str, Any], *, arms: Arms) -> Any:
+    """An incremental run's versions: the lineage of its arm setting re-picks the intents changed since its last run
+    (every intent on its first run). Runs under the fold's lock, so a lineage's runs take their ``seq`` in the order
+    they write."""
+    lineage = "inc:" + (args["arm"] if arms == "teacher" else "*")
+    seq = conn.execute(text("SELECT nextval(pg_get_serial_sequence('groundtruth_runs', 'seq'))")).scalar_one()
+    args.update(lineage=lineage, seq=seq)
+    last = conn.execute(text("SELECT fold_id FROM groundtruth_lineages WHERE lineage = :l FOR UPDATE"),
+                        {"l": lineage}).scalar()
+    t0 = time.perf_counter()
+    if last is None:  # close whatever a lineage forgotten by a reset left open, then pick every intent
+        conn.execute(text(f"UPDATE groundtruth_picks SET valid_to = :seq WHERE lineage = :lineage"
+                          f" AND valid_to = {OPEN_VERSION}"), args)
+        stats = conn.execute(text(groundtruth_sql(mode="incremental", arms=arms)), args).mappings().one()
+        params["repick"] = {"first": True}
+    else:
+        # A table, not a CTE: the planner then knows how few intents a day touches and probes by intent.
+        conn.execute(text("DROP TABLE IF EXISTS gt_repick"))
+        conn.execute(text("CREATE TEMPORARY TABLE gt_repick ON COMMIT DROP AS SELECT DISTINCT intent_norm"
+                          " FROM groundtruth_fold_intents WHERE fold_id > :since" + (_ARM if arms == "teacher" else "")),
+                     {"since": last, "arm": args["arm"]})
+        conn.execute(text("ANALYZE gt_repick"))
+        # The picks first, in a statement of their own: one that writes could not use parallel workers.
+        conn.execute(text("DROP TABLE IF EXISTS gt_picked"))
+        conn.execute(text("CREATE TEMPORARY TABLE gt_picked ON COMMIT DROP AS "
+                          + groundtruth_sql(mode="incremental", arms=arms, repick=True)), args)
+        t1 = time.perf_counter()
+        n = conn.execute(text(sql("groundtruth_repick.sql")), args).mappings().one()
+        conn.execute(text("DROP TABLE gt_repick, gt_picked"))
+        stats = conn.execute(text(_COUNTS), args).mappings().one()
+        params["repick"] = {"since_fold": last, **dict(n), "pick_s": round(t1 - t0, 3)}
+    params["repick"]["duration_s"] = round(time.perf_counter() - t0, 3)
+    conn.execute(text(
+        "INSERT INTO groundtruth_lineages (lineage, fold_id, seq)"
+        " VALUES (:l, (SELECT coalesce(max(id), 0) FROM groundtruth_folds), :seq)"
+        " ON CONFLICT (lineage) DO UPDATE SET fold_id = excluded.fold_id, seq = excluded.seq"),
+        {"l": lineage, "seq": seq})
+    return stats
+
+
+def _forget(conn: Any, run_id: str) -> None:
+    """Drop an unfinished run (a failure's leftovers) and the versions only it reads."""
+    conn.execute(text(
+        "DELETE FROM groundtruth_picks WHERE lineage = (SELECT lineage FROM groundtruth_runs WHERE run_id = :r"
+        " AND lineage LIKE 'full:%')"), {"r": run_id})
+    conn.execute(text("DELETE FROM groundtruth_runs WHERE run_id = :r"), {"r": run_id})
 
 
 def _safe_mem(value: str) -> str:

@@ -48,26 +48,57 @@ class GroundTruthRun(Base):
     duration_s: Mapped[float | None] = mapped_column(Double)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The run's place in time (0015): its rows are the versions of ``lineage`` valid at ``seq``.
+    seq: Mapped[int] = mapped_column(BigInteger, Identity())
+    lineage: Mapped[str | None] = mapped_column(String(80))
 
 
-class GroundTruthRow(Base):
-    """One (intent_norm, tool) of a run: the chosen output and the evidence behind it."""
+# valid_to of the current version of a pick (bigint max): see GroundTruthPick.
+OPEN_VERSION = 9223372036854775807
 
-    __tablename__ = "groundtruth_rows"
 
-    run_id: Mapped[str] = mapped_column(
-        String(64), ForeignKey("groundtruth_runs.run_id", ondelete="CASCADE"), primary_key=True)
+class GroundTruthPick(Base):
+    """One version of an intent's picks in a lineage (0015, docs/domain.md#d21-versioned-ground-truth-rows): per tool
+    the chosen output and the evidence behind it, valid for the runs of the lineage whose ``seq`` is in
+    [valid_from, valid_to). The view ``groundtruth_rows`` resolves a run's rows, one per intent and tool."""
+
+    __tablename__ = "groundtruth_picks"
+    __table_args__ = (Index("ix_groundtruth_picks_lineage_valid_to", "lineage", "valid_to"),)
+
+    lineage: Mapped[str] = mapped_column(String(80), primary_key=True)
     intent_norm: Mapped[str] = mapped_column(Text, primary_key=True)
-    tool: Mapped[str] = mapped_column(String(32), primary_key=True)
-    output: Mapped[Any] = mapped_column(JSONB, nullable=True)  # SQL NULL = tool not used
-    used: Mapped[bool] = mapped_column(Boolean)
-    shown: Mapped[int] = mapped_column(Integer)
-    exports: Mapped[int] = mapped_column(Integer)
-    export_rate: Mapped[float] = mapped_column(Double)
-    support: Mapped[int] = mapped_column(Integer)
-    n_candidates: Mapped[int] = mapped_column(Integer)
-    # "export_rate" (an exported used candidate won) or "most_frequent" (fallback).
-    rule: Mapped[str] = mapped_column(String(16))
+    valid_from: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    valid_to: Mapped[int] = mapped_column(BigInteger, server_default=str(OPEN_VERSION))
+    # False: the intent has no export yet (the zero-export filter drops it from the run's rows).
+    kept: Mapped[bool] = mapped_column(Boolean)
+    support: Mapped[int] = mapped_column(Integer)  # the intent's showings
+    # Per tool: the pick (SQL NULL = not used), its showings and exports, how many candidates, and the rule that
+    # decided ("export_rate": an exported used candidate won, or "most_frequent").
+    adjust: Mapped[Any] = mapped_column(JSONB, nullable=True)
+    adjust_shown: Mapped[int] = mapped_column(Integer)
+    adjust_exports: Mapped[int] = mapped_column(Integer)
+    adjust_candidates: Mapped[int] = mapped_column(Integer)
+    adjust_rule: Mapped[str] = mapped_column(String(16))
+    selective_adjust: Mapped[Any] = mapped_column(JSONB, nullable=True)
+    selective_adjust_shown: Mapped[int] = mapped_column(Integer)
+    selective_adjust_exports: Mapped[int] = mapped_column(Integer)
+    selective_adjust_candidates: Mapped[int] = mapped_column(Integer)
+    selective_adjust_rule: Mapped[str] = mapped_column(String(16))
+    filter: Mapped[Any] = mapped_column(JSONB, nullable=True)
+    filter_shown: Mapped[int] = mapped_column(Integer)
+    filter_exports: Mapped[int] = mapped_column(Integer)
+    filter_candidates: Mapped[int] = mapped_column(Integer)
+    filter_rule: Mapped[str] = mapped_column(String(16))
+
+
+class GroundTruthLineage(Base):
+    """Where a lineage of incremental runs stands: the last fold its picks reflect and the run that wrote them."""
+
+    __tablename__ = "groundtruth_lineages"
+
+    lineage: Mapped[str] = mapped_column(String(80), primary_key=True)
+    fold_id: Mapped[int] = mapped_column(BigInteger)
+    seq: Mapped[int] = mapped_column(BigInteger)
 
 
 class GroundTruthCandidate(Base):
@@ -78,6 +109,7 @@ class GroundTruthCandidate(Base):
     """
 
     __tablename__ = "groundtruth_candidates"
+    __table_args__ = (Index("ix_groundtruth_candidates_intent_norm", "intent_norm"),)
 
     key: Mapped[str] = mapped_column(UUID(as_uuid=False), primary_key=True)
     intent_norm: Mapped[str] = mapped_column(Text)
@@ -89,15 +121,14 @@ class GroundTruthCandidate(Base):
     last_shown: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class GroundTruthFolded(Base):
-    """A response event counted in ``groundtruth_candidates``, with the export flags it was counted with."""
+class GroundTruthFoldIntent(Base):
+    """An intent whose candidates of an arm a fold changed: a lineage re-picks those changed since its last fold."""
 
-    __tablename__ = "groundtruth_folded"
+    __tablename__ = "groundtruth_fold_intents"
 
-    event_id: Mapped[str] = mapped_column(UUID(as_uuid=False), primary_key=True)
-    ex_adjust: Mapped[bool] = mapped_column(Boolean)
-    ex_selective_adjust: Mapped[bool] = mapped_column(Boolean)
-    ex_filter: Mapped[bool] = mapped_column(Boolean)
+    fold_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    arm: Mapped[str] = mapped_column(String(64), primary_key=True)
+    intent_norm: Mapped[str] = mapped_column(Text, primary_key=True)
 
 
 class GroundTruthFold(Base):
