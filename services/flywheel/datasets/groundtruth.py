@@ -236,8 +236,8 @@ def _pick_lineage(conn: Any, args: dict[str, Any], params: dict[str, Any], *, ar
     else:
         # A table, not a CTE: the planner then knows how few intents a day touches and probes by intent.
         conn.execute(text("DROP TABLE IF EXISTS gt_repick"))
-        conn.execute(text("CREATE TEMPORARY TABLE gt_repick ON COMMIT DROP AS SELECT DISTINCT intent_norm"
-                          " FROM groundtruth_fold_intents WHERE fold_id > :since" + (_ARM if arms == "teacher" else "")),
+        conn.execute(text("CREATE TEMPORARY TABLE gt_repick ON COMMIT DROP AS SELECT DISTINCT intent_norm FROM"
+                          " groundtruth_fold_intents WHERE fold_id > :since" + (_ARM if arms == "teacher" else "")),
                      {"since": last, "arm": args["arm"]})
         conn.execute(text("ANALYZE gt_repick"))
         # The picks first, in a statement of their own: one that writes could not use parallel workers.

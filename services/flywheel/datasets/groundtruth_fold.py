@@ -93,7 +93,8 @@ def _is_small(conn: Any) -> bool:
 def _index_probes(conn: Any, *, few: bool) -> Iterator[None]:
     """Probe the event tables by request_id for a day's fold. The planner misjudges how many export rows a
     temporary table of request ids meets (x2-7) and then reads all of tool_exports and intents (at 10M events + 100k:
-    2.4 s, where the probes take 0.13 s); the first fold over all history must hash-join, so it keeps the planner's choice."""
+    2.4 s, where the probes take 0.13 s); the first fold over all history must hash-join, so it keeps the planner's
+    choice."""
     if not few:
         yield
         return

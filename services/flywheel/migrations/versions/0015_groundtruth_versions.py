@@ -1,10 +1,10 @@
-"""versioned ground-truth rows: a run stores only the (intent, tool) picks that changed since the run before it
+"""versioned ground-truth rows: a run stores only the intents whose picks changed since the run before it
 
 * ``groundtruth_picks``: one version of an intent's picks (its three tools side by side) in a *lineage*, valid for
-  the runs whose ``seq`` is in ``[valid_from, valid_to)``. The incremental runs of one arm setting share a lineage (``inc:…``), so a
-  night writes the picks of the intents its events touched, not every intent again; a full run has a lineage of its
-  own (``full:<seq>``). ``kept`` is false for an intent without any export (dropped by the zero-export filter): it is
-  stored so that a run's counts come from its versions, and hidden from the run's rows.
+  the runs whose ``seq`` is in ``[valid_from, valid_to)``. The incremental runs of one arm setting share a lineage
+  (``inc:…``), so a night writes the picks of the intents its events touched, not every intent again; a full run has
+  a lineage of its own (``full:<seq>``). ``kept`` is false for an intent without any export (the zero-export filter
+  drops it): it is stored so that a run's counts come from its versions, and hidden from the run's rows.
 * ``groundtruth_runs.seq`` (identity) orders the runs, ``lineage`` names the versions a run reads.
 * ``groundtruth_lineages``: per lineage, the last fold its picks reflect.
 * ``groundtruth_fold_intents``: per fold, the (arm, intent) whose candidates it changed: what a lineage re-picks.
