@@ -37,7 +37,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine, text
 
 from flywheel.contracts import TOOLS
-from flywheel.datasets.groundtruth_fold import fold
+from flywheel.datasets.groundtruth_fold import await_ingest, fold
 from flywheel.db.datasets import OPEN_VERSION
 from flywheel.db.engine import owned_engine
 from flywheel.db.runs import track_run
@@ -125,7 +125,8 @@ def current_watermark(conn: Any) -> datetime | None:
 
 def run_groundtruth(settings: Settings, watermark: datetime | None = None, teacher_arm: str = "teacher",
                     *, arms: Arms | None = None, mode: Mode = "incremental", engine: Engine | None = None,
-                    work_mem: str = "512MB", airflow_run_id: str | None = None) -> GroundTruthRun:
+                    work_mem: str = "512MB", airflow_run_id: str | None = None,
+                    ingest_timeout_s: float = 120.0) -> GroundTruthRun:
     """The groundtruth stage: compute (or return the stored) ground truth for the events ingested up to
     ``watermark`` (default: all) from the responses of ``arms`` (default: ``settings.groundtruth_arms``), recorded
     in ``pipeline_runs``. ``mode="full"`` recomputes from the events."""
@@ -135,7 +136,7 @@ def run_groundtruth(settings: Settings, watermark: datetime | None = None, teach
     inputs = {"watermark": watermark, "teacher_arm": teacher_arm, "arms": arms, "mode": mode}
     with owned_engine(settings, engine) as eng, \
             track_run(eng, stage="groundtruth", inputs=inputs, airflow_run_id=airflow_run_id) as out:
-        run = _compute(eng, watermark, teacher_arm, work_mem, arms=arms, mode=mode)
+        run = _compute(eng, watermark, teacher_arm, work_mem, arms=arms, mode=mode, ingest_timeout_s=ingest_timeout_s)
         out.update(groundtruth_run_id=run.run_id, created=run.created, watermark=run.watermark,
                    n_intents=run.n_intents, n_responses=run.n_responses, used=run.used,
                    mode=run.params.get("mode"), fold=run.params.get("fold"))
@@ -143,7 +144,7 @@ def run_groundtruth(settings: Settings, watermark: datetime | None = None, teach
 
 
 def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem: str, *, arms: Arms,
-             mode: Mode) -> GroundTruthRun:
+             mode: Mode, ingest_timeout_s: float) -> GroundTruthRun:
     with eng.begin() as conn:
         wm = watermark if watermark is not None else current_watermark(conn)
         if wm is None:
@@ -156,6 +157,7 @@ def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem
                                 {"r": run_id}).first()
         if existing:
             return _load_run(conn, run_id, created=False)
+        await_ingest(conn, watermark=wm, timeout_s=ingest_timeout_s)
         arm_sql = " AND arm = :arm" if arms == "teacher" else ""
         # EXISTS, not count(*): an incremental run must not read all history to learn there is some.
         if not conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM responses WHERE ingested_at <= :wm{arm_sql})"),

@@ -18,6 +18,8 @@ from typing import Any
 
 from sqlalchemy import text
 
+from flywheel.ingest.sink import APPLICATION_NAME
+
 SQL_DIR = Path(__file__).with_name("sql")
 _FOLD_LOCK = (5_000_002, 0)  # advisory-lock key of the fold
 SMALL_FOLD = 20  # a fold touching under 1/20 of all requests probes indexes (see _index_probes)
@@ -53,6 +55,7 @@ def folded_watermark(conn: Any) -> datetime | None:
 
 def fold(conn: Any, *, watermark: datetime) -> Fold | None:
     """Bring the aggregates up to ``watermark`` inside the caller's transaction; None when they already are there.
+    The caller has waited for ingest (``await_ingest``).
 
     Raises ValueError when the aggregates are already past ``watermark`` (they cannot go back: compute that run in
     full instead)."""
@@ -79,6 +82,31 @@ def fold(conn: Any, *, watermark: datetime) -> Fold | None:
         {"id": fold_id, "wm": watermark, "nq": done.n_requests, "nr": done.n_responses, "nc": done.n_candidates,
          "d": done.duration_s})
     return done
+
+
+class IngestInFlight(RuntimeError):
+    """An ingest transaction that may still add events at or before the watermark did not end in time."""
+
+
+def await_ingest(conn: Any, *, watermark: datetime, timeout_s: float) -> None:
+    """Wait until no ingest transaction that began at or before ``watermark`` is open.
+
+    An event's ``ingested_at`` is its transaction's start, so a batch that began before the watermark can commit after
+    the fold read the tables: the fold would miss it, and no later fold would read it (they start after the
+    watermark). Ingest transactions are one batch (well under a second), so the wait is short."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        conn.execute(text("SELECT pg_stat_clear_snapshot()"))  # pg_stat_activity is cached per transaction
+        open_ = conn.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = :app"
+            " AND xact_start <= :wm AND pid <> pg_backend_pid()"), {"app": APPLICATION_NAME, "wm": watermark}
+        ).scalar_one()
+        if not open_:
+            return
+        if time.monotonic() > deadline:
+            raise IngestInFlight(f"{open_} ingest transaction(s) begun by {watermark.isoformat()} still open after "
+                                 f"{timeout_s:.0f} s: ground truth at that watermark would miss their events")
+        time.sleep(0.05)
 
 
 def _is_small(conn: Any) -> bool:

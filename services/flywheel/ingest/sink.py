@@ -38,6 +38,8 @@ from flywheel.ingest.tables import (
 
 log = logging.getLogger("flywheel.ingest")
 
+# Ground truth waits for open transactions of this name before it folds (docs/domain.md#d20-incremental-ground-truth).
+APPLICATION_NAME = "flywheel-ingest"
 DB_REJECTED = "db_rejected"
 CONFLICTING_ID = "conflicting_event_id"
 
@@ -156,7 +158,7 @@ class PostgresSink:
     def _connect(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self.url, autocommit=False, connect_timeout=5,
-                                         application_name="flywheel-ingest")
+                                         application_name=APPLICATION_NAME)
             with self._conn.cursor() as cur:
                 cur.execute(STAGE_SQL)
             self._conn.commit()

@@ -1,0 +1,139 @@
+"""Versioned ground-truth runs (docs/domain.md#d21-versioned-ground-truth-rows): a later incremental run writes only
+the intents its events touched, earlier runs keep their rows, a reset starts the lineage over; and a run waits for
+ingest transactions that may still add events at or before its watermark (docs/domain.md#d20)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from flywheel.datasets.groundtruth import get_run, groundtruth_rows, run_groundtruth
+from flywheel.datasets.groundtruth_fold import IngestInFlight, reset
+from flywheel.ingest.sink import APPLICATION_NAME
+from tests.support.events import EventWriter, clear_events
+
+F = {"name": "faded_Dusk", "intensity": 40}
+G = {"name": "faded_BlueHour", "intensity": 70}
+
+
+@pytest.fixture()
+def w(engine):
+    clear_events(engine)
+    return EventWriter(engine)
+
+
+def rows(settings, engine, run) -> dict[tuple[str, str], dict]:
+    return {(r["intent_norm"], r["tool"]): r for r in groundtruth_rows(settings, run.run_id, engine=engine)}
+
+
+def versions(engine, lineage: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM groundtruth_picks WHERE lineage = :l"),
+                            {"l": lineage}).scalar_one()
+
+
+def test_a_later_run_writes_only_the_touched_intents_and_earlier_runs_keep_their_rows(settings, engine, w):
+    for i in range(5):
+        w.request(f"look {i}", {"filter": F}, {"filter": True})
+    w.flush()
+    first = run_groundtruth(settings, engine=engine)
+    before = rows(settings, engine, first)
+    assert first.params["repick"]["first"] and versions(engine, "inc:teacher") == 5
+    w.request("look 2", {"filter": G}, {"filter": True})
+    w.request("look 2", {"filter": G}, {"filter": True})
+    w.flush()
+    second = run_groundtruth(settings, engine=engine)
+    assert second.params["repick"]["n_touched"] == 1 and second.params["repick"]["n_written"] == 1
+    assert versions(engine, "inc:teacher") == 6  # one new version, not five
+    after = rows(settings, engine, second)
+    assert after[("look 2", "filter")]["output"] == G and after[("look 2", "filter")]["support"] == 3
+    assert {k: v for k, v in after.items() if k[0] != "look 2"} == {k: v for k, v in before.items() if k[0] != "look 2"}
+    assert rows(settings, engine, first) == before  # the first run still reads what it wrote
+    assert (second.n_intents, second.n_responses) == (5, 7) and (first.n_intents, first.n_responses) == (5, 5)
+    # an unchanged night: nothing to re-pick, nothing written, the run reads the same rows
+    w.request("new one", {"filter": F}, {"filter": False})
+    w.flush()
+    third = run_groundtruth(settings, engine=engine)
+    assert third.params["repick"]["n_written"] == 1 and third.n_intents_seen == 6 and third.n_intents == 5
+    assert rows(settings, engine, third) == after
+
+
+def test_a_reset_starts_the_lineage_over_and_earlier_runs_still_read(settings, engine, w):
+    w.request("noir", {"filter": F}, {"filter": True})
+    w.flush()
+    first = run_groundtruth(settings, engine=engine)
+    with engine.begin() as conn:
+        reset(conn)
+    w.request("noir", {"filter": G}, {"filter": True})
+    w.request("noir", {"filter": G}, {"filter": True})
+    w.flush()
+    again = run_groundtruth(settings, engine=engine)
+    assert again.params["fold"]["since"] is None and again.params["repick"]["first"]
+    assert rows(settings, engine, again)[("noir", "filter")]["output"] == G
+    assert rows(settings, engine, first)[("noir", "filter")]["output"] == F
+    with engine.connect() as conn:  # exactly one open version per intent after the first pick closed the old one
+        n_open = conn.execute(text("SELECT count(*) FROM groundtruth_picks WHERE lineage = 'inc:teacher'"
+                                   " AND valid_to = 9223372036854775807")).scalar_one()
+    assert n_open == 1
+    assert get_run(settings, engine=engine).run_id == again.run_id
+
+
+def _open_ingest_transaction(settings):
+    """A connection named like ingest, inside a transaction that wrote one request and has not committed."""
+    eng = create_engine(settings.db_url(), connect_args={"application_name": APPLICATION_NAME})
+    conn = eng.connect()
+    tx = conn.begin()
+    rid = uuid.uuid4().hex
+    common = "event_id, schema_version, occurred_at, producer, project_id, request_id"
+    vals = "CAST(:e AS uuid), 1, now(), 'ingest', 'p', :rid"
+    conn.execute(text(f"INSERT INTO intents ({common}, intent, intent_norm) VALUES ({vals}, 'late', 'late')"),
+                 {"e": str(uuid.uuid4()), "rid": rid})
+    conn.execute(text(f"INSERT INTO responses ({common}, arm, model_name, model_version, filter, latency_ms)"
+                      f" VALUES ({vals}, 'teacher', 't', 'v1', CAST(:f AS jsonb), 1)"),
+                 {"e": str(uuid.uuid4()), "rid": rid, "f": '{"name": "faded_Dusk", "intensity": 40}'})
+    conn.execute(text(f"INSERT INTO tool_exports ({common}, tool, exported) VALUES ({vals}, 'filter', true)"),
+                 {"e": str(uuid.uuid4()), "rid": rid})
+    return eng, conn, tx
+
+
+def test_a_run_waits_for_an_ingest_batch_begun_before_its_watermark(settings, engine, w):
+    eng, conn, tx = _open_ingest_transaction(settings)  # begins before the events below
+    try:
+        time.sleep(0.05)
+        w.request("noir", {"filter": F}, {"filter": True})
+        w.flush()
+        done: dict = {}
+        runner = threading.Thread(target=lambda: done.update(run=run_groundtruth(settings, engine=engine)))
+        runner.start()
+        time.sleep(0.8)
+        assert runner.is_alive()  # waiting: the open batch's events carry an ingested_at before the watermark
+        tx.commit()
+        runner.join(30)
+        assert not runner.is_alive()
+    finally:
+        conn.close()
+        eng.dispose()
+    got = rows(settings, engine, done["run"])
+    assert ("late", "filter") in got and ("noir", "filter") in got  # the late batch is in, not lost for good
+    with engine.begin() as c:  # the same watermark from scratch agrees
+        c.execute(text("DELETE FROM groundtruth_runs WHERE run_id = :r"), {"r": done["run"].run_id})
+    assert rows(settings, engine, run_groundtruth(settings, watermark=done["run"].watermark, mode="full",
+                                                  engine=engine)) == got
+
+
+def test_an_ingest_batch_that_stays_open_is_a_clear_error(settings, engine, w):
+    eng, conn, tx = _open_ingest_transaction(settings)
+    try:
+        time.sleep(0.05)
+        w.request("noir", {"filter": F}, {"filter": True})
+        w.flush()
+        with pytest.raises(IngestInFlight, match="still open"):
+            run_groundtruth(settings, engine=engine, ingest_timeout_s=0.3)
+    finally:
+        tx.rollback()
+        conn.close()
+        eng.dispose()
