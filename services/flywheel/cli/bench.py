@@ -81,13 +81,14 @@ def groundtruth(
                       + (f", GX {r.validate_s:.1f}s" if validate else "")
                       + f" -> {r.per_million_s:.2f}s per 1M events")
     t = Table(title="bench groundtruth (full ground truth + split; incremental run over history + new events)")
-    for c in ("events", "full gt s", "split s", "total s", "s / 1M events", "first fold s", "+ new events",
-              "incremental s", "= full"):
+    for c in ("events", "full gt s", "split s", "total s", "s / 1M events", "first incremental s", "+ new events",
+              "touched intents", "incremental s", "(fold s", "re-pick s)", "= full"):
         t.add_column(c, justify="right")
     for r in results:
         t.add_row(f"{r.events:,}", f"{r.groundtruth_s:.2f}", f"{r.split_s:.2f}", f"{r.cost_s:.2f}",
-                  f"{r.per_million_s:.2f}", f"{r.first_fold_s:.2f}", f"{r.new_events:,}", f"{r.incremental_s:.2f}",
-                  "yes" if r.incremental_rows else ("-" if not r.new_events else "NO"))
+                  f"{r.per_million_s:.2f}", f"{r.first_fold_s:.2f}", f"{r.new_events:,}",
+                  f"{r.incremental_intents:,}", f"{r.incremental_s:.2f}", f"{r.incremental_fold_s:.2f}",
+                  f"{r.incremental_repick_s:.2f}", "yes" if r.incremental_rows else ("-" if not r.new_events else "NO"))
     print_table(console, t)
     ratio = per_event_ratio(results)
     if ratio is not None:

@@ -23,8 +23,10 @@ def groundtruth(
     teacher_arm: str = typer.Option("teacher", help="Arm whose responses are the teacher's."),
     validate: bool = typer.Option(True, help="Run the great-expectations gate on the run."),
     full: bool = typer.Option(False, "--full", help="Recompute from every event instead of folding in the new ones."),
+    ingest_timeout: float = typer.Option(120.0, help="Seconds to wait for ingest batches begun by the watermark."),
 ) -> None:
-    """Compute export-rate ground truth in Postgres as a versioned run (same watermark -> same run)."""
+    """Compute export-rate ground truth in Postgres as a versioned run (same watermark -> same run); a night stores
+    only the intents its events changed."""
     from flywheel.datasets.groundtruth import NoEvents, run_groundtruth
     from flywheel.datasets.validate import ValidationFailed, validate_groundtruth
 
@@ -32,7 +34,7 @@ def groundtruth(
     try:
         with console.status("computing ground truth in Postgres ..."):
             run = run_groundtruth(s, watermark=watermark, teacher_arm=teacher_arm,
-                                  mode="full" if full else "incremental")
+                                  mode="full" if full else "incremental", ingest_timeout_s=ingest_timeout)
     except NoEvents as exc:
         fail(exc)
     verb = "computed" if run.created else "already stored"

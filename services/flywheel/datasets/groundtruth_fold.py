@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from flywheel.errors import ServiceUnavailable
 from flywheel.ingest.sink import APPLICATION_NAME
 
 SQL_DIR = Path(__file__).with_name("sql")
@@ -84,7 +85,7 @@ def fold(conn: Any, *, watermark: datetime) -> Fold | None:
     return done
 
 
-class IngestInFlight(RuntimeError):
+class IngestInFlight(ServiceUnavailable):
     """An ingest transaction that may still add events at or before the watermark did not end in time."""
 
 
