@@ -117,8 +117,8 @@ def _utc(ts: datetime) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
-_MAX_INGESTED = ("SELECT greatest((SELECT max(ingested_at) FROM intents{w}), (SELECT max(ingested_at) FROM responses{w}),"
-                 " (SELECT max(ingested_at) FROM tool_exports{w}))")
+_MAX_INGESTED = ("SELECT greatest((SELECT max(ingested_at) FROM intents{w}),"
+                 " (SELECT max(ingested_at) FROM responses{w}), (SELECT max(ingested_at) FROM tool_exports{w}))")
 
 
 def current_watermark(conn: Any) -> datetime | None:
