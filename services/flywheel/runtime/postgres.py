@@ -54,6 +54,7 @@ class EmbeddedPostgres:
     root: Path
     port: int
     user: str = "postgres"
+    shared_buffers: str = "128MB"
 
     @property
     def data(self) -> Path:
@@ -127,7 +128,8 @@ class EmbeddedPostgres:
             raise PostgresError(f"port {self.port} is taken by another process; set FLYWHEEL_PG_PORT")
         # A stale postmaster.pid after a crash is cleared by pg_ctl itself when its PID is dead.
         # fsync=off: a dev server on a laptop-class disk; an OS crash may lose it, a process crash does not.
-        opts = f"-h 127.0.0.1 -p {self.port} -k '' -c fsync=off -c max_connections=200"
+        opts = (f"-h 127.0.0.1 -p {self.port} -k '' -c fsync=off -c max_connections=200"
+                f" -c shared_buffers={self.shared_buffers}")
         self._own(self.root)
         self._run("pg_ctl", ["-D", str(self.data), "-l", str(self.log), "-o", opts, "-w", "-t", "60", "start"])
         return True

@@ -11,7 +11,8 @@ from flywheel.settings import Settings
 
 
 def embedded_postgres(s: Settings) -> EmbeddedPostgres:
-    return EmbeddedPostgres(root=s.state_dir.resolve() / "postgres", port=s.pg_port, user=s.pg_user)
+    return EmbeddedPostgres(root=s.state_dir.resolve() / "postgres", port=s.pg_port, user=s.pg_user,
+                            shared_buffers=s.pg_shared_buffers)
 
 
 def embedded_broker(s: Settings) -> EmbeddedBroker:
