@@ -49,6 +49,8 @@ def test_a_later_run_writes_only_the_touched_intents_and_earlier_runs_keep_their
     second = run_groundtruth(settings, engine=engine)
     assert second.params["repick"]["n_touched"] == 1 and second.params["repick"]["n_written"] == 1
     assert versions(engine, "inc:teacher") == 6  # one new version, not five
+    with engine.connect() as conn:  # the list of changed intents is pruned once every lineage re-picked them
+        assert conn.execute(text("SELECT count(*) FROM groundtruth_fold_intents")).scalar_one() == 0
     after = rows(settings, engine, second)
     assert after[("look 2", "filter")]["output"] == G and after[("look 2", "filter")]["support"] == 3
     assert {k: v for k, v in after.items() if k[0] != "look 2"} == {k: v for k, v in before.items() if k[0] != "look 2"}

@@ -251,7 +251,7 @@ def _pick_lineage(conn: Any, args: dict[str, Any], params: dict[str, Any], *, ar
                           " groundtruth_fold_intents WHERE fold_id > :since" + (_ARM if arms == "teacher" else "")),
                      {"since": last, "arm": args["arm"]})
         conn.execute(text("ANALYZE gt_repick"))
-        # The picks first, in a statement of their own: one that writes could not use parallel workers.
+        # The picks first, in a statement of their own (timed apart from the writes: params.repick.pick_s).
         conn.execute(text("DROP TABLE IF EXISTS gt_picked"))
         conn.execute(text("CREATE TEMPORARY TABLE gt_picked ON COMMIT DROP AS "
                           + groundtruth_sql(mode="incremental", arms=arms, repick=True)), args)
@@ -266,6 +266,9 @@ def _pick_lineage(conn: Any, args: dict[str, Any], params: dict[str, Any], *, ar
         " VALUES (:l, (SELECT coalesce(max(id), 0) FROM groundtruth_folds), :seq)"
         " ON CONFLICT (lineage) DO UPDATE SET fold_id = excluded.fold_id, seq = excluded.seq"),
         {"l": lineage, "seq": seq})
+    # What every lineage has re-picked is needed by none (a new lineage starts by picking every intent).
+    conn.execute(text("DELETE FROM groundtruth_fold_intents WHERE fold_id <= (SELECT min(fold_id) FROM"
+                      " groundtruth_lineages)"))
     return stats
 
 
