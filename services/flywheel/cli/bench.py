@@ -90,6 +90,10 @@ def groundtruth(
                   f"{r.incremental_intents:,}", f"{r.incremental_s:.2f}", f"{r.incremental_fold_s:.2f}",
                   f"{r.incremental_repick_s:.2f}", "yes" if r.incremental_rows else ("-" if not r.new_events else "NO"))
     print_table(console, t)
+    for r in results:
+        if r.incremental_nights_s:
+            console.print(f"  {r.events:,} events: incremental runs night by night (+{r.new_events:,} events each): "
+                          + ", ".join(f"{x:.2f}s" for x in r.incremental_nights_s) + " (the table shows the fastest)")
     ratio = per_event_ratio(results)
     if ratio is not None:
         mark = "[green]✓[/]" if ratio <= 1.2 else "[yellow]![/]"

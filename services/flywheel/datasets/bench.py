@@ -15,7 +15,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
@@ -50,6 +50,7 @@ class BenchResult:
     incremental_fold_s: float = 0.0  # of which folding the new events
     incremental_repick_s: float = 0.0  # and re-picking the touched intents, writing their new versions
     incremental_intents: int = 0  # intents the new events touched (re-picked)
+    incremental_nights_s: list[float] = field(default_factory=list)  # every night's incremental run
     incremental_rows: bool = False  # its rows equal a full recompute at the same watermark
 
     @property
@@ -255,9 +256,11 @@ def bench_one(settings: Settings, n_events: int, seed: int = 0, keep: bool = Fal
             _admin(settings, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _incremental(s: Settings, eng: Any, new_events: int, seed: int, progress: Any, n_history: int) -> dict[str, Any]:
-    """Fold the history (first incremental run), COPY ``new_events`` more, time the incremental run over them and
-    check its rows against a full recompute at the same watermark."""
+def _incremental(s: Settings, eng: Any, new_events: int, seed: int, progress: Any, n_history: int,
+                 days: int = 3) -> dict[str, Any]:
+    """Fold the history (first incremental run), then ``days`` nights: COPY ``new_events`` more and time the
+    incremental run over them (the fastest night counts, as with the other repeats). The last night's rows are
+    checked against a full recompute at the same watermark."""
     from flywheel.datasets.groundtruth import groundtruth_rows, run_groundtruth
 
     with eng.begin() as conn:
@@ -270,27 +273,30 @@ def _incremental(s: Settings, eng: Any, new_events: int, seed: int, progress: An
     history_wm = run_groundtruth(s, engine=eng).watermark
     first_s = time.perf_counter() - t0
     n_req = max(1, new_events // EVENTS_PER_REQUEST)
-    if progress:
-        progress(f"COPY {n_req * EVENTS_PER_REQUEST:,} new events ...")
-    _load(eng, n_req, seed + 1, None, analyze=False, history=(n_history, seed))
-    if progress:
-        progress("incremental run over the new events ...")
-    t1 = time.perf_counter()
-    inc = run_groundtruth(s, engine=eng)
-    inc_s = time.perf_counter() - t1
-    repick = inc.params.get("repick") or {}
-    inc_rows = groundtruth_rows(s, inc.run_id, engine=eng)
+    nights = []
+    for day in range(max(1, days)):
+        if progress:
+            progress(f"night {day + 1}/{days}: COPY {n_req * EVENTS_PER_REQUEST:,} new events, incremental run ...")
+        _load(eng, n_req, seed + 1 + day, None, analyze=False, history=(n_history, seed))
+        t1 = time.perf_counter()
+        inc = run_groundtruth(s, engine=eng)
+        nights.append((time.perf_counter() - t1, inc))
+    inc_s, best = min(nights, key=lambda n: n[0])
+    repick = best.params.get("repick") or {}
+    last = nights[-1][1]
+    inc_rows = groundtruth_rows(s, last.run_id, engine=eng)
     with eng.begin() as conn:
-        conn.execute(text("DELETE FROM groundtruth_runs WHERE run_id = :r"), {"r": inc.run_id})
+        conn.execute(text("DELETE FROM groundtruth_runs WHERE run_id = :r"), {"r": last.run_id})
     if progress:
-        progress("full recompute at the same watermark (check) ...")
-    full = run_groundtruth(s, watermark=inc.watermark, mode="full", engine=eng)
+        progress("full recompute at the last night's watermark (check) ...")
+    full = run_groundtruth(s, watermark=last.watermark, mode="full", engine=eng)
     same = groundtruth_rows(s, full.run_id, engine=eng) == inc_rows
     with eng.begin() as conn:  # back to the history alone, so that --reuse finds it
         for table in ("intents", "responses", "tool_exports"):
             conn.execute(text(f"DELETE FROM {table} WHERE ingested_at > :wm"), {"wm": history_wm})
     return {"first_fold_s": first_s, "new_events": n_req * EVENTS_PER_REQUEST, "incremental_s": inc_s,
-            "incremental_fold_s": float((inc.params.get("fold") or {}).get("duration_s") or 0.0),
+            "incremental_nights_s": [round(t, 2) for t, _ in nights],
+            "incremental_fold_s": float((best.params.get("fold") or {}).get("duration_s") or 0.0),
             "incremental_repick_s": float(repick.get("duration_s") or 0.0),
             "incremental_intents": int(repick.get("n_touched") or 0), "incremental_rows": same}
 
