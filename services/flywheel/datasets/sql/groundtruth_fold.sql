@@ -58,6 +58,7 @@ sums AS (
 up AS (
     INSERT INTO groundtruth_candidates AS g (key, intent_norm, tool, arm, output, shown, exports, last_shown)
     SELECT key, intent_norm, tool, arm, output, shown, exports, last_shown FROM sums
+    ORDER BY intent_norm, tool  -- an intent's candidates side by side: a re-pick then reads few pages
     ON CONFLICT (key) DO UPDATE SET shown = g.shown + excluded.shown, exports = g.exports + excluded.exports,
         last_shown = greatest(g.last_shown, excluded.last_shown)
     RETURNING 1
