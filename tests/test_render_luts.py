@@ -82,3 +82,16 @@ def test_tag_directions_show_in_the_lut():
     assert mean_change("bright", 1) > 0 > mean_change("dark", 1)
     mono = np.asarray(luts.bake(luts.recipe_op(luts.filter_recipe("mono_Classic", ["mono"])), 9).table)
     assert np.ptp(mono.reshape(-1, 3), axis=1).max() < 1e-5   # no colour left
+
+
+def test_writers_of_the_same_cube_at_once_do_not_trip_over_each_other(tmp_path):
+    """An annotation page loads its images in parallel; two of them may need the same LUT file at the same moment."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lut = luts.bake(luts.recipe_op(luts.filter_recipe("retro_Film", ["vintage", "warm"])), 9)
+    path = tmp_path / "same.cube"
+    with ThreadPoolExecutor(8) as pool:
+        done = list(pool.map(lambda _: luts.write_cube(lut, path, title="same"), range(32)))
+    assert done == [path] * 32
+    assert np.allclose(np.asarray(load_cube_file(str(path)).table), np.asarray(lut.table), atol=1e-6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["same.cube"]  # no temporary file left behind

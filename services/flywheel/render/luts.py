@@ -5,8 +5,11 @@ Table layout is the `.cube` one (and Pillow's): red changes fastest, then green,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import tempfile
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -52,9 +55,17 @@ def write_cube(lut: Color3DLUT, path: Path, *, title: str, comments: tuple[str, 
         f'TITLE "{title}"', f"LUT_3D_SIZE {size}", "DOMAIN_MIN 0.0 0.0 0.0", "DOMAIN_MAX 1.0 1.0 1.0"]
     body = "\n".join(f"{r:.6f} {g:.6f} {b:.6f}" for r, g, b in table)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".cube.tmp")
-    tmp.write_text("\n".join(header) + "\n" + body + "\n")
-    tmp.replace(path)   # readers never see a half-written file
+    # A temporary file of this writer's own: two requests that need the same LUT at once (an annotation page loads
+    # its images in parallel) must not move each other's file away. Readers never see a half-written file.
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write("\n".join(header) + "\n" + body + "\n")
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
     return path
 
 
