@@ -5,6 +5,7 @@ alias follows promotion."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -101,7 +102,7 @@ def test_tracking_failure_never_fails_the_stage(tsettings) -> None:
     assert tracking.safely(off, "test", lambda: 1 / 0) is None
 
 
-def test_flywheel_mlflow_serves_the_runs_on_loopback(tsettings) -> None:
+def test_flywheel_mlflow_serves_the_runs_and_the_web_ui_on_loopback(tsettings, tmp_path) -> None:
     import subprocess
     import time
 
@@ -129,6 +130,35 @@ def test_flywheel_mlflow_serves_the_runs_on_loopback(tsettings) -> None:
             time.sleep(1)
         assert body is not None, "mlflow server did not answer"
         assert body["experiment"]["name"] == tsettings.mlflow_experiment
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert page.status_code == 200 and "<script" in page.text, "no web UI (the full mlflow wheel carries it)"
+        if shutil.which("chromium") and shutil.which("chromedriver"):
+            _experiment_listed_in_a_browser(f"http://127.0.0.1:{port}/#/experiments", tsettings.mlflow_experiment,
+                                            tmp_path)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _experiment_listed_in_a_browser(url: str, experiment: str, tmp_path: Path) -> None:
+    """The UI's JavaScript runs in a real browser and lists the platform's experiment (screenshot kept in tmp)."""
+    import time
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = shutil.which("chromium") or ""
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,860",
+                f"--user-data-dir={tmp_path / 'profile'}"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=shutil.which("chromedriver")), options=opts)
+    try:
+        driver.get(url)
+        deadline = time.monotonic() + 60
+        while experiment not in driver.find_element("tag name", "body").text and time.monotonic() < deadline:
+            time.sleep(0.5)
+        driver.save_screenshot(str(tmp_path / "mlflow-ui.png"))
+        assert experiment in driver.find_element("tag name", "body").text, "the UI did not list the experiment"
+    finally:
+        driver.quit()

@@ -25,7 +25,7 @@ def server_command(settings: Settings, port: int, host: str = "127.0.0.1") -> li
     root.mkdir(parents=True, exist_ok=True)
     exe = shutil.which("mlflow", path=os.path.dirname(sys.executable)) or shutil.which("mlflow")
     if exe is None:
-        raise ServiceUnavailable("the `mlflow` command is not installed (pip install -c constraints.txt mlflow-skinny)")
+        raise ServiceUnavailable("the `mlflow` command is not installed (pip install -c constraints.txt mlflow)")
     return [exe, "server", "--backend-store-uri", uri, "--registry-store-uri", uri,
             "--default-artifact-root", root.as_uri(), "--host", host, "--port", str(port), "--workers", "1"]
 
