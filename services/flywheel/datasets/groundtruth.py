@@ -83,7 +83,19 @@ def groundtruth_sql(*, mode: Mode = "full", arms: Arms = "teacher", dedupe_inten
     head = head.replace("/*ARM*/", _ARM if arms == "teacher" else "")
     if repick:
         return "WITH " + head + sql("groundtruth_pick.sql").rstrip().rstrip(",") + "\nSELECT * FROM picks"
-    return "WITH " + head + sql("groundtruth_pick.sql") + sql("groundtruth_store.sql")
+    return "WITH " + head + sql("groundtruth_pick.sql") + _versions_sql("groundtruth_store.sql")
+
+
+# A version's columns (groundtruth_picks after its key), in the order groundtruth_pick.sql's `picks` names them.
+PICK_COLUMNS = ("kept", "support", *(t + part for t in TOOLS
+                                     for part in ("", "_shown", "_exports", "_candidates", "_rule")))
+
+
+def _versions_sql(name: str) -> str:
+    """An SQL file that writes versions, its column lists and the open ``valid_to`` filled in."""
+    return (sql(name).replace("/*OLD_COLUMNS*/", ", ".join("c." + c for c in PICK_COLUMNS))
+            .replace("/*NEW_COLUMNS*/", ", ".join("n." + c for c in PICK_COLUMNS))
+            .replace("/*COLUMNS*/", ", ".join(PICK_COLUMNS)).replace("/*OPEN*/", str(OPEN_VERSION)))
 
 
 # A run's counts from its versions (a later incremental run writes only the picks that changed).
@@ -167,7 +179,7 @@ def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem
         if existing:
             return _load_run(conn, run_id, created=False)
         await_ingest(conn, watermark=wm, timeout_s=ingest_timeout_s)
-        arm_sql = " AND arm = :arm" if arms == "teacher" else ""
+        arm_sql = _ARM if arms == "teacher" else ""
         # EXISTS, not count(*): an incremental run must not read all history to learn there is some.
         if not conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM responses WHERE ingested_at <= :wm{arm_sql})"),
                             {"arm": teacher_arm, "wm": wm}).scalar_one():
@@ -256,7 +268,7 @@ def _pick_lineage(conn: Any, args: dict[str, Any], params: dict[str, Any], *, ar
         conn.execute(text("CREATE TEMPORARY TABLE gt_picked ON COMMIT DROP AS "
                           + groundtruth_sql(mode="incremental", arms=arms, repick=True)), args)
         t1 = time.perf_counter()
-        n = conn.execute(text(sql("groundtruth_repick.sql")), args).mappings().one()
+        n = conn.execute(text(_versions_sql("groundtruth_repick.sql")), args).mappings().one()
         conn.execute(text("DROP TABLE gt_repick, gt_picked"))
         stats = conn.execute(text(_COUNTS), args).mappings().one()
         params["repick"] = {"since_fold": last, **dict(n), "pick_s": round(t1 - t0, 3)}

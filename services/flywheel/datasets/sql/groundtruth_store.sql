@@ -1,15 +1,8 @@
 -- Every pick becomes a version of :lineage from run :seq on (a full run, or the first run of an incremental lineage);
--- the counts come from `agg`. Follows groundtruth_pick.sql.
+-- the counts come from `agg`. Follows groundtruth_pick.sql; groundtruth.py fills in the column lists.
 ins AS (
-    INSERT INTO groundtruth_picks (lineage, valid_from, intent_norm,
-                                   kept, support, adjust, adjust_shown, adjust_exports, adjust_candidates,
-                                   adjust_rule, selective_adjust, selective_adjust_shown, selective_adjust_exports,
-                                   selective_adjust_candidates, selective_adjust_rule, filter, filter_shown,
-                                   filter_exports, filter_candidates, filter_rule)
-    SELECT :lineage, :seq, intent_norm,
-           kept, support, adjust, adjust_shown, adjust_exports, adjust_candidates, adjust_rule, selective_adjust,
-           selective_adjust_shown, selective_adjust_exports, selective_adjust_candidates, selective_adjust_rule,
-           filter, filter_shown, filter_exports, filter_candidates, filter_rule
+    INSERT INTO groundtruth_picks (lineage, valid_from, intent_norm, /*COLUMNS*/)
+    SELECT :lineage, :seq, intent_norm, /*COLUMNS*/
     FROM picks
     RETURNING kept
 )
