@@ -5,7 +5,6 @@ signs in, answers a task and the answer is in Postgres. FLYWHEEL_SCREENSHOT=path
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -19,10 +18,10 @@ from flywheel.annotate import store
 from flywheel.annotate.app import create_app
 from flywheel.annotate.batch import prepare_batch
 from flywheel.runtime.proc import free_port
+from tests.support.browser import CHROMIUM, DRIVER, headless_chrome
 from tests.support.reality import fake_predict, seed_model
 
 pytestmark = pytest.mark.services
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
 @pytest.fixture
@@ -45,18 +44,11 @@ def server(settings, engine):
 
 @pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver")
 def test_sign_in_answer_and_store_in_a_browser(server, engine, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     with Session(engine) as s, s.begin():
         token = store.add_annotator(s, name="browser-1")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,860",
-                f"--user-data-dir={tmp_path / 'profile'}"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=opts)
+    driver = headless_chrome(tmp_path / "profile")
     try:
         driver.get(server + "/")
         driver.find_element(By.ID, "name").send_keys("browser-1")

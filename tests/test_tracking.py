@@ -5,7 +5,6 @@ alias follows promotion."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from flywheel import tracking
+from tests.support.browser import CHROMIUM, DRIVER, headless_chrome
 
 METRICS = {
     "overall": 0.61, "invalid_rate": 0.02,
@@ -132,7 +132,7 @@ def test_flywheel_mlflow_serves_the_runs_and_the_web_ui_on_loopback(tsettings, t
         assert body["experiment"]["name"] == tsettings.mlflow_experiment
         page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
         assert page.status_code == 200 and "<script" in page.text, "no web UI (the full mlflow wheel carries it)"
-        if shutil.which("chromium") and shutil.which("chromedriver"):
+        if CHROMIUM and DRIVER:
             _experiment_listed_in_a_browser(f"http://127.0.0.1:{port}/#/experiments", tsettings.mlflow_experiment,
                                             tmp_path)
     finally:
@@ -144,15 +144,7 @@ def _experiment_listed_in_a_browser(url: str, experiment: str, tmp_path: Path) -
     """The UI's JavaScript runs in a real browser and lists the platform's experiment (screenshot kept in tmp)."""
     import time
 
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = shutil.which("chromium") or ""
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,860",
-                f"--user-data-dir={tmp_path / 'profile'}"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=shutil.which("chromedriver")), options=opts)
+    driver = headless_chrome(tmp_path / "profile")
     try:
         driver.get(url)
         deadline = time.monotonic() + 60
