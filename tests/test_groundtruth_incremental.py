@@ -117,8 +117,15 @@ def test_incremental_equals_full_on_messy_days(settings, engine, w, arms):
     runs = []
     for day in range(4):
         _messy_day(engine, rng, day, pending)
-        runs.append(run_groundtruth(settings, engine=engine, arms=arms))
+        run = run_groundtruth(settings, engine=engine, arms=arms)
+        runs.append(run)
+        if day:  # every night, not only the last, equals a full recompute
+            rows = rows_of(settings, engine, run)
+            full = full_again(settings, engine, run, arms=arms)
+            assert rows_of(settings, engine, full) == rows and counts(full) == counts(run) and full.used == run.used
     assert all(r.params["mode"] == "incremental" for r in runs)
+    # a nightly teacher run compares only what its fold changed with the current picks (groundtruth_pick_changed.sql)
+    assert [r.params["repick"].get("changed_only") for r in runs] == [None] + [arms == "teacher"] * 3
     assert [r.params["fold"]["since"] is None for r in runs] == [True, False, False, False]
     for run in runs[1:]:  # every day folds only that day's requests (plus the ones yesterday's leftovers touch)
         assert run.params["fold"]["n_requests"] <= 25 + 25 + 1

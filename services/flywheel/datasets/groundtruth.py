@@ -37,7 +37,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import Engine, text
 
 from flywheel.contracts import TOOLS
-from flywheel.datasets.groundtruth_fold import await_ingest, fold, folded_watermark
+from flywheel.datasets.groundtruth_fold import Fold, await_ingest, fold, folded_watermark, index_probes
 from flywheel.db.datasets import OPEN_VERSION
 from flywheel.db.engine import owned_engine
 from flywheel.db.runs import track_run
@@ -70,6 +70,29 @@ _REQ_FIRST = ("SELECT DISTINCT ON (request_id) request_id, intent_norm FROM inte
 _ARM = " AND arm = :arm"
 
 
+def changed_pick_sql() -> str:
+    """The picks of the intents one day's fold changed, from their current versions and gt_changed
+    (``groundtruth_pick_changed.sql``): a lineage of the teacher arm whose last run came right before that fold."""
+    def of_pick(part: str) -> str:  # the current version's pick of the row's tool
+        return "CASE g.tool " + " ".join(f"WHEN '{t}' THEN c.{t}{part}" for t in TOOLS) + " END"
+
+    decided, picks = [], []
+    for t in TOOLS:
+        f = f"FILTER (WHERE tool = '{t}')"
+        decided.append(f"count(*) {f} > 0 AS {t}_touched, (array_agg(output) {f})[1] AS {t}, max(shown) {f} AS "
+                       f"{t}_shown, max(exports) {f} AS {t}_exports, max(d_candidates) {f} AS {t}_new, "
+                       f"bool_or(exported) {f} AS {t}_exported")
+        picks.append(f"CASE WHEN i.{t}_touched THEN i.{t} ELSE p.{t} END AS {t}, "
+                     f"(CASE WHEN i.{t}_touched THEN i.{t}_shown ELSE p.{t}_shown END)::int AS {t}_shown, "
+                     f"(CASE WHEN i.{t}_touched THEN i.{t}_exports ELSE p.{t}_exports END)::int AS {t}_exports, "
+                     f"(coalesce(p.{t}_candidates, 0) + coalesce(i.{t}_new, 0))::int AS {t}_candidates, "
+                     f"CASE WHEN coalesce(p.{t}_rule = 'export_rate', false) OR coalesce(i.{t}_exported, false)"
+                     f" THEN 'export_rate' ELSE 'most_frequent' END AS {t}_rule")
+    return (_rank_sql("groundtruth_pick_changed.sql").replace("/*PICK_OUTPUT*/", of_pick(""))
+            .replace("/*PICK_SHOWN*/", of_pick("_shown")).replace("/*PICK_EXPORTS*/", of_pick("_exports"))
+            .replace("/*DECIDED*/", ",\n           ".join(decided)).replace("/*PICKS*/", ",\n       ".join(picks)))
+
+
 def groundtruth_sql(*, mode: Mode = "full", arms: Arms = "teacher", dedupe_intents: bool = False,
                     repick: bool = False) -> str:
     """The run's one statement: the candidate aggregate (from the events or from the folded aggregates), the pick,
@@ -81,9 +104,10 @@ def groundtruth_sql(*, mode: Mode = "full", arms: Arms = "teacher", dedupe_inten
         head = sql("groundtruth_aggregates_arm.sql" if arms == "teacher" else "groundtruth_aggregates.sql").replace(
             "/*TOUCHED*/", " AND intent_norm IN (SELECT intent_norm FROM gt_repick)" if repick else "")
     head = head.replace("/*ARM*/", _ARM if arms == "teacher" else "")
+    pick = _rank_sql("groundtruth_pick.sql") + sql("groundtruth_pivot.sql")
     if repick:
-        return "WITH " + head + sql("groundtruth_pick.sql").rstrip().rstrip(",") + "\nSELECT * FROM picks"
-    return "WITH " + head + sql("groundtruth_pick.sql") + _versions_sql("groundtruth_store.sql")
+        return "WITH " + head + pick.rstrip().rstrip(",") + "\nSELECT * FROM picks"
+    return "WITH " + head + pick + _versions_sql("groundtruth_store.sql")
 
 
 # A version's columns (groundtruth_picks after its key), in the order groundtruth_pick.sql's `picks` names them.
@@ -98,10 +122,19 @@ def _versions_sql(name: str) -> str:
             .replace("/*COLUMNS*/", ", ".join(PICK_COLUMNS)).replace("/*OPEN*/", str(OPEN_VERSION)))
 
 
-# A run's counts from its versions (a later incremental run writes only the picks that changed).
+# A run's counts from its versions, the open ones of its lineage (a later incremental run writes only the picks that
+# changed): read through the (lineage, valid_to) index, so the cost follows the intents, not the nights.
 _COUNTS = ("SELECT count(*) AS n_intents_seen, count(*) FILTER (WHERE kept) AS n_intents,"
-           " coalesce(sum(support), 0) AS n_responses, coalesce(sum(support), 0) AS n_joined FROM groundtruth_picks"
-           " WHERE lineage = :lineage AND valid_from <= :seq AND valid_to > :seq")
+           " coalesce(sum(support), 0) AS n_responses, "
+           + ", ".join(f"count(*) FILTER (WHERE kept AND {t} IS NOT NULL) AS used_{t}" for t in TOOLS)
+           + f" FROM groundtruth_picks WHERE lineage = :lineage AND valid_to = {OPEN_VERSION}")
+
+
+def _rank_sql(name: str) -> str:
+    """A pick's SQL with the candidates' order (``groundtruth_rank.sql``) and the unpivot of a version's tools."""
+    tools = ", ".join(f"('{t}', p.{t}, p.{t}_shown, p.{t}_exports, p.{t}_candidates, p.{t}_rule)" for t in TOOLS)
+    return (sql(name).replace("/*RANK*/", sql("groundtruth_rank.sql").strip()).replace("/*TOOLS*/", tools)
+            .replace("/*OPEN*/", str(OPEN_VERSION)))
 
 
 @dataclass
@@ -199,7 +232,9 @@ def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem
         conn.execute(text("SET LOCAL enable_memoize = off"))
         t0 = time.perf_counter()
         args = {"run_id": run_id, "arm": teacher_arm, "watermark": wm, "seq": seq, "lineage": f"full:{seq}"}
-        stats = _pick(conn, args, params, mode=mode, arms=arms)
+        _pick(conn, args, params, mode=mode, arms=arms)
+        stats = conn.execute(text(_COUNTS), args).mappings().one()
+        params["used"] = {t: stats["used_" + t] for t in TOOLS}
         duration = time.perf_counter() - t0
         conn.execute(text(
             "UPDATE groundtruth_runs SET status = 'succeeded', n_intents = :ni, n_intents_seen = :ns,"
@@ -211,9 +246,9 @@ def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem
         return _load_run(conn, run_id, created=True)
 
 
-def _pick(conn: Any, args: dict[str, Any], params: dict[str, Any], *, mode: Mode, arms: Arms) -> Any:
-    """Fold (incremental) and write the run's versions; returns the run's counts. Fills ``params``, and ``args``'
-    ``seq`` and ``lineage`` (docs/domain.md#d21-versioned-ground-truth-rows)."""
+def _pick(conn: Any, args: dict[str, Any], params: dict[str, Any], *, mode: Mode, arms: Arms) -> None:
+    """Fold (incremental) and write the run's versions. Fills ``params``, and ``args``' ``seq`` and ``lineage``
+    (docs/domain.md#d21-versioned-ground-truth-rows)."""
     if mode == "incremental":
         try:
             folded = fold(conn, watermark=args["watermark"])
@@ -223,7 +258,8 @@ def _pick(conn: Any, args: dict[str, Any], params: dict[str, Any], *, mode: Mode
             params.update(mode="incremental", fold=None if folded is None else {
                 "since": folded.since, "n_requests": folded.n_requests, "n_responses": folded.n_responses,
                 "n_candidates": folded.n_candidates, "duration_s": round(folded.duration_s, 3)})
-            return _pick_lineage(conn, args, params, arms=arms)
+            _pick_lineage(conn, args, params, arms=arms, folded=folded)
+            return
     params.setdefault("mode", "full")
     n_resp = conn.execute(text("SELECT count(*) FROM responses WHERE ingested_at <= :watermark"
                                + (_ARM if arms == "teacher" else "")), args).scalar_one()
@@ -238,13 +274,14 @@ def _pick(conn: Any, args: dict[str, Any], params: dict[str, Any], *, mode: Mode
         stats = conn.execute(text(groundtruth_sql(arms=arms, dedupe_intents=True)), args).mappings().one()
         params["deduped_intents"] = True
     attempt.commit()
-    return stats
 
 
-def _pick_lineage(conn: Any, args: dict[str, Any], params: dict[str, Any], *, arms: Arms) -> Any:
+def _pick_lineage(conn: Any, args: dict[str, Any], params: dict[str, Any], *, arms: Arms,
+                  folded: Fold | None) -> None:
     """An incremental run's versions: the lineage of its arm setting re-picks the intents changed since its last run
     (every intent on its first run). Runs under the fold's lock, so a lineage's runs take their ``seq`` in the order
-    they write."""
+    they write. When the lineage's last run came right before this run's fold (the nightly case), only the
+    candidates that fold changed are compared with the current picks (``changed_pick_sql``)."""
     lineage = "inc:" + (args["arm"] if arms == "teacher" else "*")
     seq = conn.execute(text("SELECT nextval(pg_get_serial_sequence('groundtruth_runs', 'seq'))")).scalar_one()
     args.update(lineage=lineage, seq=seq)
@@ -254,7 +291,7 @@ def _pick_lineage(conn: Any, args: dict[str, Any], params: dict[str, Any], *, ar
     if last is None:  # close whatever a lineage forgotten by a reset left open, then pick every intent
         conn.execute(text(f"UPDATE groundtruth_picks SET valid_to = :seq WHERE lineage = :lineage"
                           f" AND valid_to = {OPEN_VERSION}"), args)
-        stats = conn.execute(text(groundtruth_sql(mode="incremental", arms=arms)), args).mappings().one()
+        conn.execute(text(groundtruth_sql(mode="incremental", arms=arms)), args)
         params["repick"] = {"first": True}
     else:
         # A table, not a CTE: the planner then knows how few intents a day touches and probes by intent.
@@ -263,15 +300,22 @@ def _pick_lineage(conn: Any, args: dict[str, Any], params: dict[str, Any], *, ar
                           " groundtruth_fold_intents WHERE fold_id > :since" + (_ARM if arms == "teacher" else "")),
                      {"since": last, "arm": args["arm"]})
         conn.execute(text("ANALYZE gt_repick"))
+        # Only this run's fold since the lineage's last run: gt_changed holds all that moved.
+        changed = (arms == "teacher" and folded is not None and folded.since is not None
+                   and not conn.execute(text("SELECT EXISTS (SELECT 1 FROM groundtruth_folds"
+                                             " WHERE id > :last AND id <> :this)"),
+                                        {"last": last, "this": folded.fold_id}).scalar_one())
         # The picks first, in a statement of their own (timed apart from the writes: params.repick.pick_s).
         conn.execute(text("DROP TABLE IF EXISTS gt_picked"))
-        conn.execute(text("CREATE TEMPORARY TABLE gt_picked ON COMMIT DROP AS "
-                          + groundtruth_sql(mode="incremental", arms=arms, repick=True)), args)
+        with index_probes(conn, few=changed):
+            conn.execute(text("CREATE TEMPORARY TABLE gt_picked ON COMMIT DROP AS " + (
+                changed_pick_sql() if changed else groundtruth_sql(mode="incremental", arms=arms, repick=True))),
+                args)
         t1 = time.perf_counter()
-        n = conn.execute(text(_versions_sql("groundtruth_repick.sql")), args).mappings().one()
+        with index_probes(conn, few=changed):  # a day's intents: each open version found by its intent
+            n = conn.execute(text(_versions_sql("groundtruth_repick.sql")), args).mappings().one()
         conn.execute(text("DROP TABLE gt_repick, gt_picked"))
-        stats = conn.execute(text(_COUNTS), args).mappings().one()
-        params["repick"] = {"since_fold": last, **dict(n), "pick_s": round(t1 - t0, 3)}
+        params["repick"] = {"since_fold": last, "changed_only": changed, **dict(n), "pick_s": round(t1 - t0, 3)}
     params["repick"]["duration_s"] = round(time.perf_counter() - t0, 3)
     conn.execute(text(
         "INSERT INTO groundtruth_lineages (lineage, fold_id, seq)"
@@ -281,7 +325,6 @@ def _pick_lineage(conn: Any, args: dict[str, Any], params: dict[str, Any], *, ar
     # What every lineage has re-picked is needed by none (a new lineage starts by picking every intent).
     conn.execute(text("DELETE FROM groundtruth_fold_intents WHERE fold_id <= (SELECT min(fold_id) FROM"
                       " groundtruth_lineages)"))
-    return stats
 
 
 def _forget(conn: Any, run_id: str) -> None:
@@ -311,9 +354,13 @@ def _load_run(conn: Any, run_id: str, created: bool) -> GroundTruthRun:
     if row["status"] != "succeeded":
         raise UnknownRun(f"ground-truth run {run_id!r} did not succeed (status {row['status']!r})")
     used = dict.fromkeys(TOOLS, 0)
-    for tool, n in conn.execute(text(
-            "SELECT tool, count(*) FROM groundtruth_rows WHERE run_id = :r AND used GROUP BY tool"), {"r": run_id}):
-        used[tool] = n
+    if "used" in (row["params"] or {}):  # counted when the run was written
+        used.update(row["params"]["used"])
+    else:
+        for tool, n in conn.execute(text(
+                "SELECT tool, count(*) FROM groundtruth_rows WHERE run_id = :r AND used GROUP BY tool"),
+                {"r": run_id}):
+            used[tool] = n
     return GroundTruthRun(run_id=run_id, watermark=row["watermark"], teacher_arm=row["teacher_arm"],
                           n_intents=row["n_intents"], n_intents_seen=row["n_intents_seen"],
                           n_dropped=row["n_dropped"], n_responses=row["n_responses"],

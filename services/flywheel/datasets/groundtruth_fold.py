@@ -23,13 +23,27 @@ from flywheel.ingest.sink import APPLICATION_NAME
 
 SQL_DIR = Path(__file__).with_name("sql")
 _FOLD_LOCK = (5_000_002, 0)  # advisory-lock key of the fold
-SMALL_FOLD = 20  # a fold touching under 1/20 of all requests probes indexes (see _index_probes)
+SMALL_FOLD = 20  # a fold touching under 1/20 of all requests probes indexes (see index_probes)
 
 _TOUCHED = """
 CREATE TEMPORARY TABLE gt_touched ON COMMIT DROP AS
 SELECT request_id FROM intents WHERE ingested_at > :since AND ingested_at <= :watermark
 UNION SELECT request_id FROM responses WHERE ingested_at > :since AND ingested_at <= :watermark
 UNION SELECT request_id FROM tool_exports WHERE ingested_at > :since AND ingested_at <= :watermark
+"""
+
+# What a day's fold changed, for the pick that follows in the same transaction (sql/groundtruth_pick_changed.sql):
+# each candidate's new counters, and what the fold added (d_shown; inserted = the candidate is new). A candidate is
+# only ever created by a showing, so it is new exactly when all its showings are this fold's.
+_CHANGED = """
+CREATE TEMPORARY TABLE gt_changed (arm text, intent_norm text, tool text, output jsonb, shown bigint, exports bigint,
+                                   last_shown timestamptz, d_shown bigint, inserted boolean) ON COMMIT DROP
+"""
+_SAVE = """saved AS (
+    INSERT INTO gt_changed (arm, intent_norm, tool, output, shown, exports, last_shown, d_shown, inserted)
+    SELECT arm, intent_norm, tool, output, shown, exports, last_shown, d_shown, inserted FROM up
+    RETURNING 1
+),
 """
 
 
@@ -72,8 +86,12 @@ def fold(conn: Any, *, watermark: datetime) -> Fold | None:
     conn.execute(text("DROP TABLE IF EXISTS gt_touched"))
     conn.execute(text(_TOUCHED if since is not None else _TOUCHED.replace("ingested_at > :since AND ", "")), args)
     conn.execute(text("ANALYZE gt_touched"))
-    with _index_probes(conn, few=_is_small(conn)):
-        stats = conn.execute(text(_sql("groundtruth_fold.sql")), args).mappings().one()
+    statement = _sql("groundtruth_fold.sql").replace("/*SAVE*/", _SAVE if since is not None else "")
+    if since is not None:
+        conn.execute(text("DROP TABLE IF EXISTS gt_changed"))
+        conn.execute(text(_CHANGED))
+    with index_probes(conn, few=_is_small(conn)):
+        stats = conn.execute(text(statement), args).mappings().one()
     conn.execute(text("DROP TABLE gt_touched"))
     done = Fold(since=since, watermark=watermark, n_requests=stats["n_requests"], n_responses=stats["n_responses"],
                 n_candidates=stats["n_candidates"], duration_s=time.perf_counter() - t0, fold_id=fold_id)
@@ -119,7 +137,7 @@ def _is_small(conn: Any) -> bool:
 
 
 @contextmanager
-def _index_probes(conn: Any, *, few: bool) -> Iterator[None]:
+def index_probes(conn: Any, *, few: bool) -> Iterator[None]:
     """Probe the event tables by request_id for a day's fold. The planner misjudges how many export rows a
     temporary table of request ids meets (x2-7) and then reads all of tool_exports and intents (at 10M events + 100k:
     2.4 s, where the probes take 0.13 s); the first fold over all history must hash-join, so it keeps the planner's

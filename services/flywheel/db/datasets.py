@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -63,7 +64,9 @@ class GroundTruthPick(Base):
     [valid_from, valid_to). The view ``groundtruth_rows`` resolves a run's rows, one per intent and tool."""
 
     __tablename__ = "groundtruth_picks"
-    __table_args__ = (Index("ix_groundtruth_picks_lineage_valid_to", "lineage", "valid_to"),)
+    # One open version per intent and lineage (0016): a night finds the ones it replaces by intent.
+    __table_args__ = (Index("ux_groundtruth_picks_open", "lineage", "intent_norm", unique=True,
+                            postgresql_where=text(f"valid_to = {OPEN_VERSION}")),)
 
     lineage: Mapped[str] = mapped_column(String(80), primary_key=True)
     intent_norm: Mapped[str] = mapped_column(Text, primary_key=True)

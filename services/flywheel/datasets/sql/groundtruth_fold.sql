@@ -56,13 +56,19 @@ sums AS (
     GROUP BY intent_norm, tool, arm, output
 ),
 up AS (
-    INSERT INTO groundtruth_candidates AS g (key, intent_norm, tool, arm, output, shown, exports, last_shown)
-    SELECT key, intent_norm, tool, arm, output, shown, exports, last_shown FROM sums
-    ORDER BY intent_norm, tool  -- an intent's candidates side by side: a re-pick then reads few pages
-    ON CONFLICT (key) DO UPDATE SET shown = g.shown + excluded.shown, exports = g.exports + excluded.exports,
-        last_shown = greatest(g.last_shown, excluded.last_shown)
-    RETURNING 1
+    MERGE INTO groundtruth_candidates AS g
+    USING (SELECT * FROM sums ORDER BY intent_norm, tool) AS s  -- an intent's new candidates side by side: a re-pick
+    ON g.key = s.key                                            -- then reads few pages
+    WHEN MATCHED THEN UPDATE SET shown = g.shown + s.shown, exports = g.exports + s.exports,
+        last_shown = greatest(g.last_shown, s.last_shown)
+    WHEN NOT MATCHED THEN INSERT (key, intent_norm, tool, arm, output, shown, exports, last_shown)
+        VALUES (s.key, s.intent_norm, s.tool, s.arm, s.output, s.shown, s.exports, s.last_shown)
+    RETURNING g.arm, g.intent_norm, g.tool, g.output, g.shown, g.exports, g.last_shown, s.shown AS d_shown,
+              merge_action() = 'INSERT' AS inserted
 ),
+-- groundtruth_fold.py puts `saved` here for a day's fold: the new state of every candidate it changed, for the pick
+-- of the runs that follow it (sql/groundtruth_pick_changed.sql).
+/*SAVE*/
 -- which intents this fold changed, per arm: each lineage re-picks those (docs/domain.md#d21)
 changed AS (
     INSERT INTO groundtruth_fold_intents (fold_id, arm, intent_norm)
