@@ -139,3 +139,20 @@ def test_an_ingest_batch_that_stays_open_is_a_clear_error(settings, engine, w):
         tx.rollback()
         conn.close()
         eng.dispose()
+
+
+def test_a_touched_intent_whose_picks_stay_the_same_keeps_its_version(settings, engine, w):
+    w.request("calm", {"filter": F}, {"filter": True})
+    late = w.request("calm", {"filter": G}, {"filter": False})
+    w.request("calm", {"filter": G}, {"filter": False})
+    w.flush()
+    first = run_groundtruth(settings, engine=engine)
+    with engine.begin() as conn:  # G's export arrives a day late: G at 1/2 still ranks below F at 1/1
+        conn.execute(text(
+            "INSERT INTO tool_exports (schema_version, occurred_at, producer, event_id, project_id, request_id, tool,"
+            " exported) VALUES (1, now(), 'test', CAST(:e AS uuid), 'p', :r, 'filter', true)"),
+            {"e": str(uuid.uuid4()), "r": late})
+    second = run_groundtruth(settings, engine=engine)
+    assert second.run_id != first.run_id and second.params["repick"]["changed_only"]
+    assert second.params["repick"]["n_touched"] == 1 and second.params["repick"]["n_written"] == 0
+    assert versions(engine, "inc:teacher") == 1 and rows(settings, engine, second) == rows(settings, engine, first)

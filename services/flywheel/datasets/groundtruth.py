@@ -88,7 +88,7 @@ def changed_pick_sql() -> str:
                      f"(coalesce(p.{t}_candidates, 0) + coalesce(i.{t}_new, 0))::int AS {t}_candidates, "
                      f"CASE WHEN coalesce(p.{t}_rule = 'export_rate', false) OR coalesce(i.{t}_exported, false)"
                      f" THEN 'export_rate' ELSE 'most_frequent' END AS {t}_rule")
-    return (_rank_sql("groundtruth_pick_changed.sql").replace("/*PICK_OUTPUT*/", of_pick(""))
+    return (_versions_sql("groundtruth_pick_changed.sql", rank=True).replace("/*PICK_OUTPUT*/", of_pick(""))
             .replace("/*PICK_SHOWN*/", of_pick("_shown")).replace("/*PICK_EXPORTS*/", of_pick("_exports"))
             .replace("/*DECIDED*/", ",\n           ".join(decided)).replace("/*PICKS*/", ",\n       ".join(picks)))
 
@@ -115,9 +115,10 @@ PICK_COLUMNS = ("kept", "support", *(t + part for t in TOOLS
                                      for part in ("", "_shown", "_exports", "_candidates", "_rule")))
 
 
-def _versions_sql(name: str) -> str:
+def _versions_sql(name: str, *, rank: bool = False) -> str:
     """An SQL file that writes versions, its column lists and the open ``valid_to`` filled in."""
-    return (sql(name).replace("/*OLD_COLUMNS*/", ", ".join("c." + c for c in PICK_COLUMNS))
+    body = _rank_sql(name) if rank else sql(name)
+    return (body.replace("/*OLD_COLUMNS*/", ", ".join("c." + c for c in PICK_COLUMNS))
             .replace("/*NEW_COLUMNS*/", ", ".join("n." + c for c in PICK_COLUMNS))
             .replace("/*COLUMNS*/", ", ".join(PICK_COLUMNS)).replace("/*OPEN*/", str(OPEN_VERSION)))
 
@@ -294,27 +295,29 @@ def _pick_lineage(conn: Any, args: dict[str, Any], params: dict[str, Any], *, ar
         conn.execute(text(groundtruth_sql(mode="incremental", arms=arms)), args)
         params["repick"] = {"first": True}
     else:
-        # A table, not a CTE: the planner then knows how few intents a day touches and probes by intent.
-        conn.execute(text("DROP TABLE IF EXISTS gt_repick"))
-        conn.execute(text("CREATE TEMPORARY TABLE gt_repick ON COMMIT DROP AS SELECT DISTINCT intent_norm FROM"
-                          " groundtruth_fold_intents WHERE fold_id > :since" + (_ARM if arms == "teacher" else "")),
-                     {"since": last, "arm": args["arm"]})
-        conn.execute(text("ANALYZE gt_repick"))
         # Only this run's fold since the lineage's last run: gt_changed holds all that moved.
         changed = (arms == "teacher" and folded is not None and folded.since is not None
                    and not conn.execute(text("SELECT EXISTS (SELECT 1 FROM groundtruth_folds"
                                              " WHERE id > :last AND id <> :this)"),
                                         {"last": last, "this": folded.fold_id}).scalar_one())
-        # The picks first, in a statement of their own (timed apart from the writes: params.repick.pick_s).
         conn.execute(text("DROP TABLE IF EXISTS gt_picked"))
+        if changed:
+            pick, write = changed_pick_sql(), "groundtruth_write_changed.sql"
+        else:
+            # A table, not a CTE: the planner then knows how few intents a day touches and probes by intent.
+            conn.execute(text("DROP TABLE IF EXISTS gt_repick"))
+            conn.execute(text("CREATE TEMPORARY TABLE gt_repick ON COMMIT DROP AS SELECT DISTINCT intent_norm FROM"
+                              " groundtruth_fold_intents WHERE fold_id > :since"
+                              + (_ARM if arms == "teacher" else "")), {"since": last, "arm": args["arm"]})
+            conn.execute(text("ANALYZE gt_repick"))
+            pick, write = groundtruth_sql(mode="incremental", arms=arms, repick=True), "groundtruth_repick.sql"
+        # The picks first, in a statement of their own (timed apart from the writes: params.repick.pick_s); a day's
+        # intents are few, so each is found by its index.
         with index_probes(conn, few=changed):
-            conn.execute(text("CREATE TEMPORARY TABLE gt_picked ON COMMIT DROP AS " + (
-                changed_pick_sql() if changed else groundtruth_sql(mode="incremental", arms=arms, repick=True))),
-                args)
-        t1 = time.perf_counter()
-        with index_probes(conn, few=changed):  # a day's intents: each open version found by its intent
-            n = conn.execute(text(_versions_sql("groundtruth_repick.sql")), args).mappings().one()
-        conn.execute(text("DROP TABLE gt_repick, gt_picked"))
+            conn.execute(text("CREATE TEMPORARY TABLE gt_picked ON COMMIT DROP AS " + pick), args)
+            t1 = time.perf_counter()
+            n = conn.execute(text(_versions_sql(write)), args).mappings().one()
+        conn.execute(text("DROP TABLE IF EXISTS gt_repick, gt_picked"))
         params["repick"] = {"since_fold": last, "changed_only": changed, **dict(n), "pick_s": round(t1 - t0, 3)}
     params["repick"]["duration_s"] = round(time.perf_counter() - t0, 3)
     conn.execute(text(

@@ -79,9 +79,17 @@ per_intent AS (  -- a row per touched intent, its touched tools side by side
     SELECT intent_norm, max(d_support) AS d_support, bool_or(exported) AS exported, /*DECIDED*/
     FROM decided
     GROUP BY intent_norm
-)
+),
 -- a tool the fold did not touch keeps its current pick; support and kept are the intent's
-SELECT i.intent_norm, coalesce(p.kept, false) OR i.exported AS kept, (coalesce(p.support, 0) + i.d_support)::int AS support,
-       /*PICKS*/
-FROM per_intent i
-LEFT JOIN cur p ON p.intent_norm = i.intent_norm
+fresh AS (
+    SELECT i.intent_norm, coalesce(p.kept, false) OR i.exported AS kept,
+           (coalesce(p.support, 0) + i.d_support)::int AS support,
+           /*PICKS*/
+    FROM per_intent i
+    LEFT JOIN cur p ON p.intent_norm = i.intent_norm
+)
+-- with the version it replaces (old_from; same: nothing changed, the version stays), for groundtruth_write_changed.sql
+SELECT n.*, c.valid_from AS old_from,
+       c.intent_norm IS NOT NULL AND (/*OLD_COLUMNS*/) IS NOT DISTINCT FROM (/*NEW_COLUMNS*/) AS same
+FROM fresh n
+LEFT JOIN cur c ON c.intent_norm = n.intent_norm

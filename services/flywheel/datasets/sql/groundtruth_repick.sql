@@ -26,7 +26,7 @@ ins AS (
     INSERT INTO groundtruth_picks (lineage, valid_from, intent_norm, /*COLUMNS*/)
     SELECT :lineage, :seq, intent_norm, /*COLUMNS*/
     FROM diff
-    WHERE intent_norm IS NOT NULL
+    WHERE intent_norm IS NOT NULL AND (SELECT count(*) FROM closed) >= 0  -- after the close: one open version
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM gt_repick) AS n_touched, (SELECT count(*) FROM closed) AS n_closed,
