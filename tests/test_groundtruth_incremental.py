@@ -145,6 +145,24 @@ def test_incremental_equals_full_on_messy_days(settings, engine, w, arms):
     assert rows_of(settings, engine, once) == inc_rows and counts(once) == counts(last)
 
 
+def test_two_lineages_share_the_folds_and_one_may_skip_nights(settings, engine, w):
+    """The teacher lineage compares only each night's changes; the all-arms lineage skips a night, so it re-picks
+    from the list of changed intents the folds keep for it (docs/domain.md#d21)."""
+    rng = random.Random(16)
+    pending: list[Any] = []
+    for day in range(4):
+        _messy_day(engine, rng, day, pending)
+        teacher = run_groundtruth(settings, engine=engine, arms="teacher")
+        if day in (0, 3):
+            everyone = run_groundtruth(settings, engine=engine, arms="all")
+    assert teacher.params["repick"]["changed_only"] and not everyone.params["repick"]["changed_only"]
+    assert everyone.params["fold"] is None  # the teacher run at the same watermark folded already
+    for run, arms in ((teacher, "teacher"), (everyone, "all")):
+        rows = rows_of(settings, engine, run)
+        full = full_again(settings, engine, run, arms=arms)
+        assert rows_of(settings, engine, full) == rows and counts(full) == counts(run)
+
+
 def test_late_export_lands_on_the_candidate_it_was_shown_with(settings, engine, w):
     intent(engine, "r1", "warm")
     response(engine, "r1", {"adjust": adj(10)})

@@ -72,7 +72,8 @@ _ARM = " AND arm = :arm"
 
 def changed_pick_sql() -> str:
     """The picks of the intents one day's fold changed, from their current versions and gt_changed
-    (``groundtruth_pick_changed.sql``): a lineage of the teacher arm whose last run came right before that fold."""
+    (``groundtruth_pick_changed.sql``), and their writes (``groundtruth_write_changed.sql``): a lineage of the
+    teacher arm whose last run came right before that fold."""
     def of_pick(part: str) -> str:  # the current version's pick of the row's tool
         return "CASE g.tool " + " ".join(f"WHEN '{t}' THEN c.{t}{part}" for t in TOOLS) + " END"
 
@@ -90,7 +91,8 @@ def changed_pick_sql() -> str:
                      f" THEN 'export_rate' ELSE 'most_frequent' END AS {t}_rule")
     return (_versions_sql("groundtruth_pick_changed.sql", rank=True).replace("/*PICK_OUTPUT*/", of_pick(""))
             .replace("/*PICK_SHOWN*/", of_pick("_shown")).replace("/*PICK_EXPORTS*/", of_pick("_exports"))
-            .replace("/*DECIDED*/", ",\n           ".join(decided)).replace("/*PICKS*/", ",\n       ".join(picks)))
+            .replace("/*DECIDED*/", ",\n           ".join(decided)).replace("/*PICKS*/", ",\n       ".join(picks))
+            + _versions_sql("groundtruth_write_changed.sql"))
 
 
 def groundtruth_sql(*, mode: Mode = "full", arms: Arms = "teacher", dedupe_intents: bool = False,
@@ -252,7 +254,8 @@ def _pick(conn: Any, args: dict[str, Any], params: dict[str, Any], *, mode: Mode
     (docs/domain.md#d21-versioned-ground-truth-rows)."""
     if mode == "incremental":
         try:
-            folded = fold(conn, watermark=args["watermark"])
+            folded = fold(conn, watermark=args["watermark"],
+                          lineage=_lineage(args["arm"], arms) if arms == "teacher" else None)
         except ValueError as e:  # an older watermark than the aggregates: only a full run can read it
             params.update(mode="full", why_full=str(e))
         else:
@@ -283,7 +286,7 @@ def _pick_lineage(conn: Any, args: dict[str, Any], params: dict[str, Any], *, ar
     (every intent on its first run). Runs under the fold's lock, so a lineage's runs take their ``seq`` in the order
     they write. When the lineage's last run came right before this run's fold (the nightly case), only the
     candidates that fold changed are compared with the current picks (``changed_pick_sql``)."""
-    lineage = "inc:" + (args["arm"] if arms == "teacher" else "*")
+    lineage = _lineage(args["arm"], arms)
     seq = conn.execute(text("SELECT nextval(pg_get_serial_sequence('groundtruth_runs', 'seq'))")).scalar_one()
     args.update(lineage=lineage, seq=seq)
     last = conn.execute(text("SELECT fold_id FROM groundtruth_lineages WHERE lineage = :l FOR UPDATE"),
@@ -300,24 +303,24 @@ def _pick_lineage(conn: Any, args: dict[str, Any], params: dict[str, Any], *, ar
                    and not conn.execute(text("SELECT EXISTS (SELECT 1 FROM groundtruth_folds"
                                              " WHERE id > :last AND id <> :this)"),
                                         {"last": last, "this": folded.fold_id}).scalar_one())
-        conn.execute(text("DROP TABLE IF EXISTS gt_picked"))
-        if changed:
-            pick, write = changed_pick_sql(), "groundtruth_write_changed.sql"
+        if changed:  # one statement: the picks and their writes
+            with index_probes(conn, few=True):
+                n = conn.execute(text(changed_pick_sql()), args).mappings().one()
+            t1 = time.perf_counter()
         else:
+            conn.execute(text("DROP TABLE IF EXISTS gt_picked"))
             # A table, not a CTE: the planner then knows how few intents a day touches and probes by intent.
             conn.execute(text("DROP TABLE IF EXISTS gt_repick"))
             conn.execute(text("CREATE TEMPORARY TABLE gt_repick ON COMMIT DROP AS SELECT DISTINCT intent_norm FROM"
                               " groundtruth_fold_intents WHERE fold_id > :since"
                               + (_ARM if arms == "teacher" else "")), {"since": last, "arm": args["arm"]})
             conn.execute(text("ANALYZE gt_repick"))
-            pick, write = groundtruth_sql(mode="incremental", arms=arms, repick=True), "groundtruth_repick.sql"
-        # The picks first, in a statement of their own (timed apart from the writes: params.repick.pick_s); a day's
-        # intents are few, so each is found by its index.
-        with index_probes(conn, few=changed):
-            conn.execute(text("CREATE TEMPORARY TABLE gt_picked ON COMMIT DROP AS " + pick), args)
+            # The picks first, in a statement of their own (timed apart from the writes: params.repick.pick_s).
+            conn.execute(text("CREATE TEMPORARY TABLE gt_picked ON COMMIT DROP AS "
+                              + groundtruth_sql(mode="incremental", arms=arms, repick=True)), args)
             t1 = time.perf_counter()
-            n = conn.execute(text(_versions_sql(write)), args).mappings().one()
-        conn.execute(text("DROP TABLE IF EXISTS gt_repick, gt_picked"))
+            n = conn.execute(text(_versions_sql("groundtruth_repick.sql")), args).mappings().one()
+            conn.execute(text("DROP TABLE gt_repick, gt_picked"))
         params["repick"] = {"since_fold": last, "changed_only": changed, **dict(n), "pick_s": round(t1 - t0, 3)}
     params["repick"]["duration_s"] = round(time.perf_counter() - t0, 3)
     conn.execute(text(
@@ -328,6 +331,11 @@ def _pick_lineage(conn: Any, args: dict[str, Any], params: dict[str, Any], *, ar
     # What every lineage has re-picked is needed by none (a new lineage starts by picking every intent).
     conn.execute(text("DELETE FROM groundtruth_fold_intents WHERE fold_id <= (SELECT min(fold_id) FROM"
                       " groundtruth_lineages)"))
+
+
+def _lineage(teacher_arm: str, arms: Arms) -> str:
+    """The lineage of the incremental runs of an arm setting (docs/domain.md#d21-versioned-ground-truth-rows)."""
+    return "inc:" + (teacher_arm if arms == "teacher" else "*")
 
 
 def _forget(conn: Any, run_id: str) -> None:

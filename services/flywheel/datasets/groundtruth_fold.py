@@ -32,6 +32,11 @@ UNION SELECT request_id FROM responses WHERE ingested_at > :since AND ingested_a
 UNION SELECT request_id FROM tool_exports WHERE ingested_at > :since AND ingested_at <= :watermark
 """
 
+# Whether a lineage other than the one about to run exists, or that one missed a fold (it then re-picks from the
+# list of changed intents instead of this fold's gt_changed).
+_OTHER_LINEAGES = ("SELECT EXISTS (SELECT 1 FROM groundtruth_lineages WHERE lineage <> :l"
+                   " OR fold_id <> (SELECT coalesce(max(id), 0) FROM groundtruth_folds))")
+
 # What a day's fold changed, for the pick that follows in the same transaction (sql/groundtruth_pick_changed.sql):
 # each candidate's new counters, and what the fold added (d_shown; inserted = the candidate is new). A candidate is
 # only ever created by a showing, so it is new exactly when all its showings are this fold's.
@@ -68,9 +73,11 @@ def folded_watermark(conn: Any) -> datetime | None:
     return conn.execute(text("SELECT max(watermark) FROM groundtruth_folds")).scalar()
 
 
-def fold(conn: Any, *, watermark: datetime) -> Fold | None:
+def fold(conn: Any, *, watermark: datetime, lineage: str | None = None) -> Fold | None:
     """Bring the aggregates up to ``watermark`` inside the caller's transaction; None when they already are there.
-    The caller has waited for ingest (``await_ingest``).
+    The caller has waited for ingest (``await_ingest``). ``lineage``: the lineage whose run follows in this
+    transaction and compares only what this fold changed (docs/domain.md#d21); when no other lineage exists, nobody
+    needs this fold's list of changed intents.
 
     Raises ValueError when the aggregates are already past ``watermark`` (they cannot go back: compute that run in
     full instead)."""
@@ -82,7 +89,9 @@ def fold(conn: Any, *, watermark: datetime) -> Fold | None:
         return None
     t0 = time.perf_counter()
     fold_id = conn.execute(text("SELECT nextval(pg_get_serial_sequence('groundtruth_folds', 'id'))")).scalar_one()
-    args = {"since": since if since is not None else datetime.min, "watermark": watermark, "fold_id": fold_id}
+    listed = since is None or lineage is None or conn.execute(text(_OTHER_LINEAGES), {"l": lineage}).scalar_one()
+    args = {"since": since if since is not None else datetime.min, "watermark": watermark, "fold_id": fold_id,
+            "list": listed}
     conn.execute(text("DROP TABLE IF EXISTS gt_touched"))
     conn.execute(text(_TOUCHED if since is not None else _TOUCHED.replace("ingested_at > :since AND ", "")), args)
     conn.execute(text("ANALYZE gt_touched"))

@@ -69,14 +69,15 @@ up AS (
 -- groundtruth_fold.py puts `saved` here for a day's fold: the new state of every candidate it changed, for the pick
 -- of the runs that follow it (sql/groundtruth_pick_changed.sql).
 /*SAVE*/
--- which intents this fold changed, per arm: each lineage re-picks those (docs/domain.md#d21)
+-- which intents this fold changed, per arm: a lineage that misses this fold's gt_changed re-picks those
+-- (docs/domain.md#d21); :list is false when no lineage can (groundtruth_fold.py)
 changed AS (
     INSERT INTO groundtruth_fold_intents (fold_id, arm, intent_norm)
-    SELECT DISTINCT :fold_id, arm, intent_norm FROM sums
+    SELECT DISTINCT :fold_id, arm, intent_norm FROM sums WHERE :list
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM gt_touched) AS n_requests,
        (SELECT count(*) FROM delta WHERE NOT was_counted OR (ex_a AND NOT was_a) OR (ex_s AND NOT was_s)
            OR (ex_f AND NOT was_f)) AS n_responses,
        (SELECT count(*) FROM up) AS n_candidates,
-       (SELECT count(*) FROM changed) AS n_intents
+       (SELECT count(*) FROM changed) AS n_listed

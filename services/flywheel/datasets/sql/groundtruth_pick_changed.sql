@@ -8,7 +8,7 @@
 --     which the version does not keep, would decide): that (intent, tool) is ranked again from all its candidates.
 -- Support, candidate counts, the rule and kept follow from the current version plus what the fold added. Same picks
 -- as groundtruth_pick.sql over all candidates (tests/test_groundtruth_incremental.py). Parameters: :arm, :lineage.
--- groundtruth.py fills in the comment-bracketed placeholders; the statement is a query of the picks' rows.
+-- groundtruth.py fills in the comment-bracketed placeholders.
 WITH grp AS (  -- each touched (intent, tool): its best changed candidate, and what the fold added
     SELECT DISTINCT ON (intent_norm, tool)
            intent_norm, tool, output, shown, exports,
@@ -87,9 +87,12 @@ fresh AS (
            /*PICKS*/
     FROM per_intent i
     LEFT JOIN cur p ON p.intent_norm = i.intent_norm
-)
--- with the version it replaces (old_from; same: nothing changed, the version stays), for groundtruth_write_changed.sql
-SELECT n.*, c.valid_from AS old_from,
-       c.intent_norm IS NOT NULL AND (/*OLD_COLUMNS*/) IS NOT DISTINCT FROM (/*NEW_COLUMNS*/) AS same
-FROM fresh n
-LEFT JOIN cur c ON c.intent_norm = n.intent_norm
+),
+-- with the version it replaces (old_from; same: nothing changed, the version stays); groundtruth_write_changed.sql
+-- follows in the same statement
+picked AS (
+    SELECT n.*, c.valid_from AS old_from,
+           c.intent_norm IS NOT NULL AND (/*OLD_COLUMNS*/) IS NOT DISTINCT FROM (/*NEW_COLUMNS*/) AS same
+    FROM fresh n
+    LEFT JOIN cur c ON c.intent_norm = n.intent_norm
+),

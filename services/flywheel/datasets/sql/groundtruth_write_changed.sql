@@ -1,20 +1,20 @@
--- The writes of a night's picks (groundtruth_pick_changed.sql, docs/domain.md#d21-versioned-ground-truth-rows):
--- gt_picked holds the new picks of the touched intents, each with the current version it replaces (old_from) and
+-- The writes of a night's picks (after groundtruth_pick_changed.sql, docs/domain.md#d21-versioned-ground-truth-rows):
+-- `picked` holds the new picks of the touched intents, each with the current version it replaces (old_from) and
 -- whether they equal it (same). A changed intent closes its version at :seq and opens a new one; the new one is
 -- written after the close (`ins` reads `closed`), as ux_groundtruth_picks_open allows one open version per intent.
 -- groundtruth.py fills in the comment-bracketed placeholders.
-WITH closed AS (
+closed AS (
     UPDATE groundtruth_picks p SET valid_to = :seq
-    FROM gt_picked n
+    FROM picked n
     WHERE NOT n.same AND p.lineage = :lineage AND p.intent_norm = n.intent_norm AND p.valid_from = n.old_from
     RETURNING 1
 ),
 ins AS (
     INSERT INTO groundtruth_picks (lineage, valid_from, intent_norm, /*COLUMNS*/)
     SELECT :lineage, :seq, intent_norm, /*COLUMNS*/
-    FROM gt_picked
+    FROM picked
     WHERE NOT same AND (SELECT count(*) FROM closed) >= 0
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM gt_picked) AS n_touched, (SELECT count(*) FROM closed) AS n_closed,
+SELECT (SELECT count(*) FROM picked) AS n_touched, (SELECT count(*) FROM closed) AS n_closed,
        (SELECT count(*) FROM ins) AS n_written
