@@ -296,6 +296,7 @@ def _pick_lineage(conn: Any, args: dict[str, Any], params: dict[str, Any], *, ar
         conn.execute(text(f"UPDATE groundtruth_picks SET valid_to = :seq WHERE lineage = :lineage"
                           f" AND valid_to = {OPEN_VERSION}"), args)
         conn.execute(text(groundtruth_sql(mode="incremental", arms=arms)), args)
+        conn.execute(text("ANALYZE groundtruth_picks"))  # every intent just written: plan the next night on it
         params["repick"] = {"first": True}
     else:
         # Only this run's fold since the lineage's last run: gt_changed holds all that moved.

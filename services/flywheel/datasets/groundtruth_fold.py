@@ -102,6 +102,8 @@ def fold(conn: Any, *, watermark: datetime, lineage: str | None = None) -> Fold 
     with index_probes(conn, few=_is_small(conn)):
         stats = conn.execute(text(statement), args).mappings().one()
     conn.execute(text("DROP TABLE gt_touched"))
+    if since is None:  # the table was just filled: without statistics the next fold's merge reads all of it
+        conn.execute(text("ANALYZE groundtruth_candidates"))
     done = Fold(since=since, watermark=watermark, n_requests=stats["n_requests"], n_responses=stats["n_responses"],
                 n_candidates=stats["n_candidates"], duration_s=time.perf_counter() - t0, fold_id=fold_id)
     conn.execute(text(
