@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -156,3 +157,24 @@ def test_a_touched_intent_whose_picks_stay_the_same_keeps_its_version(settings, 
     assert second.run_id != first.run_id and second.params["repick"]["changed_only"]
     assert second.params["repick"]["n_touched"] == 1 and second.params["repick"]["n_written"] == 0
     assert versions(engine, "inc:teacher") == 1 and rows(settings, engine, second) == rows(settings, engine, first)
+
+
+def test_a_tie_on_the_counters_is_decided_by_the_last_showing_as_in_a_full_run(settings, engine, w):
+    """The night's pick ranks an (intent, tool) again when a changed candidate ties its current pick on the counters:
+    only last_shown, which a version does not keep, can decide (docs/domain.md#d21)."""
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    adj = {"exposure": 10}
+    for when, f in ((5, F), (4, F), (3, G)):  # F shown twice (last at 5), G once (at 3): F
+        w.request("tie", {"filter": f, "adjust": adj}, {"adjust": True}, occurred_at=at + timedelta(hours=when))
+    w.flush()
+    first = run_groundtruth(settings, engine=engine)
+    assert rows(settings, engine, first)[("tie", "filter")]["output"] == F
+    w.request("tie", {"filter": G, "adjust": adj}, {"adjust": True}, occurred_at=at + timedelta(hours=1))
+    w.flush()
+    second = run_groundtruth(settings, engine=engine)  # G shown twice too, but last at 3: F still
+    assert second.params["repick"]["changed_only"]
+    assert rows(settings, engine, second)[("tie", "filter")]["output"] == F
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM groundtruth_runs WHERE run_id = :r"), {"r": second.run_id})
+    full = run_groundtruth(settings, watermark=second.watermark, mode="full", engine=engine)
+    assert rows(settings, engine, full) == rows(settings, engine, second)

@@ -34,29 +34,25 @@ pick AS (  -- with the current pick
     FROM grp g
     LEFT JOIN cur c ON c.intent_norm = g.intent_norm
 ),
-state AS (  -- and whether the fold touched the current pick
-    SELECT g.*, t.intent_norm IS NOT NULL AS pick_touched
+state AS (  -- whether the fold touched the current pick; the counters' part of the order (groundtruth_rank.sql) of
+            -- `best` now and of the current pick as its version recorded it
+    SELECT g.*, t.intent_norm IS NOT NULL AS pick_touched,
+           ROW(g.output IS NOT NULL AND g.exports > 0,
+               CASE WHEN g.output IS NOT NULL THEN g.exports::float8 / g.shown ELSE 0 END,
+               CASE WHEN g.output IS NOT NULL THEN g.exports ELSE 0 END::bigint, g.shown::bigint) AS best_key,
+           ROW(g.pick_output IS NOT NULL AND g.pick_exports > 0,
+               CASE WHEN g.pick_output IS NOT NULL THEN g.pick_exports::float8 / g.pick_shown ELSE 0 END,
+               CASE WHEN g.pick_output IS NOT NULL THEN g.pick_exports ELSE 0 END::bigint, g.pick_shown::bigint)
+               AS pick_key
     FROM pick g
     LEFT JOIN gt_changed t ON g.has_pick AND t.arm = :arm AND t.intent_norm = g.intent_norm AND t.tool = g.tool
                           AND t.output = coalesce(g.pick_output, 'null'::jsonb)
 ),
-cmp AS (
+cmp AS (  -- how: 1 = `best`, 0 = the current pick, -1 = rank again
     SELECT g.*,
-           CASE WHEN NOT has_pick THEN 1
-                WHEN ROW(output IS NOT NULL AND exports > 0,
-                         CASE WHEN output IS NOT NULL THEN exports::float8 / shown ELSE 0 END,
-                         CASE WHEN output IS NOT NULL THEN exports ELSE 0 END, shown)
-                   > ROW(pick_output IS NOT NULL AND pick_exports > 0,
-                         CASE WHEN pick_output IS NOT NULL THEN pick_exports::float8 / pick_shown ELSE 0 END,
-                         CASE WHEN pick_output IS NOT NULL THEN pick_exports ELSE 0 END, pick_shown::bigint) THEN 1
-                WHEN ROW(output IS NOT NULL AND exports > 0,
-                         CASE WHEN output IS NOT NULL THEN exports::float8 / shown ELSE 0 END,
-                         CASE WHEN output IS NOT NULL THEN exports ELSE 0 END, shown)
-                   < ROW(pick_output IS NOT NULL AND pick_exports > 0,
-                         CASE WHEN pick_output IS NOT NULL THEN pick_exports::float8 / pick_shown ELSE 0 END,
-                         CASE WHEN pick_output IS NOT NULL THEN pick_exports ELSE 0 END, pick_shown::bigint)
-                     AND NOT pick_touched THEN 0
-                ELSE -1 END AS how  -- 1: best, 0: the current pick, -1: rank again
+           CASE WHEN NOT has_pick OR best_key > pick_key THEN 1
+                WHEN best_key < pick_key AND NOT pick_touched THEN 0
+                ELSE -1 END AS how
     FROM state g
 ),
 ranked AS (  -- the (intent, tool)s ranked again, from all their candidates
