@@ -30,20 +30,18 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
-from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from sqlalchemy import Engine, text
 
 from flywheel.contracts import TOOLS
 from flywheel.datasets.groundtruth_fold import Fold, await_ingest, fold, folded_watermark, index_probes
+from flywheel.datasets.groundtruth_sql import ARM, COUNTS, Arms, Mode, changed_pick_sql, groundtruth_sql, versions_sql
 from flywheel.db.datasets import OPEN_VERSION
 from flywheel.db.engine import owned_engine
 from flywheel.db.runs import track_run
 from flywheel.settings import Settings
 
-SQL_DIR = Path(__file__).with_name("sql")
 _LOCK_NS = 5_000_001  # advisory-lock namespace of ground-truth runs
 
 
@@ -53,91 +51,6 @@ class NoEvents(RuntimeError):
 
 class UnknownRun(LookupError):
     pass
-
-
-@cache
-def sql(name: str) -> str:
-    return (SQL_DIR / name).read_text()
-
-
-Arms = Literal["teacher", "all"]
-Mode = Literal["incremental", "full"]
-
-_REQ_FAST = "SELECT request_id, intent_norm FROM intents WHERE ingested_at <= :watermark"
-# The first ingested intent of each request: the rule the incremental fold applies, so both paths agree.
-_REQ_FIRST = ("SELECT DISTINCT ON (request_id) request_id, intent_norm FROM intents WHERE ingested_at <= :watermark"
-              " ORDER BY request_id, ingested_at, event_id")
-_ARM = " AND arm = :arm"
-
-
-def changed_pick_sql() -> str:
-    """The picks of the intents one day's fold changed, from their current versions and gt_changed
-    (``groundtruth_pick_changed.sql``), and their writes (``groundtruth_write_changed.sql``): a lineage of the
-    teacher arm whose last run came right before that fold."""
-    def of_pick(part: str) -> str:  # the current version's pick of the row's tool
-        return "CASE g.tool " + " ".join(f"WHEN '{t}' THEN c.{t}{part}" for t in TOOLS) + " END"
-
-    decided, picks = [], []
-    for t in TOOLS:
-        f = f"FILTER (WHERE tool = '{t}')"
-        decided.append(f"count(*) {f} > 0 AS {t}_touched, (array_agg(output) {f})[1] AS {t}, max(shown) {f} AS "
-                       f"{t}_shown, max(exports) {f} AS {t}_exports, max(d_candidates) {f} AS {t}_new, "
-                       f"bool_or(exported) {f} AS {t}_exported")
-        picks.append(f"CASE WHEN i.{t}_touched THEN i.{t} ELSE p.{t} END AS {t}, "
-                     f"(CASE WHEN i.{t}_touched THEN i.{t}_shown ELSE p.{t}_shown END)::int AS {t}_shown, "
-                     f"(CASE WHEN i.{t}_touched THEN i.{t}_exports ELSE p.{t}_exports END)::int AS {t}_exports, "
-                     f"(coalesce(p.{t}_candidates, 0) + coalesce(i.{t}_new, 0))::int AS {t}_candidates, "
-                     f"CASE WHEN coalesce(p.{t}_rule = 'export_rate', false) OR coalesce(i.{t}_exported, false)"
-                     f" THEN 'export_rate' ELSE 'most_frequent' END AS {t}_rule")
-    return (_versions_sql("groundtruth_pick_changed.sql", rank=True).replace("/*PICK_OUTPUT*/", of_pick(""))
-            .replace("/*PICK_SHOWN*/", of_pick("_shown")).replace("/*PICK_EXPORTS*/", of_pick("_exports"))
-            .replace("/*DECIDED*/", ",\n           ".join(decided)).replace("/*PICKS*/", ",\n       ".join(picks))
-            + _versions_sql("groundtruth_write_changed.sql"))
-
-
-def groundtruth_sql(*, mode: Mode = "full", arms: Arms = "teacher", dedupe_intents: bool = False,
-                    repick: bool = False) -> str:
-    """The run's one statement: the candidate aggregate (from the events or from the folded aggregates), the pick,
-    then every pick stored as a version (``groundtruth_store.sql``). ``repick``: only the picks of the intents in
-    gt_repick, as a query (a lineage's later incremental runs; ``groundtruth_repick.sql`` writes them)."""
-    if mode == "full":
-        head = sql("groundtruth_full.sql").replace("/*REQ*/", _REQ_FIRST if dedupe_intents else _REQ_FAST)
-    else:
-        head = sql("groundtruth_aggregates_arm.sql" if arms == "teacher" else "groundtruth_aggregates.sql").replace(
-            "/*TOUCHED*/", " AND intent_norm IN (SELECT intent_norm FROM gt_repick)" if repick else "")
-    head = head.replace("/*ARM*/", _ARM if arms == "teacher" else "")
-    pick = _rank_sql("groundtruth_pick.sql") + sql("groundtruth_pivot.sql")
-    if repick:
-        return "WITH " + head + pick.rstrip().rstrip(",") + "\nSELECT * FROM picks"
-    return "WITH " + head + pick + _versions_sql("groundtruth_store.sql")
-
-
-# A version's columns (groundtruth_picks after its key), in the order groundtruth_pick.sql's `picks` names them.
-PICK_COLUMNS = ("kept", "support", *(t + part for t in TOOLS
-                                     for part in ("", "_shown", "_exports", "_candidates", "_rule")))
-
-
-def _versions_sql(name: str, *, rank: bool = False) -> str:
-    """An SQL file that writes versions, its column lists and the open ``valid_to`` filled in."""
-    body = _rank_sql(name) if rank else sql(name)
-    return (body.replace("/*OLD_COLUMNS*/", ", ".join("c." + c for c in PICK_COLUMNS))
-            .replace("/*NEW_COLUMNS*/", ", ".join("n." + c for c in PICK_COLUMNS))
-            .replace("/*COLUMNS*/", ", ".join(PICK_COLUMNS)).replace("/*OPEN*/", str(OPEN_VERSION)))
-
-
-# A run's counts from its versions, the open ones of its lineage (a later incremental run writes only the picks that
-# changed): read through the (lineage, valid_to) index, so the cost follows the intents, not the nights.
-_COUNTS = ("SELECT count(*) AS n_intents_seen, count(*) FILTER (WHERE kept) AS n_intents,"
-           " coalesce(sum(support), 0) AS n_responses, "
-           + ", ".join(f"count(*) FILTER (WHERE kept AND {t} IS NOT NULL) AS used_{t}" for t in TOOLS)
-           + f" FROM groundtruth_picks WHERE lineage = :lineage AND valid_to = {OPEN_VERSION}")
-
-
-def _rank_sql(name: str) -> str:
-    """A pick's SQL with the candidates' order (``groundtruth_rank.sql``) and the unpivot of a version's tools."""
-    tools = ", ".join(f"('{t}', p.{t}, p.{t}_shown, p.{t}_exports, p.{t}_candidates, p.{t}_rule)" for t in TOOLS)
-    return (sql(name).replace("/*RANK*/", sql("groundtruth_rank.sql").strip()).replace("/*TOOLS*/", tools)
-            .replace("/*OPEN*/", str(OPEN_VERSION)))
 
 
 @dataclass
@@ -215,7 +128,7 @@ def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem
         if existing:
             return _load_run(conn, run_id, created=False)
         await_ingest(conn, watermark=wm, timeout_s=ingest_timeout_s)
-        arm_sql = _ARM if arms == "teacher" else ""
+        arm_sql = ARM if arms == "teacher" else ""
         # EXISTS, not count(*): an incremental run must not read all history to learn there is some.
         if not conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM responses WHERE ingested_at <= :wm{arm_sql})"),
                             {"arm": teacher_arm, "wm": wm}).scalar_one():
@@ -236,7 +149,7 @@ def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem
         t0 = time.perf_counter()
         args = {"run_id": run_id, "arm": teacher_arm, "watermark": wm, "seq": seq, "lineage": f"full:{seq}"}
         _pick(conn, args, params, mode=mode, arms=arms)
-        stats = conn.execute(text(_COUNTS), args).mappings().one()
+        stats = conn.execute(text(COUNTS), args).mappings().one()
         params["used"] = {t: stats["used_" + t] for t in TOOLS}
         duration = time.perf_counter() - t0
         conn.execute(text(
@@ -266,7 +179,7 @@ def _pick(conn: Any, args: dict[str, Any], params: dict[str, Any], *, mode: Mode
             return
     params.setdefault("mode", "full")
     n_resp = conn.execute(text("SELECT count(*) FROM responses WHERE ingested_at <= :watermark"
-                               + (_ARM if arms == "teacher" else "")), args).scalar_one()
+                               + (ARM if arms == "teacher" else "")), args).scalar_one()
     attempt = conn.begin_nested()
     stats = conn.execute(text(groundtruth_sql(arms=arms)), args).mappings().one()
     if stats["n_joined"] > n_resp:
@@ -314,13 +227,13 @@ def _pick_lineage(conn: Any, args: dict[str, Any], params: dict[str, Any], *, ar
             conn.execute(text("DROP TABLE IF EXISTS gt_repick"))
             conn.execute(text("CREATE TEMPORARY TABLE gt_repick ON COMMIT DROP AS SELECT DISTINCT intent_norm FROM"
                               " groundtruth_fold_intents WHERE fold_id > :since"
-                              + (_ARM if arms == "teacher" else "")), {"since": last, "arm": args["arm"]})
+                              + (ARM if arms == "teacher" else "")), {"since": last, "arm": args["arm"]})
             conn.execute(text("ANALYZE gt_repick"))
             # The picks first, in a statement of their own (timed apart from the writes: params.repick.pick_s).
             conn.execute(text("CREATE TEMPORARY TABLE gt_picked ON COMMIT DROP AS "
                               + groundtruth_sql(mode="incremental", arms=arms, repick=True)), args)
             t1 = time.perf_counter()
-            n = conn.execute(text(_versions_sql("groundtruth_repick.sql")), args).mappings().one()
+            n = conn.execute(text(versions_sql("groundtruth_repick.sql")), args).mappings().one()
             conn.execute(text("DROP TABLE gt_repick, gt_picked"))
         params["repick"] = {"since_fold": last, "changed_only": changed, **dict(n), "pick_s": round(t1 - t0, 3)}
     params["repick"]["duration_s"] = round(time.perf_counter() - t0, 3)
