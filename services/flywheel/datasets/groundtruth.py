@@ -254,10 +254,10 @@ def _lineage(teacher_arm: str, arms: Arms) -> str:
 
 def _forget(conn: Any, run_id: str) -> None:
     """Drop an unfinished run (a failure's leftovers) and the versions only it reads."""
-    conn.execute(text(
-        "DELETE FROM groundtruth_picks WHERE lineage = (SELECT lineage FROM groundtruth_runs WHERE run_id = :r"
-        " AND lineage LIKE 'full:%')"), {"r": run_id})
-    conn.execute(text("DELETE FROM groundtruth_runs WHERE run_id = :r"), {"r": run_id})
+    lineage = conn.execute(text("DELETE FROM groundtruth_runs WHERE run_id = :r RETURNING lineage"),
+                           {"r": run_id}).scalar()
+    if lineage is not None and lineage.startswith("full:"):  # an incremental lineage's versions are shared
+        conn.execute(text("DELETE FROM groundtruth_picks WHERE lineage = :l"), {"l": lineage})
 
 
 def _safe_mem(value: str) -> str:
