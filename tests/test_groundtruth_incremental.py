@@ -145,6 +145,39 @@ def test_incremental_equals_full_on_messy_days(settings, engine, w, arms):
     assert rows_of(settings, engine, once) == inc_rows and counts(once) == counts(last)
 
 
+def _tie_day(engine, rng: random.Random, day: int, pending: list[Any]) -> None:
+    """A day built for ties: three intents, two outputs per tool, showings at a few moments only, exports that
+    often come a day late; the night's pick must then rank again where only last_shown or the JSON text decides."""
+    for _ in list(pending):
+        pending.pop(0)()
+    for i in range(12):
+        rid = f"t{day}-r{i}"
+        outs = {t: rng.choice([None, {"v": 1}, {"v": 2}]) for t in TOOLS}
+        intent(engine, rid, f"tie {rng.randrange(3)}")
+        response(engine, rid, outs, at=T0 + timedelta(hours=rng.randrange(3)))
+        for t in TOOLS:
+            if rng.random() < 0.4:
+                flag = rng.random() < 0.6
+                if rng.random() < 0.5:
+                    pending.append(lambda rid=rid, t=t, flag=flag: export(engine, rid, t, flag))
+                else:
+                    export(engine, rid, t, flag)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_every_night_equals_a_full_run_when_ties_abound(settings, engine, w, seed):
+    rng = random.Random(seed)
+    pending: list[Any] = []
+    for day in range(5):
+        _tie_day(engine, rng, day, pending)
+        run = run_groundtruth(settings, engine=engine)
+        assert run.params["repick"].get("changed_only") is (None if day == 0 else True)
+        rows = rows_of(settings, engine, run)
+        full = full_again(settings, engine, run)
+        assert rows_of(settings, engine, full) == rows, f"seed {seed}, night {day}"
+        assert counts(full) == counts(run) and full.used == run.used
+
+
 def test_two_lineages_share_the_folds_and_one_may_skip_nights(settings, engine, w):
     """The teacher lineage compares only each night's changes; the all-arms lineage skips a night, so it re-picks
     from the list of changed intents the folds keep for it (docs/domain.md#d21)."""
