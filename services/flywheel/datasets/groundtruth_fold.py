@@ -12,16 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
+from flywheel.datasets.groundtruth_sql import sql
 from flywheel.errors import ServiceUnavailable
 from flywheel.ingest.sink import APPLICATION_NAME
 
-SQL_DIR = Path(__file__).with_name("sql")
 _FOLD_LOCK = (5_000_002, 0)  # advisory-lock key of the fold
 SMALL_FOLD = 20  # a fold touching under 1/20 of all requests probes indexes (see index_probes)
 
@@ -50,11 +48,6 @@ _SAVE = """saved AS (
     RETURNING 1
 ),
 """
-
-
-@cache
-def _sql(name: str) -> str:
-    return (SQL_DIR / name).read_text()
 
 
 @dataclass(frozen=True)
@@ -95,7 +88,7 @@ def fold(conn: Any, *, watermark: datetime, lineage: str | None = None) -> Fold 
     conn.execute(text("DROP TABLE IF EXISTS gt_touched"))
     conn.execute(text(_TOUCHED if since is not None else _TOUCHED.replace("ingested_at > :since AND ", "")), args)
     conn.execute(text("ANALYZE gt_touched"))
-    statement = _sql("groundtruth_fold.sql").replace("/*SAVE*/", _SAVE if since is not None else "")
+    statement = sql("groundtruth_fold.sql").replace("/*SAVE*/", _SAVE if since is not None else "")
     if since is not None:
         conn.execute(text("DROP TABLE IF EXISTS gt_changed"))
         conn.execute(text(_CHANGED))

@@ -87,11 +87,11 @@ def versions_sql(name: str, *, rank: bool = False) -> str:
 # A run's counts from its versions, the open ones of its lineage (a later incremental run writes only the picks that
 # changed): read through ux_groundtruth_picks_open, so the cost follows the intents, not the nights.
 COUNTS = ("SELECT count(*) AS n_intents_seen, count(*) FILTER (WHERE kept) AS n_intents,"
-           " coalesce(sum(support), 0) AS n_responses, "
-           + ", ".join(f"count(*) FILTER (WHERE kept AND {t} IS NOT NULL) AS used_{t}" for t in TOOLS)
-           + f" FROM groundtruth_picks WHERE lineage = :lineage AND valid_to = {OPEN_VERSION}")
+          " coalesce(sum(support), 0) AS n_responses, "
+          + ", ".join(f"count(*) FILTER (WHERE kept AND {t} IS NOT NULL) AS used_{t}" for t in TOOLS)
+          + f" FROM groundtruth_picks WHERE lineage = :lineage AND valid_to = {OPEN_VERSION}")
 
 
 def _rank_sql(name: str) -> str:
     """A pick's SQL with the candidates' order (``groundtruth_rank.sql``) filled in."""
-    return sql(name).replace("/*RANK*/", sql("groundtruth_rank.sql").strip()).replace("/*OPEN*/", str(OPEN_VERSION))
+    return sql(name).replace("/*RANK*/", sql("groundtruth_rank.sql").strip())
