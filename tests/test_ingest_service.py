@@ -176,6 +176,8 @@ def test_sigterm_finishes_the_batch_and_exits_zero(settings: Settings, tmp_path:
         if proc.poll() is None:
             proc.kill()
     assert "SIGTERM" in log.read_text()
+    # The CLI runs no thread of its own before its writers start, so writer processes are forked, not spawned.
+    assert ("2 writer processes (fork)" if mode == "--processes" else "2 writer threads") in log.read_text()
     rest = IngestService(s, IngestOptions(idle_exit_s=3)).run()
     assert sum(landed(s, [g.event_id for g in good]).values()) == len(good)
     assert rest.consumed < len(good)  # the first run committed what it wrote

@@ -19,7 +19,8 @@ def ingest(
     events: int = typer.Option(200_000, help="Events to produce and ingest."),
     seed: int = typer.Option(None, help="Event stream seed (default: a fresh one, so every event is new)."),
     writers: int = typer.Option(2, help="Writers (Postgres connections)."),
-    processes: bool = typer.Option(False, "--processes/--threads", help="Writers as child processes or threads."),
+    processes: bool = typer.Option(None, "--processes/--threads", show_default=False,
+                                   help="Writers as child processes or threads [default: as `flywheel ingest`]."),
 ) -> None:
     """Full ingest (Kafka -> validate -> Postgres) vs a minimal peer loop (consume, COPY jsonb, commit) on the same
     topic in the same run: events/s, their ratio (goal >= 0.8) and CPU us/event (goal <= 50 in total)."""
@@ -29,7 +30,7 @@ def ingest(
     r = run_bench(get_settings(), events, seed=seed, writers=writers, processes=processes)
     typer.echo(f"events={r.events} produced in {r.produce_s:.1f}s; rows written={r.rows}")
     typer.echo(f"peer loop:    {r.peer_rate:,.0f} events/s (consume, COPY jsonb, commit)")
-    typer.echo(f"ingest:       {r.ingest_rate:,.0f} events/s")
+    typer.echo(f"ingest:       {r.ingest_rate:,.0f} events/s ({r.writers} as writers)")
     typer.echo(f"ratio:        {r.ratio:.2f} (goal >= 0.80)")
     fmt = lambda d: ", ".join(f"{k} {v:.1f}" for k, v in sorted(d.items())) + f"; total {sum(d.values()):.1f}"  # noqa: E731
     typer.echo(f"CPU us/event peer loop: {fmt(r.cpu_peer_us)}")

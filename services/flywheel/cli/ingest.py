@@ -19,8 +19,9 @@ def ingest(
     batch_max_mb: float = typer.Option(16.0, help="Bytes per transaction, at most (MiB)."),
     group: str = typer.Option(None, help="Consumer group (default FLYWHEEL_INGEST_GROUP)."),
     writers: int = typer.Option(2, help="Writers (Postgres connections)."),
-    processes: bool = typer.Option(False, "--processes/--threads",
-                                   help="Writers as child processes (use spare cores) or threads."),
+    processes: bool = typer.Option(None, "--processes/--threads", show_default=False,
+                                   help="Writers as child processes or threads [default: processes when two or more "
+                                   "CPUs are usable]."),
     shutdown_grace_s: float = typer.Option(30.0, help="On SIGTERM, how long to wait for an unreachable Postgres "
                                            "before exiting 3 (unwritten batches stay uncommitted)."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),

@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from flywheel.contracts import ADJUST_KEYS, COLORS
+from flywheel.db.scratch import drop, recreate, scratch_settings
 from flywheel.settings import Settings
 
 EVENTS_PER_REQUEST = 5
@@ -138,24 +139,6 @@ _COLS = {
 }
 
 
-def _scratch(settings: Settings, name: str, artifacts: Path) -> Settings:
-    url = make_url(settings.db_url()).set(database=name)
-    return settings.model_copy(update={"database_url": url.render_as_string(hide_password=False),
-                                       "pg_database": name, "artifacts_dir": artifacts})
-
-
-def _admin(settings: Settings, sql: str) -> None:
-    from sqlalchemy import create_engine
-
-    url = make_url(settings.db_url()).set(database="postgres")
-    eng = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with eng.connect() as conn:
-            conn.execute(text(sql))
-    finally:
-        eng.dispose()
-
-
 def _db_events(settings: Settings, name: str) -> int | None:
     from sqlalchemy import create_engine
 
@@ -209,10 +192,9 @@ def bench_one(settings: Settings, n_events: int, seed: int = 0, keep: bool = Fal
     name = f"flywheel_bench_{n_events}"
     fresh = not (reuse and _db_events(settings, name) == n_requests * EVENTS_PER_REQUEST)
     if fresh:
-        _admin(settings, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        _admin(settings, f'CREATE DATABASE "{name}"')
+        recreate(settings, name)
     tmp = tempfile.TemporaryDirectory(prefix="flywheel-bench-")
-    s = _scratch(settings, name, Path(tmp.name))
+    s = scratch_settings(settings, name, artifacts_dir=Path(tmp.name))
     upgrade(s)
     eng = make_engine(s)
     try:
@@ -253,7 +235,7 @@ def bench_one(settings: Settings, n_events: int, seed: int = 0, keep: bool = Fal
         eng.dispose()
         tmp.cleanup()
         if not keep:
-            _admin(settings, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop(settings, name)
 
 
 def _incremental(s: Settings, eng: Any, new_events: int, seed: int, progress: Any, n_history: int,

@@ -19,6 +19,7 @@ from typing import Any
 from kafka import KafkaConsumer
 from rich.progress import Progress
 
+from flywheel.db.scratch import drop, recreate, scratch_settings
 from flywheel.events.publisher import EventPublisher
 from flywheel.ingest.cpu import CpuMeter
 from flywheel.ingest.service import IngestOptions, IngestService
@@ -37,6 +38,7 @@ class BenchResult:
     rows: int
     cpu_peer_us: dict[str, float] = field(default_factory=dict)  # CPU microseconds per event, by process
     cpu_ingest_us: dict[str, float] = field(default_factory=dict)
+    writers: str = ""  # e.g. "2 processes"
 
     @property
     def ratio(self) -> float:
@@ -85,17 +87,22 @@ def _peer_loop(settings: Any, topic: str, n: int, batch: int) -> float:
 
 
 def run_bench(settings: Any, events: int, seed: int | None = None, keep_topic: bool = False,
-              writers: int = 2, processes: bool = False) -> BenchResult:
+              writers: int = 2, processes: bool | None = None) -> BenchResult:
     import psycopg
 
+    from flywheel.db.migrate import upgrade
     from flywheel.ingest.sink import libpq_url
 
     tag = uuid.uuid4().hex[:8]
     seed = int(tag, 16) if seed is None else seed  # fresh event ids: every event must become a new row
-    topic, dlq = f"bench.events.{tag}", f"bench.dlq.{tag}"
+    topic, dlq, db = f"bench.events.{tag}", f"bench.dlq.{tag}", f"flywheel_bench_ingest_{tag}"
+    # Its own database: the synthetic events never reach the tables analysts and the nightly run read, and every run
+    # starts from empty tables, as the peer loop's does.
+    recreate(settings, db)
     ensure_topics(settings.bootstrap(), {topic: settings.topic_partitions, dlq: settings.topic_partitions})
-    s = settings.model_copy(update={"events_topic": topic, "dead_letter_topic": dlq, "ingest_group": f"bench-{tag}"})
+    s = scratch_settings(settings, db, events_topic=topic, dead_letter_topic=dlq, ingest_group=f"bench-{tag}")
     try:
+        upgrade(s)
         t0 = time.monotonic()
         with Progress(transient=True) as progress, EventPublisher(s.bootstrap(), topic, client_id="bench") as pub:
             task = progress.add_task(f"producing {events} events", total=events)
@@ -104,24 +111,29 @@ def run_bench(settings: Any, events: int, seed: int | None = None, keep_topic: b
                 if i % 5000 == 0:
                     progress.update(task, completed=i)
         produce_s = time.monotonic() - t0
-        roots = _process_roots(s)
+        roots = _process_roots(settings)  # the scratch settings name a database URL, not the embedded server
         with CpuMeter(roots) as cpu_peer:
             peer_rate = _peer_loop(s, topic, events, s.ingest_batch_size)
         with psycopg.connect(libpq_url(s.db_url())) as conn:
             before = _rows(conn)
         svc = IngestService(s, IngestOptions(max_events=events, progress_every_s=5, writers=writers,
                                            writer_processes=processes))
-        with CpuMeter(roots) as cpu_in:
+        # Sampling starts once the writers exist: a thread of the benchmark's own would make ingest spawn its
+        # writer processes rather than fork them, which `flywheel ingest` does not (service._start_writers).
+        with CpuMeter(roots, defer=True) as cpu_in:
+            svc.on_writers_started = cpu_in.start
             stats = svc.run()
         with psycopg.connect(libpq_url(s.db_url())) as conn:
             rows = _rows(conn) - before
         # Timed like the peer loop: from the first record, not from the group join.
         ingest_rate = stats.consumed / max(stats.active_seconds, 1e-9)
         per = lambda m: {k: v / events * 1e6 for k, v in m.seconds().items()}  # noqa: E731
-        return BenchResult(events, produce_s, peer_rate, ingest_rate, rows, per(cpu_peer), per(cpu_in))
+        mode = f"{max(writers, 1)} {'processes' if svc.processes else 'threads'}"
+        return BenchResult(events, produce_s, peer_rate, ingest_rate, rows, per(cpu_peer), per(cpu_in), mode)
     finally:
         if not keep_topic:
             delete_topics(settings.bootstrap(), [topic, dlq])
+        drop(settings, db)
 
 
 def _process_roots(s: Any) -> dict[str, int]:

@@ -47,11 +47,19 @@ class CpuMeter:
                     self._start.setdefault(key, c if first else 0.0)
                 self._last[key] = c
 
+    defer: bool = False  # True: the sampling thread waits for start(), e.g. until a service has forked its workers
+
     def __enter__(self) -> CpuMeter:
         self._sample(first=True)
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="cpu-meter")
-        self._thread.start()
+        if not self.defer:
+            self.start()
         return self
+
+    def start(self) -> None:
+        """Start sampling (processes that exit before the next sample keep their last seen CPU time)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, daemon=True, name="cpu-meter")
+            self._thread.start()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every_s):

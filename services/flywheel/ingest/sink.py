@@ -22,7 +22,6 @@ from typing import Any
 
 import msgspec
 import psycopg
-from sqlalchemy.engine import make_url
 
 from flywheel.events.validation import Accepted, ContractError, EventValidator, Rejection
 from flywheel.ingest.failures import MARK_PENDING_SQL, is_outage, row, safe_text, write_failures
@@ -98,8 +97,13 @@ class BatchResult:
 
 
 def libpq_url(sqlalchemy_url: str) -> str:
-    """psycopg wants a libpq URL; settings hold a SQLAlchemy one (postgresql+psycopg2://...)."""
-    return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """psycopg wants a libpq URL; settings hold a SQLAlchemy one (postgresql+psycopg2://...). Only the scheme
+    differs, so the rest is kept byte for byte (its percent-encoding included). Not parsed by SQLAlchemy: importing
+    it would cost every writer process ~0.15 s of CPU at start-up."""
+    scheme, sep, rest = sqlalchemy_url.partition("://")
+    if not sep or scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
+        raise ValueError(f"not a PostgreSQL URL: {scheme or sqlalchemy_url[:20]!r}://...")
+    return f"postgresql://{rest}"
 
 
 def record_bytes(r: Any) -> int:
