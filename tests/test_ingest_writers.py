@@ -9,9 +9,10 @@ import psycopg
 import pytest
 
 from flywheel.ingest.bench import run_bench
-from flywheel.ingest.service import IngestOptions, IngestService, writer_processes
+from flywheel.ingest.service import IngestOptions, IngestService
 from flywheel.ingest.sink import libpq_url
 from flywheel.ingest.synthetic import synthetic_events
+from flywheel.ingest.workers import writer_processes
 from flywheel.settings import Settings
 from tests.support.ingest import EVENT_TABLES, fresh_topics, landed, produce
 
@@ -43,7 +44,7 @@ def test_writer_processes_spawn_when_another_thread_runs(settings: Settings) -> 
     finally:
         other.set()
         t.join()
-    assert svc.start_method == "spawn"
+    assert svc.pool.start_method == "spawn"
     assert stats.consumed == len(good)
     assert sum(landed(s, [g.event_id for g in good]).values()) == len(good)
 

@@ -119,7 +119,7 @@ def run_bench(settings: Any, events: int, seed: int | None = None, keep_topic: b
         svc = IngestService(s, IngestOptions(max_events=events, progress_every_s=5, writers=writers,
                                            writer_processes=processes))
         # Sampling starts once the writers exist: a thread of the benchmark's own would make ingest spawn its
-        # writer processes rather than fork them, which `flywheel ingest` does not (service._start_writers).
+        # writer processes rather than fork them, which `flywheel ingest` does not (ingest/workers.py WriterPool).
         with CpuMeter(roots, defer=True) as cpu_in:
             svc.on_writers_started = cpu_in.start
             stats = svc.run()

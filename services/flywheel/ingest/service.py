@@ -11,10 +11,7 @@ Crash anywhere -> the uncommitted batches are read again and ON CONFLICT makes t
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import multiprocessing
-import os
 import queue
 import signal
 import threading
@@ -32,7 +29,7 @@ from flywheel.events.validation import load_validator
 from flywheel.ingest.heap import batch_friendly_gc
 from flywheel.ingest.metrics import IngestMetrics
 from flywheel.ingest.sink import BatchResult, batch_bytes, check_table_map, coords, split_by_bytes
-from flywheel.ingest.workers import pack, process_main, writer_loop
+from flywheel.ingest.workers import WriterPool, pack, writer_processes
 
 log = logging.getLogger("flywheel.ingest")
 
@@ -102,11 +99,7 @@ class IngestService:
         self.batch_size = self.opts.batch_size or settings.ingest_batch_size
         self._stop = threading.Event()
         self.processes = writer_processes(self.opts.writer_processes)
-        self.start_method = ""  # of the writer processes: chosen when they start
-        self._abort: Any = threading.Event()
-        self._inq: Any = queue.Queue(maxsize=self.opts.queue_depth)
-        self._outq: Any = queue.Queue()
-        self._writers: list[Any] = []
+        self.pool = WriterPool(settings, self.opts.writers, processes=self.processes, queue_depth=self.opts.queue_depth)
         self._inflight = 0
         self._seq = 0  # number of the next batch handed out
         self._commit_seq = 0  # number of the next batch whose offsets may be committed
@@ -130,7 +123,7 @@ class IngestService:
     def _collect(self, block: bool, timeout_s: float = 0.2) -> bool:
         """Take finished batches from the writer and commit their offsets. Returns True if one was taken."""
         try:
-            item = self._outq.get(block=block, timeout=timeout_s if block else None)
+            item = self.pool.outq.get(block=block, timeout=timeout_s if block else None)
         except queue.Empty:
             return False
         if isinstance(item, BaseException):
@@ -187,7 +180,7 @@ class IngestService:
             self._collect(block=True, timeout_s=min(0.5, max(deadline - time.monotonic(), 0.01)))
 
     def _check_writers(self) -> None:
-        if self._fatal is None and any(not w.is_alive() for w in self._writers):
+        if self._fatal is None and not self.pool.alive():
             self._fatal = RuntimeError("a writer died unexpectedly")
         if self._fatal is not None:
             raise IngestAborted(f"writer stopped: {self._fatal}") from self._fatal
@@ -196,7 +189,7 @@ class IngestService:
         item = pack(batch) if self.processes else batch
         while True:
             try:
-                self._inq.put((self._seq, item), timeout=0.2)
+                self.pool.inq.put((self._seq, item), timeout=0.2)
                 self._seq += 1
                 self._inflight += 1
                 return
@@ -231,40 +224,6 @@ class IngestService:
                 pass
         return batch, size
 
-    def _start_writers(self) -> None:
-        n = max(self.opts.writers, 1)
-        if self.processes:
-            # Forked from a process with no other thread, a writer starts with every module already imported; a
-            # spawned one starts a new interpreter (~0.5 s of CPU each). Forking is only safe without other threads
-            # (a lock one of them holds would stay locked in the child), so anything else spawns.
-            self.start_method = "fork" if threading.active_count() == 1 and os.name == "posix" else "spawn"
-            mp: Any = multiprocessing.get_context(self.start_method)
-            self._abort, self._inq, self._outq = mp.Event(), mp.Queue(maxsize=self.opts.queue_depth), mp.Queue()
-            level = logging.getLogger("flywheel.ingest").getEffectiveLevel()
-            self._writers = [mp.Process(target=process_main, name=f"ingest-writer-{i}", daemon=True,
-                                        args=(self.settings, self._inq, self._outq, self._abort, os.getpid(), level))
-                             for i in range(n)]
-        else:
-            self._writers = [threading.Thread(target=writer_loop, name=f"ingest-writer-{i}", daemon=True,
-                                              args=(self.settings, self._inq, self._outq, self._abort.is_set, False))
-                             for i in range(n)]
-        for w in self._writers:
-            w.start()
-
-    def _stop_writers(self) -> None:
-        if self.processes:
-            # A batch no writer took may still sit in the pipe (writers gone after an outage): it is read again from
-            # Kafka, as its offsets are not committed, so exiting must not wait for the pipe to drain (it never would).
-            self._inq.cancel_join_thread()
-        # If the queue stays full the writers are gone or stuck on an aborted batch; they are daemons.
-        with contextlib.suppress(queue.Full):
-            self._inq.put(None, timeout=5)
-        for w in self._writers:
-            w.join(timeout=10)
-            if self.processes and w.is_alive():
-                w.terminate()
-                w.join(timeout=5)
-
     def _lag(self, consumer: KafkaConsumer) -> int | None:
         total, known = 0, False
         for tp in consumer.assignment():
@@ -287,7 +246,7 @@ class IngestService:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 restore[sig] = signal.signal(sig, self._on_signal)
-        self._start_writers()  # first: before this process starts a thread of its own (see _start_writers)
+        self.pool.start()  # first: before this process starts a thread of its own (see WriterPool.start)
         if self.on_writers_started is not None:
             self.on_writers_started()
         try:
@@ -296,13 +255,13 @@ class IngestService:
             consumer = self._consumer = self._make_consumer(group)
             consumer.subscribe([s.events_topic], listener=_Listener(self))
         except BaseException:
-            self._stop_writers()
+            self.pool.stop()
             for sig, h in restore.items():
                 signal.signal(sig, h)
             raise
         log.info("ingest: %s -> Postgres, group %s, batch %d, %d writer %s, dead letters -> %s", s.events_topic,
-                 group, self.batch_size, len(self._writers),
-                 f"processes ({self.start_method})" if self.processes else "threads", s.dead_letter_topic)
+                 group, self.batch_size, self.pool.n,
+                 f"processes ({self.pool.start_method})" if self.processes else "threads", s.dead_letter_topic)
         t0 = time.monotonic()
         try:
             t_first = self._consume(consumer, t0)
@@ -311,12 +270,12 @@ class IngestService:
             if t_first is not None:
                 self.stats.active_seconds = time.monotonic() - t_first
             if self._inflight > 0:
-                self._abort.set()
+                self.pool.abort.set()
                 self._drain(timeout_s=15)
                 raise IngestAborted(f"{self._inflight} batch(es) not written (Postgres unreachable); their offsets "
                                     "are not committed, so they will be read again")
         except IngestAborted:
-            self._abort.set()
+            self.pool.abort.set()
             raise
         finally:
             self._close(consumer, t0, restore)
@@ -383,7 +342,7 @@ class IngestService:
                  "?" if lag is None else lag, self._inflight)
 
     def _close(self, consumer: KafkaConsumer, t0: float, restore: dict[Any, Any]) -> None:
-        self._stop_writers()
+        self.pool.stop()
         self.stats.seconds = time.monotonic() - t0
         self.stats.lag = self._lag(consumer) if self.stats.lag is None else self.stats.lag
         try:
@@ -392,21 +351,6 @@ class IngestService:
             log.warning("consumer close: %s", exc)
         for sig, h in restore.items():
             signal.signal(sig, h)
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, not the host's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def writer_processes(choice: bool | None, cpus: int | None = None) -> bool:
-    """Resolve the writer mode: an explicit choice stands; None picks processes when two or more CPUs are usable."""
-    if choice is not None:
-        return choice
-    return (usable_cpus() if cpus is None else cpus) >= 2
 
 
 def run_ingest(settings: Any, options: IngestOptions | None = None) -> IngestStats:

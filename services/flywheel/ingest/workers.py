@@ -11,9 +11,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import multiprocessing
 import os
+import queue
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -63,6 +66,72 @@ def writer_loop(settings: Any, inq: Any, outq: Any, should_abort: Callable[[], b
     finally:
         sink.close()
         dlq.close()
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def writer_processes(choice: bool | None, cpus: int | None = None) -> bool:
+    """Resolve the writer mode: an explicit choice stands; None picks processes when two or more CPUs are usable."""
+    if choice is not None:
+        return choice
+    return (usable_cpus() if cpus is None else cpus) >= 2
+
+
+class WriterPool:
+    """The writers and the queues between them and the consumer thread: threads, or child processes."""
+
+    def __init__(self, settings: Any, n: int, *, processes: bool, queue_depth: int) -> None:
+        self.settings = settings
+        self.n = max(n, 1)
+        self.processes = processes
+        self.queue_depth = queue_depth
+        self.start_method = ""  # of the writer processes: chosen when they start
+        self.abort: Any = threading.Event()
+        self.inq: Any = queue.Queue(maxsize=queue_depth)  # (seq, batch), then None to stop
+        self.outq: Any = queue.Queue()  # (seq, BatchResult) or the exception that stopped a writer
+        self.writers: list[Any] = []
+
+    def start(self) -> None:
+        if self.processes:
+            # Forked from a process with no other thread, a writer starts with every module already imported; a
+            # spawned one starts a new interpreter (~0.5 s of CPU each). Forking is only safe without other threads
+            # (a lock one of them holds would stay locked in the child), so anything else spawns.
+            self.start_method = "fork" if threading.active_count() == 1 and os.name == "posix" else "spawn"
+            mp: Any = multiprocessing.get_context(self.start_method)
+            self.abort, self.inq, self.outq = mp.Event(), mp.Queue(maxsize=self.queue_depth), mp.Queue()
+            level = logging.getLogger("flywheel.ingest").getEffectiveLevel()
+            self.writers = [mp.Process(target=process_main, name=f"ingest-writer-{i}", daemon=True,
+                                       args=(self.settings, self.inq, self.outq, self.abort, os.getpid(), level))
+                            for i in range(self.n)]
+        else:
+            self.writers = [threading.Thread(target=writer_loop, name=f"ingest-writer-{i}", daemon=True,
+                                             args=(self.settings, self.inq, self.outq, self.abort.is_set, False))
+                            for i in range(self.n)]
+        for w in self.writers:
+            w.start()
+
+    def alive(self) -> bool:
+        return all(w.is_alive() for w in self.writers)
+
+    def stop(self) -> None:
+        if self.processes:
+            # A batch no writer took may still sit in the pipe (writers gone after an outage): it is read again from
+            # Kafka, as its offsets are not committed, so exiting must not wait for the pipe to drain (it never would).
+            self.inq.cancel_join_thread()
+        # If the queue stays full the writers are gone or stuck on an aborted batch; they are daemons.
+        with contextlib.suppress(queue.Full):
+            self.inq.put(None, timeout=5)
+        for w in self.writers:
+            w.join(timeout=10)
+            if self.processes and w.is_alive():
+                w.terminate()
+                w.join(timeout=5)
 
 
 def _die_with_parent(parent: int) -> None:
