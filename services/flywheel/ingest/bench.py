@@ -96,12 +96,12 @@ def run_bench(settings: Any, events: int, seed: int | None = None, keep_topic: b
     tag = uuid.uuid4().hex[:8]
     seed = int(tag, 16) if seed is None else seed  # fresh event ids: every event must become a new row
     topic, dlq, db = f"bench.events.{tag}", f"bench.dlq.{tag}", f"flywheel_bench_ingest_{tag}"
-    # Its own database: the synthetic events never reach the tables analysts and the nightly run read, and every run
-    # starts from empty tables, as the peer loop's does.
-    recreate(settings, db)
     ensure_topics(settings.bootstrap(), {topic: settings.topic_partitions, dlq: settings.topic_partitions})
     s = scratch_settings(settings, db, events_topic=topic, dead_letter_topic=dlq, ingest_group=f"bench-{tag}")
     try:
+        # Its own database: the synthetic events never reach the tables analysts and the nightly run read, and every
+        # run starts from empty tables, as the peer loop's does.
+        recreate(settings, db)
         upgrade(s)
         t0 = time.monotonic()
         with Progress(transient=True) as progress, EventPublisher(s.bootstrap(), topic, client_id="bench") as pub:

@@ -49,7 +49,7 @@ class IngestOptions:
     queue_depth: int = 3
     writers: int = 2  # writers (Postgres connections)
     # Writers as child processes (own GIL) instead of threads; None: processes when this process may run on two or
-    # more CPUs (docs/events.md#throughput-flywheel-bench-ingest: 1.3-1.5x the thread rate on two cores).
+    # more CPUs (docs/events.md#throughput-flywheel-bench-ingest: about 1.8x the thread rate on two cores).
     writer_processes: bool | None = False
     progress_every_s: float = 5.0
     shutdown_grace_s: float = 30.0  # on SIGTERM, how long to wait for an unreachable Postgres
@@ -247,9 +247,9 @@ class IngestService:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 restore[sig] = signal.signal(sig, self._on_signal)
         self.pool.start()  # first: before this process starts a thread of its own (see WriterPool.start)
-        if self.on_writers_started is not None:
-            self.on_writers_started()
         try:
+            if self.on_writers_started is not None:
+                self.on_writers_started()
             if self.opts.metrics_port:
                 self.metrics.serve(self.opts.metrics_port)
             consumer = self._consumer = self._make_consumer(group)
