@@ -4,6 +4,7 @@ thread, spawned otherwise; and the benchmark that measures them never writes int
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -12,7 +13,7 @@ from flywheel.ingest.bench import run_bench
 from flywheel.ingest.service import IngestOptions, IngestService
 from flywheel.ingest.sink import libpq_url
 from flywheel.ingest.synthetic import synthetic_events
-from flywheel.ingest.workers import writer_processes
+from flywheel.ingest.workers import usable_cpus, writer_processes
 from flywheel.settings import Settings
 from tests.support.ingest import EVENT_TABLES, fresh_topics, landed, produce
 
@@ -22,6 +23,17 @@ def test_writer_mode_defaults_to_processes_where_two_cpus_are_usable() -> None:
     assert writer_processes(None, cpus=2) is True
     assert writer_processes(False, cpus=16) is False  # an explicit choice stands
     assert writer_processes(True, cpus=1) is True
+
+
+def test_usable_cpus_follow_a_container_cpu_quota(tmp_path: Path) -> None:
+    f = tmp_path / "cpu.max"
+    mask = usable_cpus(str(tmp_path / "absent"))  # no cgroup file: the affinity mask alone
+    f.write_text("max 100000\n")
+    assert usable_cpus(str(f)) == mask
+    f.write_text("50000 100000\n")  # half a CPU: still one, and threads by default
+    assert usable_cpus(str(f)) == 1 and writer_processes(None, cpus=usable_cpus(str(f))) is False
+    f.write_text(f"{(mask + 8) * 100000} 100000\n")  # a quota above the mask does not add CPUs
+    assert usable_cpus(str(f)) == mask
 
 
 def test_libpq_url_keeps_everything_but_the_driver() -> None:
