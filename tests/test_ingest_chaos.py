@@ -121,10 +121,13 @@ def test_postgres_outage_mid_stream_loses_nothing(settings: Settings, tmp_path: 
         s = fresh_topics(settings, "pgdown", database_url=url)
         good = list(synthetic_events(3000, seed=22))
         ids = [g.event_id for g in good]
-        producer = produce_in_background(s, [(g.key, g.value) for g in good], rate=250)
         log = tmp_path / "ingest.log"
         proc = start_ingest(s, ["--batch-size", "200", "--shutdown-grace-s", "3", mode], log)
         try:
+            # The stream starts once ingest holds the partitions: on a busy machine joining the group can outlast
+            # the whole stream, and then nothing would be left to write when Postgres goes down.
+            assert wait_for(lambda: "assigned partitions" in log.read_text(), timeout=60), log.read_text()[-3000:]
+            producer = produce_in_background(s, [(g.key, g.value) for g in good], rate=250)
             assert wait_for(lambda: total(s, ids) > 0, timeout=60), log.read_text()[-3000:]
             pg.stop()
             time.sleep(5)
