@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from flywheel.contracts import ADJUST_KEYS, COLORS
-from flywheel.db.scratch import drop, recreate, scratch_settings
+from flywheel.db.scratch import drop, exists, recreate, scratch_settings
 from flywheel.settings import Settings
 
 EVENTS_PER_REQUEST = 5
@@ -142,15 +141,9 @@ _COLS = {
 def _db_events(settings: Settings, name: str) -> int | None:
     from sqlalchemy import create_engine
 
-    url = make_url(settings.db_url()).set(database="postgres")
-    eng = create_engine(url)
-    try:
-        with eng.connect() as conn:
-            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
-                return None
-    finally:
-        eng.dispose()
-    eng = create_engine(make_url(settings.db_url()).set(database=name))
+    if not exists(settings, name):
+        return None
+    eng = create_engine(scratch_settings(settings, name).db_url())
     try:
         with eng.connect() as conn:
             return int(conn.execute(text("SELECT (SELECT count(*) FROM intents) + (SELECT count(*) FROM responses)"

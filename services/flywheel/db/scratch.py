@@ -11,14 +11,20 @@ from sqlalchemy.engine import make_url
 from flywheel.settings import Settings
 
 
-def admin(settings: Settings, sql: str) -> None:
-    """Run one statement outside a transaction in the server's `postgres` database (CREATE/DROP DATABASE)."""
+def admin(settings: Settings, sql: str, params: dict[str, Any] | None = None) -> Any:
+    """Run one statement outside a transaction in the server's `postgres` database (CREATE/DROP DATABASE, catalog
+    lookups); returns its first row, if it has rows."""
     eng = create_engine(make_url(settings.db_url()).set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with eng.connect() as conn:
-            conn.execute(text(sql))
+            result = conn.execute(text(sql), params or {})
+            return result.first() if result.returns_rows else None
     finally:
         eng.dispose()
+
+
+def exists(settings: Settings, name: str) -> bool:
+    return admin(settings, "SELECT 1 FROM pg_database WHERE datname = :n", {"n": name}) is not None
 
 
 def scratch_settings(settings: Settings, name: str, **update: Any) -> Settings:

@@ -114,8 +114,6 @@ def run_bench(settings: Any, events: int, seed: int | None = None, keep_topic: b
         roots = _process_roots(settings)  # the scratch settings name a database URL, not the embedded server
         with CpuMeter(roots) as cpu_peer:
             peer_rate = _peer_loop(s, topic, events, s.ingest_batch_size)
-        with psycopg.connect(libpq_url(s.db_url())) as conn:
-            before = _rows(conn)
         svc = IngestService(s, IngestOptions(max_events=events, progress_every_s=5, writers=writers,
                                            writer_processes=processes))
         # Sampling starts once the writers exist: a thread of the benchmark's own would make ingest spawn its
@@ -124,11 +122,11 @@ def run_bench(settings: Any, events: int, seed: int | None = None, keep_topic: b
             svc.on_writers_started = cpu_in.start
             stats = svc.run()
         with psycopg.connect(libpq_url(s.db_url())) as conn:
-            rows = _rows(conn) - before
+            rows = _rows(conn)  # the scratch database's event tables started empty
         # Timed like the peer loop: from the first record, not from the group join.
         ingest_rate = stats.consumed / max(stats.active_seconds, 1e-9)
         per = lambda m: {k: v / events * 1e6 for k, v in m.seconds().items()}  # noqa: E731
-        mode = f"{max(writers, 1)} {'processes' if svc.processes else 'threads'}"
+        mode = f"{max(writers, 1)} {'processes' if svc.pool.processes else 'threads'}"
         return BenchResult(events, produce_s, peer_rate, ingest_rate, rows, per(cpu_peer), per(cpu_in), mode)
     finally:
         if not keep_topic:

@@ -98,8 +98,8 @@ class IngestService:
         self.stats = IngestStats()
         self.batch_size = self.opts.batch_size or settings.ingest_batch_size
         self._stop = threading.Event()
-        self.processes = writer_processes(self.opts.writer_processes)
-        self.pool = WriterPool(settings, self.opts.writers, processes=self.processes, queue_depth=self.opts.queue_depth)
+        self.pool = WriterPool(settings, self.opts.writers, processes=writer_processes(self.opts.writer_processes),
+                               queue_depth=self.opts.queue_depth)
         self._inflight = 0
         self._seq = 0  # number of the next batch handed out
         self._commit_seq = 0  # number of the next batch whose offsets may be committed
@@ -186,7 +186,7 @@ class IngestService:
             raise IngestAborted(f"writer stopped: {self._fatal}") from self._fatal
 
     def _submit(self, batch: list[Any]) -> None:
-        item = pack(batch) if self.processes else batch
+        item = pack(batch) if self.pool.processes else batch
         while True:
             try:
                 self.pool.inq.put((self._seq, item), timeout=0.2)
@@ -261,7 +261,8 @@ class IngestService:
             raise
         log.info("ingest: %s -> Postgres, group %s, batch %d, %d writer %s, dead letters -> %s", s.events_topic,
                  group, self.batch_size, self.pool.n,
-                 f"processes ({self.pool.start_method})" if self.processes else "threads", s.dead_letter_topic)
+                 f"processes ({self.pool.start_method})" if self.pool.processes else "threads",
+                 s.dead_letter_topic)
         t0 = time.monotonic()
         try:
             t_first = self._consume(consumer, t0)
