@@ -85,6 +85,65 @@ def test_a_reset_starts_the_lineage_over_and_earlier_runs_still_read(settings, e
     assert get_run(settings, engine=engine).run_id == again.run_id
 
 
+def _lineage_counts(engine, lineage: str) -> tuple[dict, dict]:
+    """The counts a lineage keeps, and the same counted again from its open versions."""
+    from flywheel.datasets.groundtruth_sql import COUNTED, COUNTS
+
+    with engine.connect() as conn:
+        kept = conn.execute(text(f"SELECT {', '.join(COUNTED)} FROM groundtruth_lineages WHERE lineage = :l"),
+                            {"l": lineage}).mappings().one()
+        return dict(kept), dict(conn.execute(text(COUNTS), {"lineage": lineage}).mappings().one())
+
+
+def test_nights_close_in_place_keep_one_open_version_per_intent_and_the_lineage_counts(settings, engine, w):
+    for night in range(4):
+        for i in range(4):
+            w.request(f"mood {i}", {"filter": F if (i + night) % 3 else G, "adjust": None},
+                      {"filter": (i * night) % 2 == 0})
+        w.request(f"only tonight {night}", {"filter": G}, {"filter": False})
+        w.flush()
+        run = run_groundtruth(settings, engine=engine)
+        kept, recount = _lineage_counts(engine, "inc:teacher")
+        assert kept == recount
+        assert (run.n_intents_seen, run.n_intents, run.n_responses) == (
+            recount["n_intents_seen"], recount["n_intents"], recount["n_responses"])
+        assert run.used == {t: recount["used_" + t] for t in run.used}
+    with engine.connect() as conn:
+        assert conn.execute(text(
+            "SELECT count(*) FROM (SELECT intent_norm FROM groundtruth_picks WHERE lineage = 'inc:teacher'"
+            " AND valid_to = 9223372036854775807 GROUP BY intent_norm HAVING count(*) > 1) d")).scalar_one() == 0
+        # every night closed the versions it replaced: only the newest version of an intent is open
+        assert conn.execute(text(
+            "SELECT count(*) FROM groundtruth_picks p WHERE lineage = 'inc:teacher' AND valid_to = 9223372036854775807"
+            " AND EXISTS (SELECT 1 FROM groundtruth_picks q WHERE q.lineage = p.lineage"
+            " AND q.intent_norm = p.intent_norm AND q.valid_from > p.valid_from)")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM groundtruth_picks WHERE lineage = 'inc:teacher'"
+                                 " AND valid_to <> 9223372036854775807")).scalar_one() > 0
+
+
+def test_migration_0017_fills_in_the_lineage_counts(settings, engine, w):
+    from flywheel.db.migrate import downgrade, upgrade
+
+    for i in range(3):
+        w.request(f"scene {i}", {"filter": F}, {"filter": i != 1})
+    w.flush()
+    run_groundtruth(settings, engine=engine)
+    w.request("scene 0", {"filter": G}, {"filter": True})
+    w.flush()
+    run_groundtruth(settings, engine=engine)
+    downgrade(settings, "0016")
+    try:
+        upgrade(settings)
+        kept, recount = _lineage_counts(engine, "inc:teacher")
+        assert kept == recount and recount["n_intents_seen"] == 3 and recount["n_intents"] == 2
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT to_regclass('ux_groundtruth_picks_open')")).scalar() is None
+            assert "fillfactor=75" in conn.execute(text(
+                "SELECT reloptions FROM pg_class WHERE relname = 'groundtruth_picks'")).scalar_one()
+    finally:
+        upgrade(settings)
+
+
 def _open_ingest_transaction(settings):
     """A connection named like ingest, inside a transaction that wrote one request and has not committed."""
     eng = create_engine(settings.db_url(), connect_args={"application_name": APPLICATION_NAME})

@@ -33,10 +33,20 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from flywheel.contracts import TOOLS
 from flywheel.datasets.groundtruth_fold import Fold, await_ingest, fold, folded_watermark, index_probes
-from flywheel.datasets.groundtruth_sql import ARM, COUNTS, Arms, Mode, changed_pick_sql, groundtruth_sql, versions_sql
+from flywheel.datasets.groundtruth_sql import (
+    ARM,
+    COUNTED,
+    COUNTS,
+    Arms,
+    Mode,
+    changed_pick_sql,
+    groundtruth_sql,
+    versions_sql,
+)
 from flywheel.db.datasets import OPEN_VERSION
 from flywheel.db.engine import owned_engine
 from flywheel.db.runs import track_run
@@ -95,7 +105,7 @@ def current_watermark(conn: Any) -> datetime | None:
 
 def run_groundtruth(settings: Settings, watermark: datetime | None = None, teacher_arm: str = "teacher",
                     *, arms: Arms | None = None, mode: Mode = "incremental", engine: Engine | None = None,
-                    work_mem: str = "512MB", airflow_run_id: str | None = None,
+                    work_mem: str = "512MB", temp_buffers: str = "128MB", airflow_run_id: str | None = None,
                     ingest_timeout_s: float = 120.0) -> GroundTruthRun:
     """The groundtruth stage: compute (or return the stored) ground truth for the events ingested up to
     ``watermark`` (default: all) from the responses of ``arms`` (default: ``settings.groundtruth_arms``), recorded
@@ -106,7 +116,8 @@ def run_groundtruth(settings: Settings, watermark: datetime | None = None, teach
     inputs = {"watermark": watermark, "teacher_arm": teacher_arm, "arms": arms, "mode": mode}
     with owned_engine(settings, engine) as eng, \
             track_run(eng, stage="groundtruth", inputs=inputs, airflow_run_id=airflow_run_id) as out:
-        run = _compute(eng, watermark, teacher_arm, work_mem, arms=arms, mode=mode, ingest_timeout_s=ingest_timeout_s)
+        run = _compute(eng, watermark, teacher_arm, work_mem, arms=arms, mode=mode, ingest_timeout_s=ingest_timeout_s,
+                       temp_buffers=temp_buffers)
         out.update(groundtruth_run_id=run.run_id, created=run.created, watermark=run.watermark,
                    n_intents=run.n_intents, n_responses=run.n_responses, used=run.used,
                    mode=run.params.get("mode"), fold=run.params.get("fold"))
@@ -114,7 +125,7 @@ def run_groundtruth(settings: Settings, watermark: datetime | None = None, teach
 
 
 def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem: str, *, arms: Arms,
-             mode: Mode, ingest_timeout_s: float) -> GroundTruthRun:
+             mode: Mode, ingest_timeout_s: float, temp_buffers: str = "128MB") -> GroundTruthRun:
     with eng.begin() as conn:
         wm = watermark if watermark is not None else current_watermark(conn)
         if wm is None:
@@ -146,10 +157,10 @@ def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem
         # cache keyed by three JSONB values per response.
         conn.execute(text(f"SET LOCAL work_mem = '{_safe_mem(work_mem)}'"))
         conn.execute(text("SET LOCAL enable_memoize = off"))
+        _temp_buffers(conn, temp_buffers)
         t0 = time.perf_counter()
         args = {"run_id": run_id, "arm": teacher_arm, "watermark": wm, "seq": seq, "lineage": f"full:{seq}"}
-        _pick(conn, args, params, mode=mode, arms=arms)
-        stats = conn.execute(text(COUNTS), args).mappings().one()
+        stats = _pick(conn, args, params, mode=mode, arms=arms)
         params["used"] = {t: stats["used_" + t] for t in TOOLS}
         duration = time.perf_counter() - t0
         conn.execute(text(
@@ -162,9 +173,9 @@ def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem
         return _load_run(conn, run_id, created=True)
 
 
-def _pick(conn: Any, args: dict[str, Any], params: dict[str, Any], *, mode: Mode, arms: Arms) -> None:
-    """Fold (incremental) and write the run's versions. Fills ``params``, and ``args``' ``seq`` and ``lineage``
-    (docs/domain.md#d21-versioned-ground-truth-rows)."""
+def _pick(conn: Any, args: dict[str, Any], params: dict[str, Any], *, mode: Mode, arms: Arms) -> dict[str, int]:
+    """Fold (incremental) and write the run's versions; returns the run's counts (``COUNTED``). Fills ``params``,
+    and ``args``' ``seq`` and ``lineage`` (docs/domain.md#d21-versioned-ground-truth-rows)."""
     if mode == "incremental":
         try:
             folded = fold(conn, watermark=args["watermark"],
@@ -175,8 +186,7 @@ def _pick(conn: Any, args: dict[str, Any], params: dict[str, Any], *, mode: Mode
             params.update(mode="incremental", fold=None if folded is None else {
                 "since": folded.since, "n_requests": folded.n_requests, "n_responses": folded.n_responses,
                 "n_candidates": folded.n_candidates, "duration_s": round(folded.duration_s, 3)})
-            _pick_lineage(conn, args, params, arms=arms, folded=folded)
-            return
+            return _pick_lineage(conn, args, params, arms=arms, folded=folded)
     params.setdefault("mode", "full")
     n_resp = conn.execute(text("SELECT count(*) FROM responses WHERE ingested_at <= :watermark"
                                + (ARM if arms == "teacher" else "")), args).scalar_one()
@@ -191,26 +201,30 @@ def _pick(conn: Any, args: dict[str, Any], params: dict[str, Any], *, mode: Mode
         stats = conn.execute(text(groundtruth_sql(arms=arms, dedupe_intents=True)), args).mappings().one()
         params["deduped_intents"] = True
     attempt.commit()
+    return dict(conn.execute(text(COUNTS), args).mappings().one())
 
 
 def _pick_lineage(conn: Any, args: dict[str, Any], params: dict[str, Any], *, arms: Arms,
-                  folded: Fold | None) -> None:
+                  folded: Fold | None) -> dict[str, int]:
     """An incremental run's versions: the lineage of its arm setting re-picks the intents changed since its last run
     (every intent on its first run). Runs under the fold's lock, so a lineage's runs take their ``seq`` in the order
     they write. When the lineage's last run came right before this run's fold (the nightly case), only the
-    candidates that fold changed are compared with the current picks (``changed_pick_sql``)."""
+    candidates that fold changed are compared with the current picks (``changed_pick_sql``). The lineage keeps the
+    counts of its open versions: a first run counts them, a later one adds what it changed."""
     lineage = _lineage(args["arm"], arms)
     seq = conn.execute(text("SELECT nextval(pg_get_serial_sequence('groundtruth_runs', 'seq'))")).scalar_one()
     args.update(lineage=lineage, seq=seq)
-    last = conn.execute(text("SELECT fold_id FROM groundtruth_lineages WHERE lineage = :l FOR UPDATE"),
-                        {"l": lineage}).scalar()
+    known = conn.execute(text(f"SELECT fold_id, {', '.join(COUNTED)} FROM groundtruth_lineages WHERE lineage = :l"
+                              " FOR UPDATE"), {"l": lineage}).mappings().first()
+    last = None if known is None else known["fold_id"]
     t0 = time.perf_counter()
-    if last is None:  # close whatever a lineage forgotten by a reset left open, then pick every intent
+    if known is None:  # close whatever a lineage forgotten by a reset left open, then pick every intent
         conn.execute(text(f"UPDATE groundtruth_picks SET valid_to = :seq WHERE lineage = :lineage"
                           f" AND valid_to = {OPEN_VERSION}"), args)
         conn.execute(text(groundtruth_sql(mode="incremental", arms=arms)), args)
         conn.execute(text("ANALYZE groundtruth_picks"))  # every intent just written: plan the next night on it
         params["repick"] = {"first": True}
+        counts = dict(conn.execute(text(COUNTS), args).mappings().one())
     else:
         # Only this run's fold since the lineage's last run: gt_changed holds all that moved.
         changed = (arms == "teacher" and folded is not None and folded.since is not None
@@ -235,16 +249,23 @@ def _pick_lineage(conn: Any, args: dict[str, Any], params: dict[str, Any], *, ar
             t1 = time.perf_counter()
             n = conn.execute(text(versions_sql("groundtruth_repick.sql")), args).mappings().one()
             conn.execute(text("DROP TABLE gt_repick, gt_picked"))
-        params["repick"] = {"since_fold": last, "changed_only": changed, **dict(n), "pick_s": round(t1 - t0, 3)}
+        written = dict(n)
+        counts = {k: known[k] + written.pop("d_" + k) for k in COUNTED}
+        params["repick"] = {"since_fold": last, "changed_only": changed, **written, "pick_s": round(t1 - t0, 3)}
     params["repick"]["duration_s"] = round(time.perf_counter() - t0, 3)
-    conn.execute(text(
-        "INSERT INTO groundtruth_lineages (lineage, fold_id, seq)"
-        " VALUES (:l, (SELECT coalesce(max(id), 0) FROM groundtruth_folds), :seq)"
-        " ON CONFLICT (lineage) DO UPDATE SET fold_id = excluded.fold_id, seq = excluded.seq"),
-        {"l": lineage, "seq": seq})
+    conn.execute(text(_SAVE_LINEAGE), {"l": lineage, "seq": seq, **counts})
     # What every lineage has re-picked is needed by none (a new lineage starts by picking every intent).
     conn.execute(text("DELETE FROM groundtruth_fold_intents WHERE fold_id <= (SELECT min(fold_id) FROM"
                       " groundtruth_lineages)"))
+    return counts
+
+
+# Where a lineage stands after a run: the last fold, the run, and the counts of its open versions.
+_SAVE_LINEAGE = (f"INSERT INTO groundtruth_lineages (lineage, fold_id, seq, {', '.join(COUNTED)}) VALUES (:l,"
+                 " (SELECT coalesce(max(id), 0) FROM groundtruth_folds), :seq, "
+                 + ", ".join(":" + k for k in COUNTED) + ") ON CONFLICT (lineage) DO UPDATE SET"
+                 " fold_id = excluded.fold_id, seq = excluded.seq, "
+                 + ", ".join(f"{k} = excluded.{k}" for k in COUNTED))
 
 
 def _lineage(teacher_arm: str, arms: Arms) -> str:
@@ -258,6 +279,22 @@ def _forget(conn: Any, run_id: str) -> None:
                            {"r": run_id}).scalar()
     if lineage is not None and lineage.startswith("full:"):  # an incremental lineage's versions are shared
         conn.execute(text("DELETE FROM groundtruth_picks WHERE lineage = :l"), {"l": lineage})
+
+
+def _temp_buffers(conn: Any, value: str) -> None:
+    """Keep a night's temporary tables in memory (gt_changed and gt_touched: ~15 MB at 100k new events; the default
+    8MB writes them out and reads them back, ~0.07 s at 10M events). Only a session that has not used a temporary
+    table yet can change it: a pooled connection that has keeps the size it has."""
+    value = _safe_mem(value)
+    if conn.execute(text("SELECT current_setting('temp_buffers')")).scalar_one() == value:
+        return
+    attempt = conn.begin_nested()
+    try:
+        conn.execute(text(f"SET temp_buffers = '{value}'"))
+    except DBAPIError:
+        attempt.rollback()
+    else:
+        attempt.commit()
 
 
 def _safe_mem(value: str) -> str:

@@ -4,6 +4,7 @@ brackets are filled in here, from one list of a version's columns and one order 
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -39,7 +40,7 @@ def changed_pick_sql() -> str:
     decided, picks = [], []
     for t in TOOLS:
         f = f"FILTER (WHERE tool = '{t}')"
-        decided.append(f"count(*) {f} > 0 AS {t}_touched, (array_agg(output) {f})[1] AS {t}, max(shown) {f} AS "
+        decided.append(f"count(*) {f} > 0 AS {t}_touched, any_value(output) {f} AS {t}, max(shown) {f} AS "
                        f"{t}_shown, max(exports) {f} AS {t}_exports, max(d_candidates) {f} AS {t}_new, "
                        f"bool_or(exported) {f} AS {t}_exported")
         picks.append(f"CASE WHEN i.{t}_touched THEN i.{t} ELSE p.{t} END AS {t}, "
@@ -77,19 +78,31 @@ PICK_COLUMNS = ("kept", "support", *(t + part for t in TOOLS
 
 
 def versions_sql(name: str, *, rank: bool = False) -> str:
-    """An SQL file that writes versions, its column lists and the open ``valid_to`` filled in."""
+    """An SQL file that writes versions, its column lists, the open ``valid_to`` and the counts filled in."""
     body = _rank_sql(name) if rank else sql(name)
+    deltas = ", ".join(f"coalesce({_counted('n')[k]}, 0) - coalesce({_counted('c')[k]}, 0) AS d_{k}" for k in COUNTED)
+    body = re.sub(r"/\*SUM_DELTAS (\w+)\*/", lambda m: ", ".join(
+        f"(SELECT coalesce(sum(d_{k}), 0) FROM {m.group(1)}) AS d_{k}" for k in COUNTED), body)
     return (body.replace("/*OLD_COLUMNS*/", ", ".join("c." + c for c in PICK_COLUMNS))
             .replace("/*NEW_COLUMNS*/", ", ".join("n." + c for c in PICK_COLUMNS))
-            .replace("/*COLUMNS*/", ", ".join(PICK_COLUMNS)).replace("/*OPEN*/", str(OPEN_VERSION)))
+            .replace("/*COLUMNS*/", ", ".join(PICK_COLUMNS)).replace("/*OPEN*/", str(OPEN_VERSION))
+            .replace("/*COUNT_DELTAS*/", deltas))
 
 
-# A run's counts from its versions, the open ones of its lineage (a later incremental run writes only the picks that
-# changed): read through ux_groundtruth_picks_open, so the cost follows the intents, not the nights.
-COUNTS = ("SELECT count(*) AS n_intents_seen, count(*) FILTER (WHERE kept) AS n_intents,"
-          " coalesce(sum(support), 0) AS n_responses, "
-          + ", ".join(f"count(*) FILTER (WHERE kept AND {t} IS NOT NULL) AS used_{t}" for t in TOOLS)
-          + f" FROM groundtruth_picks WHERE lineage = :lineage AND valid_to = {OPEN_VERSION}")
+def _counted(v: str) -> dict[str, str]:
+    """A run's counts, each as what one version ``v`` (an alias; NULL = none) adds: intents seen, intents kept,
+    responses (support), and per tool the kept intents that use it."""
+    return {"n_intents_seen": f"({v}.intent_norm IS NOT NULL)::int", "n_intents": f"{v}.kept::int",
+            "n_responses": f"{v}.support",
+            **{f"used_{t}": f"({v}.kept AND {v}.{t} IS NOT NULL)::int" for t in TOOLS}}
+
+
+COUNTED = tuple(_counted("v"))  # also the names of groundtruth_lineages' count columns (0017)
+
+# A run's counts from its versions, the open ones of its lineage: a full run, and the first run of an incremental
+# lineage. A later incremental run adds to its lineage's counts what its versions changed (d_* of the writes).
+COUNTS = ("SELECT " + ", ".join(f"coalesce(sum({e}), 0)::bigint AS {k}" for k, e in _counted("v").items())
+          + f" FROM groundtruth_picks v WHERE v.lineage = :lineage AND v.valid_to = {OPEN_VERSION}")
 
 
 def _rank_sql(name: str) -> str:

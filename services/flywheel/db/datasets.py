@@ -23,7 +23,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
-    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -64,9 +63,9 @@ class GroundTruthPick(Base):
     [valid_from, valid_to). The view ``groundtruth_rows`` resolves a run's rows, one per intent and tool."""
 
     __tablename__ = "groundtruth_picks"
-    # One open version per intent and lineage (0016): a night finds the ones it replaces by intent.
-    __table_args__ = (Index("ux_groundtruth_picks_open", "lineage", "intent_norm", unique=True,
-                            postgresql_where=text(f"valid_to = {OPEN_VERSION}")),)
+    # One open version per intent and lineage, kept by the writers: no index covers valid_to, so closing a version
+    # rewrites it in place (0017, fillfactor 75); a night finds an intent's current version as its latest in the
+    # primary key.
 
     lineage: Mapped[str] = mapped_column(String(80), primary_key=True)
     intent_norm: Mapped[str] = mapped_column(Text, primary_key=True)
@@ -102,6 +101,13 @@ class GroundTruthLineage(Base):
     lineage: Mapped[str] = mapped_column(String(80), primary_key=True)
     fold_id: Mapped[int] = mapped_column(BigInteger)
     seq: Mapped[int] = mapped_column(BigInteger)
+    # The counts of its open versions (a run's counts, groundtruth_sql.COUNTED), kept up by each run (0017).
+    n_intents_seen: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    n_intents: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    n_responses: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    used_adjust: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    used_selective_adjust: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    used_filter: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class GroundTruthCandidate(Base):

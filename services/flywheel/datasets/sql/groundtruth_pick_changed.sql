@@ -22,11 +22,13 @@ WITH grp AS (  -- each touched (intent, tool): its best changed candidate, and w
     WINDOW w AS (PARTITION BY intent_norm, tool)
     ORDER BY intent_norm, tool, /*RANK*/
 ),
-cur AS (  -- the lineage's current version of each touched intent
+cur AS (  -- the lineage's current version of each touched intent: its latest, if open (0017)
     SELECT p.*
-    FROM groundtruth_picks p
-    WHERE p.lineage = :lineage AND p.valid_to = /*OPEN*/
-      AND p.intent_norm IN (SELECT DISTINCT intent_norm FROM grp)
+    FROM (SELECT DISTINCT intent_norm FROM grp) i
+    CROSS JOIN LATERAL (SELECT v.*, v.ctid AS old_ctid FROM groundtruth_picks v
+                        WHERE v.lineage = :lineage AND v.intent_norm = i.intent_norm
+                        ORDER BY v.valid_from DESC LIMIT 1) p
+    WHERE p.valid_to = /*OPEN*/
 ),
 pick AS (  -- with the current pick
     SELECT g.*, c.intent_norm IS NOT NULL AS has_pick, /*PICK_OUTPUT*/ AS pick_output,
@@ -35,25 +37,25 @@ pick AS (  -- with the current pick
     LEFT JOIN cur c ON c.intent_norm = g.intent_norm
 ),
 state AS (  -- whether the fold touched the current pick; the counters' part of the order (groundtruth_rank.sql) of
-            -- `best` now and of the current pick as its version recorded it
+            -- `best` now (b*) and of the current pick as its version recorded it (p*)
     SELECT g.*, t.intent_norm IS NOT NULL AS pick_touched,
-           ROW(g.output IS NOT NULL AND g.exports > 0,
-               CASE WHEN g.output IS NOT NULL THEN g.exports::float8 / g.shown ELSE 0 END,
-               CASE WHEN g.output IS NOT NULL THEN g.exports ELSE 0 END::bigint, g.shown::bigint) AS best_key,
-           ROW(g.pick_output IS NOT NULL AND g.pick_exports > 0,
-               CASE WHEN g.pick_output IS NOT NULL THEN g.pick_exports::float8 / g.pick_shown ELSE 0 END,
-               CASE WHEN g.pick_output IS NOT NULL THEN g.pick_exports ELSE 0 END::bigint, g.pick_shown::bigint)
-               AS pick_key
+           g.output IS NOT NULL AND g.exports > 0 AS b1,
+           CASE WHEN g.output IS NOT NULL THEN g.exports::float8 / g.shown ELSE 0 END AS b2,
+           CASE WHEN g.output IS NOT NULL THEN g.exports ELSE 0 END AS b3,
+           g.pick_output IS NOT NULL AND g.pick_exports > 0 AS p1,
+           CASE WHEN g.pick_output IS NOT NULL THEN g.pick_exports::float8 / g.pick_shown ELSE 0 END AS p2,
+           CASE WHEN g.pick_output IS NOT NULL THEN g.pick_exports ELSE 0 END AS p3
     FROM pick g
     LEFT JOIN gt_changed t ON g.has_pick AND t.arm = :arm AND t.intent_norm = g.intent_norm AND t.tool = g.tool
                           AND t.output = coalesce(g.pick_output, 'null'::jsonb)
 ),
-cmp AS (  -- how: 1 = `best`, 0 = the current pick, -1 = rank again
-    SELECT g.*,
-           CASE WHEN NOT has_pick OR best_key > pick_key THEN 1
-                WHEN best_key < pick_key AND NOT pick_touched THEN 0
+cmp AS (  -- how: 1 = `best`, 0 = the current pick, -1 = rank again (keys compared column by column: no NULLs)
+    SELECT intent_norm, tool, output, shown, exports, d_support, d_candidates, exported, pick_output, pick_shown,
+           pick_exports,
+           CASE WHEN NOT has_pick OR (b1, b2, b3, shown) > (p1, p2, p3, pick_shown) THEN 1
+                WHEN (b1, b2, b3, shown) < (p1, p2, p3, pick_shown) AND NOT pick_touched THEN 0
                 ELSE -1 END AS how
-    FROM state g
+    FROM state
 ),
 ranked AS (  -- the (intent, tool)s ranked again, from all their candidates
     SELECT DISTINCT ON (intent_norm, tool) intent_norm, tool, output, shown, exports
@@ -84,11 +86,12 @@ fresh AS (
     FROM per_intent i
     LEFT JOIN cur p ON p.intent_norm = i.intent_norm
 ),
--- with the version it replaces (old_from; same: nothing changed, the version stays); groundtruth_write_changed.sql
--- follows in the same statement
+-- with the version it replaces (old_ctid; same: nothing changed, the version stays) and what the run's counts gain
+-- (d_*); groundtruth_write_changed.sql follows in the same statement
 picked AS (
-    SELECT n.*, c.valid_from AS old_from,
-           c.intent_norm IS NOT NULL AND (/*OLD_COLUMNS*/) IS NOT DISTINCT FROM (/*NEW_COLUMNS*/) AS same
+    SELECT n.*, c.old_ctid,
+           c.intent_norm IS NOT NULL AND (/*OLD_COLUMNS*/) IS NOT DISTINCT FROM (/*NEW_COLUMNS*/) AS same,
+           /*COUNT_DELTAS*/
     FROM fresh n
     LEFT JOIN cur c ON c.intent_norm = n.intent_norm
 ),

@@ -1,15 +1,18 @@
 -- An incremental run after the first one of its lineage (docs/domain.md#d21-versioned-ground-truth-rows): gt_picked
 -- holds the picks of the intents whose candidates changed since the lineage's last run (gt_repick); an intent whose
--- picks differ from the lineage's current version closes that version at :seq and opens a new one. The
--- placeholders in comment brackets are filled in by groundtruth.py (column lists, the open valid_to).
+-- picks differ from the lineage's current version (its latest, if open) closes that version at :seq and opens a new
+-- one; d_* is what the run's counts gain. The placeholders in comment brackets are filled in by groundtruth.py
+-- (column lists, the open valid_to, the counts).
 WITH cur AS (
     SELECT p.*
-    FROM groundtruth_picks p
-    WHERE p.lineage = :lineage AND p.valid_to = /*OPEN*/
-      AND p.intent_norm IN (SELECT intent_norm FROM gt_repick)
+    FROM gt_repick i
+    CROSS JOIN LATERAL (SELECT v.*, v.ctid AS old_ctid FROM groundtruth_picks v
+                        WHERE v.lineage = :lineage AND v.intent_norm = i.intent_norm
+                        ORDER BY v.valid_from DESC LIMIT 1) p
+    WHERE p.valid_to = /*OPEN*/
 ),
 diff AS (
-    SELECT c.intent_norm AS old_intent, c.valid_from AS old_from, n.*
+    SELECT c.intent_norm AS old_intent, c.old_ctid, n.*, /*COUNT_DELTAS*/
     FROM cur c
     FULL JOIN gt_picked n ON n.intent_norm = c.intent_norm
     WHERE c.intent_norm IS NULL OR n.intent_norm IS NULL
@@ -18,8 +21,7 @@ diff AS (
 closed AS (
     UPDATE groundtruth_picks p SET valid_to = :seq
     FROM diff d
-    WHERE d.old_from IS NOT NULL AND p.lineage = :lineage AND p.intent_norm = d.old_intent
-      AND p.valid_from = d.old_from
+    WHERE d.old_ctid IS NOT NULL AND p.ctid = d.old_ctid AND p.lineage = :lineage AND p.intent_norm = d.old_intent
     RETURNING 1
 ),
 ins AS (
@@ -30,4 +32,4 @@ ins AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM gt_repick) AS n_touched, (SELECT count(*) FROM closed) AS n_closed,
-       (SELECT count(*) FROM ins) AS n_written
+       (SELECT count(*) FROM ins) AS n_written, /*SUM_DELTAS diff*/

@@ -1,12 +1,13 @@
 -- The writes of a night's picks (after groundtruth_pick_changed.sql, docs/domain.md#d21-versioned-ground-truth-rows):
--- `picked` holds the new picks of the touched intents, each with the current version it replaces (old_from) and
--- whether they equal it (same). A changed intent closes its version at :seq and opens a new one; the new one is
--- written after the close (`ins` reads `closed`), as ux_groundtruth_picks_open allows one open version per intent.
+-- `picked` holds the new picks of the touched intents, each with the current version it replaces (old_ctid, read in
+-- this statement) and whether they equal it (same). A changed intent closes its version at :seq (in place: no index
+-- covers valid_to) and opens a new one, after the close (`ins` reads `closed`), so a lineage never has two open
+-- versions of an intent.
 -- groundtruth.py fills in the comment-bracketed placeholders.
 closed AS (
     UPDATE groundtruth_picks p SET valid_to = :seq
     FROM picked n
-    WHERE NOT n.same AND p.lineage = :lineage AND p.intent_norm = n.intent_norm AND p.valid_from = n.old_from
+    WHERE NOT n.same AND p.ctid = n.old_ctid AND p.lineage = :lineage AND p.intent_norm = n.intent_norm
     RETURNING 1
 ),
 ins AS (
@@ -17,4 +18,4 @@ ins AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM picked) AS n_touched, (SELECT count(*) FROM closed) AS n_closed,
-       (SELECT count(*) FROM ins) AS n_written
+       (SELECT count(*) FROM ins) AS n_written, /*SUM_DELTAS picked*/
