@@ -47,13 +47,14 @@ cand AS (
                                ('filter', d.filter, d.ex_f, d.was_f)) AS v(tool, output, ex, was)
     WHERE NOT d.was_counted OR (v.ex AND NOT v.was)
 ),
-sums AS (
-    SELECT md5(intent_norm || chr(31) || tool || chr(31) || arm || chr(31) || output::text)::uuid AS key,
-           intent_norm, tool, arm, output, sum(shown) AS shown, sum(exports) AS exports,
+sums AS (  -- grouped by the key: one (intent, tool, arm, output) each, and a uuid hashes faster than the four
+    SELECT key, any_value(intent_norm) AS intent_norm, any_value(tool) AS tool, any_value(arm) AS arm,
+           any_value(output) AS output, sum(shown) AS shown, sum(exports) AS exports,
            -- a row that only adds a late export keeps the candidate's last_shown (its showing was counted before)
            coalesce(max(occurred_at) FILTER (WHERE shown > 0), '-infinity') AS last_shown
-    FROM cand
-    GROUP BY intent_norm, tool, arm, output
+    FROM (SELECT md5(intent_norm || chr(31) || tool || chr(31) || arm || chr(31) || output::text)::uuid AS key, *
+          FROM cand) c
+    GROUP BY key
 ),
 up AS (
     MERGE INTO groundtruth_candidates AS g
@@ -63,7 +64,7 @@ up AS (
         last_shown = greatest(g.last_shown, s.last_shown)
     WHEN NOT MATCHED THEN INSERT (key, intent_norm, tool, arm, output, shown, exports, last_shown)
         VALUES (s.key, s.intent_norm, s.tool, s.arm, s.output, s.shown, s.exports, s.last_shown)
-    RETURNING g.arm, g.intent_norm, g.tool, g.output, g.shown, g.exports, g.last_shown, s.shown AS d_shown,
+    RETURNING s.arm, s.intent_norm, s.tool, s.output, g.shown, g.exports, g.last_shown, s.shown AS d_shown,
               merge_action() = 'INSERT' AS inserted
 ),
 -- groundtruth_fold.py puts `saved` here for a day's fold: the new state of every candidate it changed, for the pick

@@ -9,14 +9,16 @@
 -- Support, candidate counts, the rule and kept follow from the current version plus what the fold added. Same picks
 -- as groundtruth_pick.sql over all candidates (tests/test_groundtruth_incremental.py). Parameters: :arm, :lineage.
 -- groundtruth.py fills in the comment-bracketed placeholders.
-WITH grp AS (  -- each touched (intent, tool): its best changed candidate, and what the fold added
+WITH grp AS (  -- each touched (intent, tool): its best changed candidate, what the fold added, and the outputs of
+               -- its changed candidates when there are several (with one, it is `best`'s)
     SELECT DISTINCT ON (intent_norm, tool)
            intent_norm, tool, output, shown, exports,
            sum(d_shown) OVER w AS d_support,
            count(*) FILTER (WHERE inserted) OVER w AS d_candidates,
-           bool_or(output IS NOT NULL AND exports > 0) OVER w AS exported
-    FROM (SELECT intent_norm, tool, nullif(output, 'null'::jsonb) AS output, shown, exports, last_shown, d_shown,
-                 inserted
+           bool_or(output IS NOT NULL AND exports > 0) OVER w AS exported,
+           CASE WHEN count(*) OVER w > 1 THEN array_agg(raw) OVER w END AS changed_outputs
+    FROM (SELECT intent_norm, tool, nullif(output, 'null'::jsonb) AS output, output AS raw, shown, exports,
+                 last_shown, d_shown, inserted
           FROM gt_changed
           WHERE arm = :arm) c
     WINDOW w AS (PARTITION BY intent_norm, tool)
@@ -38,7 +40,9 @@ pick AS (  -- with the current pick
 ),
 state AS (  -- whether the fold touched the current pick; the counters' part of the order (groundtruth_rank.sql) of
             -- `best` now (b*) and of the current pick as its version recorded it (p*)
-    SELECT g.*, t.intent_norm IS NOT NULL AS pick_touched,
+    SELECT g.*, g.has_pick AND CASE WHEN g.changed_outputs IS NULL THEN g.output IS NOT DISTINCT FROM g.pick_output
+                                    ELSE coalesce(g.pick_output, 'null'::jsonb) = ANY (g.changed_outputs) END
+                AS pick_touched,
            g.output IS NOT NULL AND g.exports > 0 AS b1,
            CASE WHEN g.output IS NOT NULL THEN g.exports::float8 / g.shown ELSE 0 END AS b2,
            CASE WHEN g.output IS NOT NULL THEN g.exports ELSE 0 END AS b3,
@@ -46,8 +50,6 @@ state AS (  -- whether the fold touched the current pick; the counters' part of 
            CASE WHEN g.pick_output IS NOT NULL THEN g.pick_exports::float8 / g.pick_shown ELSE 0 END AS p2,
            CASE WHEN g.pick_output IS NOT NULL THEN g.pick_exports ELSE 0 END AS p3
     FROM pick g
-    LEFT JOIN gt_changed t ON g.has_pick AND t.arm = :arm AND t.intent_norm = g.intent_norm AND t.tool = g.tool
-                          AND t.output = coalesce(g.pick_output, 'null'::jsonb)
 ),
 cmp AS (  -- how: 1 = `best`, 0 = the current pick, -1 = rank again (keys compared column by column: no NULLs)
     SELECT intent_norm, tool, output, shown, exports, d_support, d_candidates, exported, pick_output, pick_shown,
