@@ -4,7 +4,6 @@ brackets are filled in here, from one list of a version's columns and one order 
 
 from __future__ import annotations
 
-import re
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -81,12 +80,11 @@ def versions_sql(name: str, *, rank: bool = False) -> str:
     """An SQL file that writes versions, its column lists, the open ``valid_to`` and the counts filled in."""
     body = _rank_sql(name) if rank else sql(name)
     deltas = ", ".join(f"coalesce({_counted('n')[k]}, 0) - coalesce({_counted('c')[k]}, 0) AS d_{k}" for k in COUNTED)
-    body = re.sub(r"/\*SUM_DELTAS (\w+)\*/", lambda m: ", ".join(
-        f"(SELECT coalesce(sum(d_{k}), 0) FROM {m.group(1)}) AS d_{k}" for k in COUNTED), body)
     return (body.replace("/*OLD_COLUMNS*/", ", ".join("c." + c for c in PICK_COLUMNS))
             .replace("/*NEW_COLUMNS*/", ", ".join("n." + c for c in PICK_COLUMNS))
             .replace("/*COLUMNS*/", ", ".join(PICK_COLUMNS)).replace("/*OPEN*/", str(OPEN_VERSION))
-            .replace("/*COUNT_DELTAS*/", deltas))
+            .replace("/*COUNT_DELTAS*/", deltas)
+            .replace("/*SUM_DELTAS*/", ", ".join(f"coalesce(sum(d_{k}), 0) AS d_{k}" for k in COUNTED)))
 
 
 def _counted(v: str) -> dict[str, str]:

@@ -32,4 +32,5 @@ ins AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM gt_repick) AS n_touched, (SELECT count(*) FROM closed) AS n_closed,
-       (SELECT count(*) FROM ins) AS n_written, /*SUM_DELTAS diff*/
+       (SELECT count(*) FROM ins) AS n_written, d.*
+FROM (SELECT /*SUM_DELTAS*/ FROM diff) d

@@ -18,4 +18,5 @@ ins AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM picked) AS n_touched, (SELECT count(*) FROM closed) AS n_closed,
-       (SELECT count(*) FROM ins) AS n_written, /*SUM_DELTAS picked*/
+       (SELECT count(*) FROM ins) AS n_written, d.*
+FROM (SELECT /*SUM_DELTAS*/ FROM picked) d
