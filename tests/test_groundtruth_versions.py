@@ -138,6 +138,7 @@ def test_migration_0017_fills_in_the_lineage_counts(settings, engine, w):
         assert kept == recount and recount["n_intents_seen"] == 3 and recount["n_intents"] == 2
         with engine.connect() as conn:
             assert conn.execute(text("SELECT to_regclass('ux_groundtruth_picks_open')")).scalar() is None
+            assert conn.execute(text("SELECT to_regclass('ix_groundtruth_candidates_key_hash')")).scalar() is not None
             assert "fillfactor=75" in conn.execute(text(
                 "SELECT reloptions FROM pg_class WHERE relname = 'groundtruth_picks'")).scalar_one()
     finally:
