@@ -125,7 +125,7 @@ def run_groundtruth(settings: Settings, watermark: datetime | None = None, teach
 
 
 def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem: str, *, arms: Arms,
-             mode: Mode, ingest_timeout_s: float, temp_buffers: str = "128MB") -> GroundTruthRun:
+             mode: Mode, ingest_timeout_s: float, temp_buffers: str) -> GroundTruthRun:
     with eng.begin() as conn:
         wm = watermark if watermark is not None else current_watermark(conn)
         if wm is None:
@@ -299,7 +299,7 @@ def _temp_buffers(conn: Any, value: str) -> None:
 
 def _safe_mem(value: str) -> str:
     if not value.replace("MB", "").replace("GB", "").replace("kB", "").isdigit():
-        raise ValueError(f"work_mem must look like '256MB', got {value!r}")
+        raise ValueError(f"work_mem and temp_buffers must look like '256MB', got {value!r}")
     return value
 
 
