@@ -76,11 +76,20 @@ PICK_COLUMNS = ("kept", "support", *(t + part for t in TOOLS
                                      for part in ("", "_shown", "_exports", "_candidates", "_rule")))
 
 
+# The lineage's current version `p` of each intent of `i`: its latest, if open (0017). No index covers valid_to, so
+# it is found by reading the primary key (lineage, intent_norm, valid_from) backwards; old_ctid closes it in place.
+_CURRENT_VERSION = ("CROSS JOIN LATERAL (SELECT v.*, v.ctid AS old_ctid FROM groundtruth_picks v"
+                    " WHERE v.lineage = :lineage AND v.intent_norm = i.intent_norm"
+                    f" ORDER BY v.valid_from DESC LIMIT 1) p WHERE p.valid_to = {OPEN_VERSION}")
+
+
 def versions_sql(name: str, *, rank: bool = False) -> str:
     """An SQL file that writes versions, its column lists, the open ``valid_to`` and the counts filled in."""
     body = _rank_sql(name) if rank else sql(name)
-    deltas = ", ".join(f"coalesce({_counted('n')[k]}, 0) - coalesce({_counted('c')[k]}, 0) AS d_{k}" for k in COUNTED)
-    return (body.replace("/*OLD_COLUMNS*/", ", ".join("c." + c for c in PICK_COLUMNS))
+    new, old = _counted("n"), _counted("c")
+    deltas = ", ".join(f"coalesce({new[k]}, 0) - coalesce({old[k]}, 0) AS d_{k}" for k in COUNTED)
+    return (body.replace("/*CURRENT_VERSION*/", _CURRENT_VERSION)
+            .replace("/*OLD_COLUMNS*/", ", ".join("c." + c for c in PICK_COLUMNS))
             .replace("/*NEW_COLUMNS*/", ", ".join("n." + c for c in PICK_COLUMNS))
             .replace("/*COLUMNS*/", ", ".join(PICK_COLUMNS)).replace("/*OPEN*/", str(OPEN_VERSION))
             .replace("/*COUNT_DELTAS*/", deltas)

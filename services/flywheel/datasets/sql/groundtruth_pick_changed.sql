@@ -27,10 +27,7 @@ WITH grp AS (  -- each touched (intent, tool): its best changed candidate, what 
 cur AS (  -- the lineage's current version of each touched intent: its latest, if open (0017)
     SELECT p.*
     FROM (SELECT DISTINCT intent_norm FROM grp) i
-    CROSS JOIN LATERAL (SELECT v.*, v.ctid AS old_ctid FROM groundtruth_picks v
-                        WHERE v.lineage = :lineage AND v.intent_norm = i.intent_norm
-                        ORDER BY v.valid_from DESC LIMIT 1) p
-    WHERE p.valid_to = /*OPEN*/
+    /*CURRENT_VERSION*/
 ),
 pick AS (  -- with the current pick
     SELECT g.*, c.intent_norm IS NOT NULL AS has_pick, /*PICK_OUTPUT*/ AS pick_output,

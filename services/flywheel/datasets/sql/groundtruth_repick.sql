@@ -2,14 +2,11 @@
 -- holds the picks of the intents whose candidates changed since the lineage's last run (gt_repick); an intent whose
 -- picks differ from the lineage's current version (its latest, if open) closes that version at :seq and opens a new
 -- one; d_* is what the run's counts gain. The placeholders in comment brackets are filled in by groundtruth.py
--- (column lists, the open valid_to, the counts).
+-- (column lists, the current version, the counts; groundtruth_sql.py).
 WITH cur AS (
     SELECT p.*
     FROM gt_repick i
-    CROSS JOIN LATERAL (SELECT v.*, v.ctid AS old_ctid FROM groundtruth_picks v
-                        WHERE v.lineage = :lineage AND v.intent_norm = i.intent_norm
-                        ORDER BY v.valid_from DESC LIMIT 1) p
-    WHERE p.valid_to = /*OPEN*/
+    /*CURRENT_VERSION*/
 ),
 diff AS (
     SELECT c.intent_norm AS old_intent, c.old_ctid, n.*, /*COUNT_DELTAS*/
