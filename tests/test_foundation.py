@@ -44,8 +44,9 @@ def test_dag_folder_defaults_to_the_checkout_and_says_when_missing(tmp_path: Pat
 
 @pytest.fixture()
 def private_stack(tmp_path: Path):
+    # Memory settings other than the defaults, so that the test sees them reach the server.
     s = get_settings(state_dir=tmp_path / "state", pg_port=free_port(), kafka_port=free_port(),
-                     database_url=None, kafka_bootstrap=None)
+                     database_url=None, kafka_bootstrap=None, pg_shared_buffers="192MB", pg_wal_buffers="24MB")
     yield s
     down(s)
 
@@ -91,6 +92,8 @@ def _assert_password_protected(s: Settings, st: dict) -> None:
             assert cur.fetchone() == (True,)
             cur.execute("SELECT DISTINCT auth_method FROM pg_hba_file_rules WHERE auth_method IS NOT NULL")
             assert {r[0] for r in cur.fetchall()} == {"scram-sha-256"}
+            cur.execute("SELECT current_setting('shared_buffers'), current_setting('wal_buffers')")
+            assert cur.fetchone() == (s.pg_shared_buffers, s.pg_wal_buffers)
     finally:
         conn.close()
 

@@ -55,6 +55,7 @@ class EmbeddedPostgres:
     port: int
     user: str = "postgres"
     shared_buffers: str = "128MB"
+    wal_buffers: str = "-1"  # -1 = Postgres' own (1/32 of shared_buffers, at most 16MB)
 
     @property
     def data(self) -> Path:
@@ -129,7 +130,7 @@ class EmbeddedPostgres:
         # A stale postmaster.pid after a crash is cleared by pg_ctl itself when its PID is dead.
         # fsync=off: a dev server on a laptop-class disk; an OS crash may lose it, a process crash does not.
         opts = (f"-h 127.0.0.1 -p {self.port} -k '' -c fsync=off -c max_connections=200"
-                f" -c shared_buffers={self.shared_buffers}")
+                f" -c shared_buffers={self.shared_buffers} -c wal_buffers={self.wal_buffers}")
         self._own(self.root)
         self._run("pg_ctl", ["-D", str(self.data), "-l", str(self.log), "-o", opts, "-w", "-t", "60", "start"])
         return True

@@ -12,7 +12,7 @@ from flywheel.settings import Settings
 
 def embedded_postgres(s: Settings) -> EmbeddedPostgres:
     return EmbeddedPostgres(root=s.state_dir.resolve() / "postgres", port=s.pg_port, user=s.pg_user,
-                            shared_buffers=s.pg_shared_buffers)
+                            shared_buffers=s.pg_shared_buffers, wal_buffers=s.pg_wal_buffers)
 
 
 def embedded_broker(s: Settings) -> EmbeddedBroker:
