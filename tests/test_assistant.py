@@ -27,11 +27,11 @@ from flywheel.db.experiments import (
     parse_arms,
 )
 from flywheel.ingest.service import IngestOptions, run_ingest
-from flywheel.simulator.run import simulate
-from flywheel.simulator.teacher import SimTeacher
-from flywheel.simulator.teacher_server import create_app as teacher_app
-from flywheel.simulator.world import build_world
 from flywheel.teacher.threaded import ThreadedServer, start_in_thread
+from flywheel_lab.simulator.run import simulate
+from flywheel_lab.simulator.teacher import SimTeacher
+from flywheel_lab.simulator.teacher_server import create_app as teacher_app
+from flywheel_lab.simulator.world import build_world
 
 SEED, BASES = 7, 60
 SALT = "salt-test"

@@ -17,9 +17,9 @@ from flywheel.events.publisher import EventPublisher
 from flywheel.ingest.service import IngestOptions, run_ingest
 from flywheel.runtime.broker import EmbeddedBroker
 from flywheel.runtime.proc import free_port
-from flywheel.simulator.teacher_server import create_app as teacher_app
-from flywheel.simulator.world import build_world
 from flywheel.teacher.threaded import ThreadedServer, start_in_thread
+from flywheel_lab.simulator.teacher_server import create_app as teacher_app
+from flywheel_lab.simulator.world import build_world
 from tests.support.ingest import fresh_topics
 
 BODY = {"project_id": "p-1", "user_id": "u-1", "intent": "golden hour"}

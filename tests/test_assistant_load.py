@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from flywheel.assistant.app import create_app
 from flywheel.assistant.keys import create_key
 from flywheel.ingest.service import IngestOptions, run_ingest
-from flywheel.simulator.teacher_server import create_app as teacher_app
-from flywheel.simulator.world import build_world
 from flywheel.teacher.threaded import start_in_thread
+from flywheel_lab.simulator.teacher_server import create_app as teacher_app
+from flywheel_lab.simulator.world import build_world
 from tests.support.figures import report
 
 pytestmark = pytest.mark.slow

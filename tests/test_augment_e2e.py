@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from flywheel.augment.pipeline import LINEAGE_FILE, RoundResult, augment_split
 from flywheel.contracts import TOOLS
-from flywheel.simulator.local_teacher import local_teacher
+from flywheel_lab.simulator.local_teacher import local_teacher
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ WORLD_SEED, BASES = 5, 16
 
 @pytest.fixture(scope="module")
 def world():
-    from flywheel.simulator.world import build_world
+    from flywheel_lab.simulator.world import build_world
 
     return build_world(WORLD_SEED, BASES)
 

@@ -128,8 +128,8 @@ def test_augment_rejects_unknown_split(settings) -> None:
 
 def test_paraphrases_come_from_the_teacher_server_families(settings) -> None:
     """Over real HTTP through the OpenAI client to the simulator's teacher-server (in-process, simulator world)."""
-    from flywheel.simulator.local_teacher import local_teacher
-    from flywheel.simulator.world import build_world
+    from flywheel_lab.simulator.local_teacher import local_teacher
+    from flywheel_lab.simulator.world import build_world
 
     world = build_world(3, 40)
     intent = world.bases[5].variants[0]
@@ -143,7 +143,7 @@ def test_paraphrases_come_from_the_teacher_server_families(settings) -> None:
 
 
 def test_subsample_split_keeps_test_and_a_seeded_fraction(settings, engine, parent) -> None:
-    from flywheel.experiments.low_data import ExperimentError, subsample_split
+    from flywheel_lab.experiments.low_data import ExperimentError, subsample_split
 
     a = subsample_split(settings, parent, 0.5, seed=1)
     b = subsample_split(settings, parent, 0.5, seed=1)
@@ -160,8 +160,8 @@ def test_subsample_split_keeps_test_and_a_seeded_fraction(settings, engine, pare
 
 
 def test_step_floor_for_small_splits() -> None:
-    from flywheel.experiments.low_data import steps_for
     from flywheel.training.config import TrainConfig
+    from flywheel_lab.experiments.low_data import steps_for
 
     cfg = TrainConfig(epochs=3, batch_size=64)
     assert steps_for(cfg, 2000, 250) == 3 * 94  # ceil(6000 / 64) = 94 steps per epoch

@@ -11,7 +11,7 @@ SEED = 5
 @pytest.mark.slow
 def test_nightly_dag_run(settings, engine, tmp_path):
     from flywheel.runtime.airflow import run_dag
-    from flywheel.simulator.run import generate_events
+    from flywheel_lab.simulator.run import generate_events
     from tests.support.events import insert_event_dicts
 
     counts = insert_event_dicts(engine, generate_events(SEED, 500, 2.0, base_intents=60))

@@ -12,10 +12,10 @@ import pytest
 from rich.console import Console
 from sqlalchemy import create_engine, text
 
-from flywheel.demo import DemoOptions, run_demo
 from flywheel.registry.store import resolve_model_dir
 from flywheel.runtime.proc import free_port
 from flywheel.settings import get_settings
+from flywheel_lab.demo import DemoOptions, run_demo
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ history's intents, the incremental run equals a full recompute."""
 
 from __future__ import annotations
 
-from flywheel.datasets.bench import bench_one, per_event_ratio
+from flywheel_lab.bench.groundtruth import bench_one, per_event_ratio
 
 
 def test_bench_groundtruth_runs_and_its_incremental_nights_equal_a_full_recompute(settings):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from flywheel.checks.truthcheck import truthcheck
 from flywheel.datasets.groundtruth import run_groundtruth
+from flywheel_lab.checks.truthcheck import truthcheck
 from tests.support.events import clear_events, insert_event_dicts
 
 SEED = 11
@@ -14,9 +14,9 @@ SEED = 11
 
 @pytest.mark.slow
 def test_groundtruth_matches_the_hidden_truth(settings, engine, tmp_path):
-    from flywheel.simulator.plan import make_plan
-    from flywheel.simulator.run import generate_events, write_world_truth
-    from flywheel.simulator.world import build_world
+    from flywheel_lab.simulator.plan import make_plan
+    from flywheel_lab.simulator.run import generate_events, write_world_truth
+    from flywheel_lab.simulator.world import build_world
 
     clear_events(engine)
     n_intents, days = 4000, 3.0

@@ -225,7 +225,7 @@ def test_postgres_rejecting_one_event_does_not_stall_the_batch(settings: Setting
 
 def test_simulator_stream_passes_the_contract_and_lands(settings: Settings, tmp_path: Path) -> None:
     """Cross-team guard: every event the simulator publishes is accepted and lands in its table."""
-    run = pytest.importorskip("flywheel.simulator.run")
+    run = pytest.importorskip("flywheel_lab.simulator.run")
     s = fresh_topics(settings, "sim", artifacts_dir=tmp_path)
     summary = run.simulate(s, intents=200, days=1, seed=5, progress=False)
     stats = IngestService(s, IngestOptions(idle_exit_s=3)).run()

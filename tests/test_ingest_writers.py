@@ -9,12 +9,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from flywheel.ingest.bench import run_bench
 from flywheel.ingest.service import IngestOptions, IngestService
 from flywheel.ingest.sink import libpq_url
 from flywheel.ingest.synthetic import synthetic_events
 from flywheel.ingest.workers import usable_cpus, writer_processes
 from flywheel.settings import Settings
+from flywheel_lab.bench.ingest import run_bench
 from tests.support.ingest import EVENT_TABLES, fresh_topics, landed, produce
 
 

@@ -9,13 +9,13 @@ from sqlalchemy.orm import Session
 from flywheel.assistant.app import create_app
 from flywheel.assistant.keys import create_key
 from flywheel.db.experiments import create_experiment, parse_arms
-from flywheel.demo.days import SimulatedClock, day_start
 from flywheel.ingest.service import IngestOptions, run_ingest
 from flywheel.reports.ab import ab_report
-from flywheel.simulator.run import simulate
-from flywheel.simulator.teacher_server import create_app as teacher_app
-from flywheel.simulator.world import build_world
 from flywheel.teacher.threaded import start_in_thread
+from flywheel_lab.demo.days import SimulatedClock, day_start
+from flywheel_lab.simulator.run import simulate
+from flywheel_lab.simulator.teacher_server import create_app as teacher_app
+from flywheel_lab.simulator.world import build_world
 from tests.test_assistant import BASES, SEED, StubStudent
 
 DAYS = (1, 2, 3)

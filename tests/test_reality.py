@@ -17,8 +17,8 @@ from flywheel.annotate import store
 from flywheel.annotate.app import create_app
 from flywheel.annotate.batch import prepare_batch
 from flywheel.annotate.report import auc, kappa, summarise
-from flywheel.checks.annotators import edit_distance, fill_batch, p_yes, relevance_agreement
 from flywheel.contracts import load_tool_contracts
+from flywheel_lab.checks.annotators import edit_distance, fill_batch, p_yes, relevance_agreement
 from tests.support.reality import fake_predict, index, seed_model, student_edit, teacher_edit
 
 pytestmark = pytest.mark.services

@@ -10,7 +10,7 @@ from skimage.filters import gaussian, laplace
 
 from flywheel.contracts import ADJUST_KEYS, COLORS
 from flywheel.render import UnknownFilter, colour, photos, render
-from flywheel.render.bench import ALL_TOOLS
+from flywheel_lab.bench.render import ALL_TOOLS
 
 VALUES = (-100, -50, 0, 50, 100)
 NONNEG = (0, 35, 70, 100)

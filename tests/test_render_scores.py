@@ -10,8 +10,8 @@ from PIL import Image
 
 from flywheel.render import photos, render
 from flywheel.render.__main__ import main
-from flywheel.render.bench import ALL_TOOLS, bench_render
 from flywheel.render.scores import compare, mimicry, relevance
+from flywheel_lab.bench.render import ALL_TOOLS, bench_render
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image, ImageChops
 
 from flywheel.render import photos, render, spatial
-from flywheel.render.bench import ALL_TOOLS
 from flywheel.render.renderer import build_edit_lut, edit_lut, reuse_pillow_memory
+from flywheel_lab.bench.render import ALL_TOOLS
 
 
 @pytest.fixture(scope="module")

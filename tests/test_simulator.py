@@ -11,12 +11,12 @@ from kafka import KafkaConsumer
 
 from flywheel.contracts import TOOLS, load_tool_contracts, normalize_intent
 from flywheel.events.validation import Accepted, load_validator
-from flywheel.simulator import users
-from flywheel.simulator.plan import make_plan, surface
-from flywheel.simulator.run import generate_events, simulate
-from flywheel.simulator.teacher import SimTeacher
-from flywheel.simulator.truth import load_truth, truth_path
-from flywheel.simulator.world import build_world
+from flywheel_lab.simulator import users
+from flywheel_lab.simulator.plan import make_plan, surface
+from flywheel_lab.simulator.run import generate_events, simulate
+from flywheel_lab.simulator.teacher import SimTeacher
+from flywheel_lab.simulator.truth import load_truth, truth_path
+from flywheel_lab.simulator.world import build_world
 
 SEED, BASES, INTENTS, DAYS = 11, 60, 150, 3.0
 

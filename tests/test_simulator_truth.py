@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from flywheel.settings import Settings
-from flywheel.simulator.run import simulate
+from flywheel_lab.simulator.run import simulate
 
 
 def test_truth_by_arm_matches_observed_completion(settings: Settings) -> None:

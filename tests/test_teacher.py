@@ -14,11 +14,11 @@ from openai import OpenAI
 from flywheel.contracts import TOOLS, load_tool_contracts
 from flywheel.runtime.proc import free_port
 from flywheel.settings import get_settings
-from flywheel.simulator.teacher_server import create_app
-from flywheel.simulator.world import build_world
 from flywheel.teacher.client import TeacherClient, TeacherConfigError, TeacherUnavailable
 from flywheel.teacher.prompts import build_messages, parse_request
 from flywheel.teacher.threaded import ThreadedServer, start_in_thread
+from flywheel_lab.simulator.teacher_server import create_app
+from flywheel_lab.simulator.world import build_world
 
 SEED, BASES = 7, 60
 

@@ -13,9 +13,9 @@ from fastapi import FastAPI, Request
 
 from flywheel.augment.paraphrase import Paraphraser, api_key_for
 from flywheel.settings import get_settings
-from flywheel.simulator.teacher_server import create_app
-from flywheel.simulator.world import build_world
 from flywheel.teacher.threaded import start_in_thread
+from flywheel_lab.simulator.teacher_server import create_app
+from flywheel_lab.simulator.world import build_world
 
 
 @pytest.fixture(scope="module")

@@ -184,8 +184,8 @@ def test_smollm2_lora_smoke(split, tmp_path) -> None:
 
 
 def test_bench_inference_reports_student_and_teacher(trained) -> None:
-    from flywheel.bench.inference import bench_inference
     from flywheel.settings import get_settings
+    from flywheel_lab.bench.inference import bench_inference
 
     r = bench_inference(get_settings(), trained.path, requests=4, batch_size=2)
     assert 0 < r.student_p50_ms <= r.student_p95_ms and r.batch_intents_per_s > 0

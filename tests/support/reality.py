@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from flywheel.simulator.truth import TruthRow, write_truth
+from flywheel_lab.simulator.truth import TruthRow, write_truth
 
 INTENTS = ("warm golden hour glow", "cold winter morning", "make it pop", "faded film look", "moody dusk",
            "bright summer day", "soft pastel dream", "dramatic noir", "vivid neon night", "calm blue hour",

@@ -72,25 +72,6 @@ def serve(
         eng.dispose()
 
 
-@app.command("simulate")
-def simulate(
-    model: str | None = typer.Option(None, "--model", help="model id (default: the production model)"),
-    world_seed: int = typer.Option(..., "--world-seed", help="seed of the simulated world (its hidden truth)"),
-    annotators: int = typer.Option(5, "--annotators", help="simulated annotators"),
-    seed: int = typer.Option(0, "--seed"),
-) -> None:
-    """Simulated annotators (from the world's hidden truth) answer the model's batch; prints the summary."""
-    from flywheel.pipeline.reality import simulated_summary
-    from flywheel.simulator.truth import truth_path
-
-    s = get_settings()
-    summary, rel = simulated_summary(s, model_id=model or _production(s), n_annotators=annotators, seed=seed,
-                                     truth_file=truth_path(s.artifacts_dir, world_seed))
-    for line in summary.lines():
-        typer.echo(line)
-    typer.echo(f"  known-answer relevance score vs relevancy votes: {json.dumps(rel)}")
-
-
 @app.command("report")
 def report(
     model: str | None = typer.Option(None, "--model", help="model id (default: the production model)"),

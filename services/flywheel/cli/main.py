@@ -2,9 +2,15 @@
 
 Domain errors (`flywheel.errors`) raised by any command end in `Error: <message>` and their exit code
 (`flywheel.cli.common.FlywheelGroup`).
+
+Commands of other installed distributions join through the entry-point group ``flywheel.cli`` (each entry a
+``register(app)`` function): the referee package (`flywheel-lab`: simulator, demo, checks, benches, experiments) adds
+its commands this way, so the product never imports it and runs without it.
 """
 
 from __future__ import annotations
+
+from importlib.metadata import entry_points
 
 import typer
 
@@ -13,11 +19,8 @@ from flywheel.cli import (
     annotate,
     assistant,
     augment,
-    bench,
     db,
-    demo,
     evaluate,
-    experiment,
     groundtruth,
     ingest,
     keys,
@@ -26,10 +29,8 @@ from flywheel.cli import (
     predict,
     render,
     report,
-    simulate,
     splits,
     stack,
-    teacher,
     train,
     validate,
 )
@@ -39,15 +40,17 @@ app = typer.Typer(help="flywheel: teacher -> student distillation platform.", no
                   pretty_exceptions_show_locals=False, cls=FlywheelGroup)
 
 # Top-level commands, each module's Typer merged in (no group name).
-for module in (stack, ingest, simulate, teacher, assistant, groundtruth, splits, validate, train, predict, evaluate,
-               models, augment, render, airflow, mlflow, demo):
+for module in (stack, ingest, assistant, groundtruth, splits, validate, train, predict, evaluate, models, augment,
+               render, airflow, mlflow):
     app.add_typer(module.app)
 app.add_typer(annotate.app, name="annotate")
-app.add_typer(bench.app, name="bench")
 app.add_typer(db.app, name="db")
-app.add_typer(experiment.app, name="experiment")
 app.add_typer(report.app, name="report")
 app.add_typer(keys.app, name="keys")
+
+# Plugins last: they may add commands to the groups above (e.g. `flywheel annotate simulate`).
+for _plugin in entry_points(group="flywheel.cli"):
+    _plugin.load()(app)
 
 
 if __name__ == "__main__":

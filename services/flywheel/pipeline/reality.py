@@ -1,18 +1,17 @@
 """The reality check in the flywheel: after each promotion the nightly DAG prepares the new model's batch for the
-annotation app (`prepare`); `summary` gives the model's reality-check summary, and `simulated_summary` (demo and
-tests only) first lets simulated annotators, who read the world's hidden truth, answer the batch."""
+annotation app (`prepare`); `summary` gives the model's reality-check summary. Simulated annotators (who read the
+simulator's hidden truth) live with the referee: `flywheel_lab.checks.reality`."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from flywheel.annotate.batch import prepare_batch
-from flywheel.annotate.report import RealitySummary, model_summary, summarise
+from flywheel.annotate.report import RealitySummary, model_summary
 from flywheel.db.engine import owned_engine
 from flywheel.errors import NotFound
 from flywheel.settings import Settings
@@ -38,21 +37,3 @@ def summary(settings: Settings, *, model_id: str, engine: Engine | None = None) 
     if out is None:
         raise NotFound(f"model {model_id!r} has no reality-check batch yet")
     return out
-
-
-def simulated_summary(settings: Settings, *, model_id: str, truth_file: Path | str, n_annotators: int = 5,
-                      seed: int = 0, engine: Engine | None = None) -> tuple[RealitySummary, dict[str, Any]]:
-    """Prepare the batch if needed, let simulated annotators answer it, and return the summary with the known-answer
-    relevance check (the automatic relevance score against the annotators' relevancy votes).
-
-    For the demo: `lines = [*s.lines(), f"  relevance (known answer): {rel}"]` prints it."""
-    from flywheel.checks.annotators import fill_batch, relevance_agreement
-
-    with owned_engine(settings, engine) as eng:
-        batch_id = prepare(settings, model_id=model_id, params={"seed": seed}, engine=eng)
-        fill_batch(settings, batch_id=batch_id, truth_file=truth_file, n_annotators=n_annotators, seed=seed,
-                   engine=eng)
-        with Session(eng) as s:
-            out = summarise(s, batch_id=batch_id)
-        rel = relevance_agreement(settings, batch_id=batch_id, truth_file=truth_file, engine=eng)
-    return out, rel

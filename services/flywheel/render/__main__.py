@@ -1,4 +1,4 @@
-"""`python -m flywheel.render {bench,luts,render}` until the `flywheel` CLI wires these in."""
+"""`python -m flywheel.render {luts,render}` (the timing of render() is `flywheel bench render`, with the referee)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,6 @@ from pathlib import Path
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m flywheel.render")
     sub = p.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("bench", help="time render() on a 1024-px photo with every tool active")
-    b.add_argument("--side", type=int, default=1024)
-    b.add_argument("--repeats", type=int, default=30)
-    b.add_argument("--photo", default="astronaut")
-    b.add_argument("--lut-dir", type=Path, default=None)
     g = sub.add_parser("luts", help="generate the .cube file of every catalogue filter")
     g.add_argument("--out", type=Path, default=None, help="cache folder (default: <artifacts_dir>/luts)")
     r = sub.add_parser("render", help="render tool outputs (JSON) on a photo and save a PNG")
@@ -28,12 +23,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "bench":
-        from flywheel.render.bench import bench_render
-
-        print(json.dumps(bench_render(side=args.side, repeats=args.repeats, photo=args.photo,
-                                      lut_dir=args.lut_dir), indent=2))
-    elif args.command == "luts":
+    if args.command == "luts":
         from flywheel.contracts import load_tool_contracts
         from flywheel.render.luts import generate_filter_cube
         from flywheel.render.renderer import default_lut_dir

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from flywheel.demo.steps import DemoResult
 from flywheel.settings import Settings
+from flywheel_lab.demo.steps import DemoResult
 
 
 def _ci(lo: float | None, hi: float | None) -> str:

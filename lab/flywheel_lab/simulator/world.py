@@ -4,8 +4,8 @@ Everything is a pure function of the seed (and the number of base intents), so a
 ``build_world(seed)`` knows exactly the same intents and answers as the simulator that produced the traffic.
 
 * A **base intent** is a look ("golden hour") or a modifier + look ("soft golden hour") from
-  :mod:`flywheel.simulator.vocab`; its attributes are the sum of its parts plus a small seeded jitter, and its latent
-  ideal per tool comes from :func:`flywheel.simulator.latent.ideal_outputs`.
+  :mod:`flywheel_lab.simulator.vocab`; its attributes are the sum of its parts plus a small seeded jitter, and its
+  latent ideal per tool comes from :func:`flywheel_lab.simulator.latent.ideal_outputs`.
 * Its **paraphrase family** is built from synonyms, word order, wrapper templates ("make it {x}") and typos. The app
   also varies case and punctuation, which do not change ``intent_norm``.
 * The **catalogue** of ``n_intents`` distinct ``intent_norm`` takes variants level by level (every family's first
@@ -21,8 +21,8 @@ from functools import cached_property
 from typing import Any
 
 from flywheel.contracts import TOOLS, load_tool_contracts, normalize_intent
-from flywheel.simulator import latent
-from flywheel.simulator.vocab import HEADS, MODIFIERS, TEMPLATES, Concept
+from flywheel_lab.simulator import latent
+from flywheel_lab.simulator.vocab import HEADS, MODIFIERS, TEMPLATES, Concept
 
 DEFAULT_BASE_INTENTS = 600
 MAX_VARIANTS = 48  # per family; enough for ~9k+ unique intents over 600 families after collisions

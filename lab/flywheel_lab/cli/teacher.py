@@ -18,6 +18,6 @@ def teacher_server(
     delay_ms: float = typer.Option(0.0, "--delay-ms", help="Added think time per completion."),
 ) -> None:
     """Local OpenAI-compatible /v1/chat/completions backed by the simulator's teacher."""
-    from flywheel.simulator.teacher_server import serve
+    from flywheel_lab.simulator.teacher_server import serve
 
     serve(seed, port or get_settings().teacher_port, host=host, base_intents=base_intents, delay_ms=delay_ms)

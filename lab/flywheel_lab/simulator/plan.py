@@ -1,4 +1,4 @@
-"""Traffic plan and per-project behaviour (pure and seeded; publishing lives in :mod:`flywheel.simulator.run`).
+"""Traffic plan and per-project behaviour (pure and seeded; publishing lives in :mod:`flywheel_lab.simulator.run`).
 
 Volume: every catalogue intent is asked at least once ("the tail once") and ``requests_per_intent - 1`` times as many
 extra requests are drawn by Zipf popularity ("popular ones many"), so ``--intents 9252`` gives exactly 9,252 distinct
@@ -17,9 +17,9 @@ from typing import Any
 
 from flywheel.contracts import TOOLS, normalize_intent
 from flywheel.events.envelope import make_event
-from flywheel.simulator import users
-from flywheel.simulator.teacher import SimTeacher
-from flywheel.simulator.world import World
+from flywheel_lab.simulator import users
+from flywheel_lab.simulator.teacher import SimTeacher
+from flywheel_lab.simulator.world import World
 
 # A fixed origin (not now()), so the same seed gives byte-identical events.
 BASE_DATE = datetime(2026, 7, 1, tzinfo=UTC)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from flywheel.demo.days import run_demo
-from flywheel.demo.steps import DemoOptions, DemoResult
 from flywheel.settings import Settings
+from flywheel_lab.demo.days import run_demo
+from flywheel_lab.demo.steps import DemoOptions, DemoResult
 
 SETTINGS = ("teacher", "all")
 

@@ -15,10 +15,10 @@ import uvicorn
 
 from flywheel.inference.predictor import load_predictor
 from flywheel.runtime.proc import free_port
-from flywheel.simulator.teacher_server import create_app
-from flywheel.simulator.world import build_world
 from flywheel.teacher.client import TeacherClient
 from flywheel.textable import print_table
+from flywheel_lab.simulator.teacher_server import create_app
+from flywheel_lab.simulator.world import build_world
 
 FALLBACK_INTENTS = ["golden hour", "cool morning", "moody night", "vintage film", "bright summer beach",
                     "cinematic teal and orange", "soft pastel portrait", "dark forest", "neon city", "faded retro"]

@@ -30,7 +30,7 @@ def simulate(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Publish the app's events (projects, intents, responses, exports) for a seeded known-answer world."""
-    from flywheel.simulator.run import simulate as _simulate
+    from flywheel_lab.simulator.run import simulate as _simulate
 
     try:
         s = _simulate(get_settings(), intents, days, seed, rate=rate, via_assistant_url=via_assistant,

@@ -6,7 +6,7 @@ assistant's A/B router (teacher vs the production student), dated day k by a sim
 A/B report per day, checked against the simulator's hidden truth.
 """
 
-from flywheel.demo.days import SimulatedClock, run_demo
-from flywheel.demo.steps import DayResult, DemoOptions, DemoResult
+from flywheel_lab.demo.days import SimulatedClock, run_demo
+from flywheel_lab.demo.steps import DayResult, DemoOptions, DemoResult
 
 __all__ = ["DayResult", "DemoOptions", "DemoResult", "SimulatedClock", "run_demo"]

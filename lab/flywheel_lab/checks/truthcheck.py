@@ -19,8 +19,8 @@ from flywheel.contracts import TOOLS, load_tool_contracts
 from flywheel.datasets.groundtruth import get_run
 from flywheel.db.engine import owned_engine
 from flywheel.settings import Settings
-from flywheel.simulator.truth import load_truth
-from flywheel.simulator.users import distance
+from flywheel_lab.simulator.truth import load_truth
+from flywheel_lab.simulator.users import distance
 
 NULL_MISMATCH = 10.0
 

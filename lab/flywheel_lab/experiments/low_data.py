@@ -35,9 +35,9 @@ from flywheel.db.runs import track_run
 from flywheel.ingest.service import IngestOptions, run_ingest
 from flywheel.registry.stages import evaluate_model
 from flywheel.settings import Settings
-from flywheel.simulator.run import simulate
-from flywheel.simulator.world import DEFAULT_BASE_INTENTS
 from flywheel.training.config import TrainConfig
+from flywheel_lab.simulator.run import simulate
+from flywheel_lab.simulator.world import DEFAULT_BASE_INTENTS
 
 PAPER = [{"train_pct": 100.0, "augmentations": 0, "train_size": 8252, "overall": 0.72},
          {"train_pct": 12.5, "augmentations": 0, "train_size": 1031, "overall": 0.52},

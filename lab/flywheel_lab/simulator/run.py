@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flywheel.simulator.plan import (
+from flywheel_lab.simulator.plan import (
     BASE_DATE,
     Answer,
     Clock,
@@ -33,9 +33,9 @@ from flywheel.simulator.plan import (
     run_project,
     wall_clock_now,
 )
-from flywheel.simulator.teacher import SimTeacher
-from flywheel.simulator.truth import TruthRow, truth_path, write_truth
-from flywheel.simulator.world import DEFAULT_BASE_INTENTS, World, build_world
+from flywheel_lab.simulator.teacher import SimTeacher
+from flywheel_lab.simulator.truth import TruthRow, truth_path, write_truth
+from flywheel_lab.simulator.world import DEFAULT_BASE_INTENTS, World, build_world
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ def ingest(
     """Full ingest (Kafka -> validate -> Postgres) vs a minimal peer loop (consume, COPY jsonb, commit) on the same
     topic in the same run: events/s, their ratio (goal >= 0.8) and CPU us/event (goal <= 50 in total)."""
     setup_logging(False)
-    from flywheel.ingest.bench import run_bench
+    from flywheel_lab.bench.ingest import run_bench
 
     r = run_bench(get_settings(), events, seed=seed, writers=writers, processes=processes)
     typer.echo(f"events={r.events} produced in {r.produce_s:.1f}s; rows written={r.rows}")
@@ -46,7 +46,7 @@ def simulate(
     """Simulator throughput (events/s) at the paper's scale, into a throwaway topic."""
     import uuid
 
-    from flywheel.simulator.run import simulate as _simulate
+    from flywheel_lab.simulator.run import simulate as _simulate
 
     s = get_settings()
     s = s.model_copy(update={"events_topic": f"bench.simulate.{uuid.uuid4().hex[:8]}"})
@@ -67,7 +67,7 @@ def groundtruth(
 ) -> None:
     """Time the full ground truth + splits on bulk-loaded synthetic events (per-event cost ratio, goal <= 1.2), then
     an incremental run over that history + new events (goal <= 2 s at 10M + 100k)."""
-    from flywheel.datasets.bench import bench_one, per_event_ratio
+    from flywheel_lab.bench.groundtruth import bench_one, per_event_ratio
 
     s = get_settings()
     results = []
@@ -111,8 +111,8 @@ def inference(
     threads: int = typer.Option(1, "--threads", help="torch threads for the student"),
 ) -> None:
     """Student p50/p95 per request and batch throughput, beside the teacher-server round trip (same run)."""
-    from flywheel.bench.inference import bench_inference, print_bench
     from flywheel.registry.store import resolve_model_dir
+    from flywheel_lab.bench.inference import bench_inference, print_bench
 
     s = get_settings()
     print_bench(bench_inference(s, resolve_model_dir(model, s), requests=requests, batch_size=batch_size,
@@ -126,7 +126,7 @@ def render(
     photo: str = typer.Option("astronaut", "--photo"),
 ) -> None:
     """render() with every tool active on one core: median / p95 wall and CPU milliseconds (aim <= 50 ms)."""
-    from flywheel.render.bench import bench_render
+    from flywheel_lab.bench.render import bench_render
 
     r = bench_render(side=side, repeats=repeats, photo=photo)
     for key in ("render", "render_cpu", "render_cpu_lut_cached", "lut_build", "lut_apply"):
@@ -149,7 +149,7 @@ def train_gpu(
     split: wall time, tokens/s, peak GPU memory, RQ1 (All / r_3 / r_5), p50/p95 latency."""
     from pathlib import Path
 
-    from flywheel.bench.train_gpu import bench_train_gpu, print_bench
+    from flywheel_lab.bench.train_gpu import bench_train_gpu, print_bench
 
     print_bench(bench_train_gpu(get_settings(), split, config=Path(config) if config else None,
                                 baseline=Path(baseline) if baseline else None, requests=requests,

@@ -17,8 +17,8 @@ def local_teacher(settings: Settings, world_seed: int, base_intents: int | None 
     import uvicorn
 
     from flywheel.runtime.proc import free_port
-    from flywheel.simulator.teacher_server import create_app
-    from flywheel.simulator.world import build_world
+    from flywheel_lab.simulator.teacher_server import create_app
+    from flywheel_lab.simulator.world import build_world
 
     world = build_world(world_seed, base_intents) if base_intents else build_world(world_seed)
     port = free_port()

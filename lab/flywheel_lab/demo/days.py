@@ -11,8 +11,8 @@ from typing import Any
 
 from rich.console import Console
 
-from flywheel.demo.steps import DayResult, DemoOptions, DemoResult, ingest, nightly, stepper
 from flywheel.settings import Settings
+from flywheel_lab.demo.steps import DayResult, DemoOptions, DemoResult, ingest, nightly, stepper
 
 DAY = timedelta(days=1)
 
@@ -30,7 +30,7 @@ class SimulatedClock:
 
 
 def day_start(k: int) -> datetime:
-    from flywheel.simulator.plan import BASE_DATE
+    from flywheel_lab.simulator.plan import BASE_DATE
 
     return BASE_DATE + k * DAY
 
@@ -55,7 +55,7 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console | None = No
 def _run(s: Settings, o: DemoOptions, console: Console, result: DemoResult) -> None:
     from flywheel.db.migrate import current, upgrade
     from flywheel.runtime.stack import up
-    from flywheel.simulator.run import simulate
+    from flywheel_lab.simulator.run import simulate
 
     step = stepper(console, result)
     with step("services up + migrate"):
@@ -91,7 +91,7 @@ def _run(s: Settings, o: DemoOptions, console: Console, result: DemoResult) -> N
         with step(f"reality check of the last served student {result.days[-1].model_id}"):
             _reality_check(s, o, console, result.days[-1].model_id)
     with step("A/B report (per day) vs the simulator's truth"):
-        from flywheel.demo.summary import final_report
+        from flywheel_lab.demo.summary import final_report
 
         final_report(s, console, result, experiment_id)
 
@@ -99,8 +99,8 @@ def _run(s: Settings, o: DemoOptions, console: Console, result: DemoResult) -> N
 def _reality_check(s: Settings, o: DemoOptions, console: Console, model_id: str | None) -> None:
     """The paper's human check, with simulated annotators drawn from the hidden truth: the nightly DAG prepared the
     batch (rendered teacher and student outputs on photos); here annotators answer it and the summary is printed."""
-    from flywheel.pipeline.reality import simulated_summary
-    from flywheel.simulator.truth import truth_path
+    from flywheel_lab.checks.reality import simulated_summary
+    from flywheel_lab.simulator.truth import truth_path
 
     if model_id is None:
         return
@@ -117,9 +117,9 @@ class _teacher_server:
         self.o = o
 
     def __enter__(self) -> str:
-        from flywheel.simulator.teacher_server import create_app as teacher_app
-        from flywheel.simulator.world import build_world
         from flywheel.teacher.threaded import start_in_thread
+        from flywheel_lab.simulator.teacher_server import create_app as teacher_app
+        from flywheel_lab.simulator.world import build_world
 
         self.cm = start_in_thread(teacher_app(build_world(self.o.seed)))
         return str(self.cm.__enter__().url)
@@ -158,8 +158,8 @@ def _ab_day(s: Settings, o: DemoOptions, console: Console, day: DayResult, teach
     """A collection-sized day of the same world (a seeded sample of its projects: the same intent mix), served by the
     assistant, every event stamped with the day's simulated clock."""
     from flywheel.assistant.app import create_app as assistant_app
-    from flywheel.simulator.run import simulate
     from flywheel.teacher.threaded import start_in_thread
+    from flywheel_lab.simulator.run import simulate
 
     clock = SimulatedClock(day_start(day.day))
     s2 = s.model_copy(update={"openai_base_url": f"{teacher_url}/v1", "openai_api_key": "local"})

@@ -113,9 +113,9 @@ def low_data(
     kept: int | None = typer.Option(None, "--paraphrases-kept", help="new intents per mistaken intent"),
 ) -> None:
     """RQ2: 100 % vs FRACTION vs FRACTION + one augmentation round (train size, overall), stored and printed."""
-    from flywheel.experiments.low_data import build_simulated_split, render_table, run_low_data
-    from flywheel.simulator.local_teacher import local_teacher
     from flywheel.textable import print_table
+    from flywheel_lab.experiments.low_data import build_simulated_split, render_table, run_low_data
+    from flywheel_lab.simulator.local_teacher import local_teacher
 
     s = get_settings()
     if kept is not None:
@@ -150,9 +150,9 @@ def arms_cmd(
     the simulator's true student/teacher ratio per day for both."""
     from rich.table import Table
 
-    from flywheel.demo import DemoOptions
-    from flywheel.demo.compare import SETTINGS, compare_arms, trajectory_rows
     from flywheel.textable import print_table
+    from flywheel_lab.demo import DemoOptions
+    from flywheel_lab.demo.compare import SETTINGS, compare_arms, trajectory_rows
 
     opts = DemoOptions(intents=intents, days=days, seed=seed, test_size=test_size, ab_fraction=ab_fraction,
                        max_steps=max_steps or None)

@@ -25,9 +25,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from flywheel.assistant.guard import BodyLimit
-from flywheel.simulator.teacher import SimTeacher
-from flywheel.simulator.world import World
 from flywheel.teacher.prompts import parse_request
+from flywheel_lab.simulator.teacher import SimTeacher
+from flywheel_lab.simulator.world import World
 
 PARAPHRASE_PREFIX = "PARAPHRASE:"
 MAX_PARAPHRASES = 50
@@ -188,7 +188,7 @@ def serve(seed: int, port: int, host: str = "127.0.0.1", base_intents: int | Non
           delay_ms: float = 0.0) -> None:
     import uvicorn
 
-    from flywheel.simulator.world import DEFAULT_BASE_INTENTS, build_world
+    from flywheel_lab.simulator.world import DEFAULT_BASE_INTENTS, build_world
 
     world = build_world(seed, base_intents or DEFAULT_BASE_INTENTS)
     uvicorn.run(create_app(world, delay_ms=delay_ms), host=host, port=port, log_level="info")

@@ -14,8 +14,8 @@ import random
 from typing import Any
 
 from flywheel.contracts import ADJUST_KEYS, COLORS, TOOLS, normalize_intent
-from flywheel.simulator import latent
-from flywheel.simulator.world import World
+from flywheel_lab.simulator import latent
+from flywheel_lab.simulator.world import World
 
 Mode = tuple[float, Any]  # (probability, output or None)
 

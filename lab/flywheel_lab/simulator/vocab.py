@@ -1,7 +1,7 @@
 """The simulator's lexicon: looks (heads) and modifiers, each with interpretable attributes and synonyms.
 
 A base intent is a head, or a modifier + head ("soft golden hour"). Its attributes are the sum of its parts; the
-latent ideal tool outputs are derived from those attributes (see :mod:`flywheel.simulator.world`), so every
+latent ideal tool outputs are derived from those attributes (see :mod:`flywheel_lab.simulator.world`), so every
 paraphrase of a base shares one hidden answer.
 
 Attribute keys (all optional, default 0):

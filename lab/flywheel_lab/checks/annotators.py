@@ -3,7 +3,7 @@ real batch end to end through the same assignment and storage as people in the b
 
 An annotator sees an edit as relevant the closer the student's edit is to the world's latent ideal for the intent,
 and as mimicking the closer it is to the teacher's edit, both measured with the simulated users' distance
-(`flywheel.simulator.users.distance`, averaged over the three tools). Each annotator has a stable leniency of their
+(`flywheel_lab.simulator.users.distance`, averaged over the three tools). Each annotator has a stable leniency of their
 own and every answer is a coin flip with that probability, so annotators disagree on borderline tasks.
 """
 
@@ -28,8 +28,8 @@ from flywheel.db.engine import owned_engine
 from flywheel.render import photos
 from flywheel.render.scores import relevance
 from flywheel.settings import Settings
-from flywheel.simulator.truth import TruthRow, load_truth
-from flywheel.simulator.users import distance
+from flywheel_lab.simulator.truth import TruthRow, load_truth
+from flywheel_lab.simulator.users import distance
 
 NULL_MISMATCH = 1.0   # a tool used on one side only counts as unrelated
 THRESHOLD = 0.35      # the distance at which an average annotator says yes half the time

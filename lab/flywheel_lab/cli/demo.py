@@ -29,9 +29,9 @@ def demo(
 ) -> None:
     """The main job on embedded defaults: day 0 with the teacher, then per day: nightly DAG -> A/B day -> ingest;
     finally the per-day A/B report against the simulator's true ratio."""
-    from flywheel.demo import DemoOptions, run_demo
-    from flywheel.demo.summary import print_days
     from flywheel.errors import UsageError
+    from flywheel_lab.demo import DemoOptions, run_demo
+    from flywheel_lab.demo.summary import print_days
 
     if init_from not in ("production", "scratch") or groundtruth_arms not in ("", "teacher", "all"):
         raise UsageError("--init-from is production|scratch, --groundtruth-arms teacher|all")
