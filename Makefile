@@ -7,9 +7,27 @@ STAMP := $(VENV)/.installed
 # pip warns about the machine's local mirrors on every package; keep the log readable.
 PIP_QUIET := 2> >(grep -v "is neither a file nor a directory" >&2)
 
-.PHONY: setup env up down status demo test test-fast lint fmt airflow bench clean
+.PHONY: setup browser env up down status demo test test-fast lint fmt airflow bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) browser
+
+# The browser tests (and `flywheel docs screenshots`) drive Debian's chromium through its chromedriver; Selenium is
+# given both paths and never downloads a browser. Installed with apt-get when missing and make runs as root; elsewhere
+# one line says what to install (without them those tests skip, and fail under CI=true).
+BROWSER_PKGS := chromium chromium-driver
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	  echo ">> browser tests: not root, so not installing; run: sudo apt-get install $(BROWSER_PKGS)"; \
+	elif ! command -v apt-get >/dev/null; then \
+	  echo ">> browser tests: no apt-get here; install chromium and its chromedriver (on PATH) another way"; \
+	else \
+	  echo ">> installing Debian's $(BROWSER_PKGS) for the browser tests (apt-get)"; \
+	  if ! out=$$( (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PKGS)) 2>&1); \
+	  then echo "$$out" | tail -n 5; \
+	    echo ">> browser tests: apt-get could not install $(BROWSER_PKGS) (see above); setup goes on without them"; \
+	  fi; \
+	fi
 
 $(STAMP): pyproject.toml lab/pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)

@@ -1,7 +1,8 @@
 """Nightly retraining: ground truth -> GX gate -> split -> GX gate -> (augment) -> fine-tune -> evaluate -> promote.
 
 Every task is a thin call into the `flywheel` package, imported inside the task so parsing this file touches no
-database, broker or heavy library. Three DAGs share one chain of tasks:
+database, broker or heavy library (only the parameters' model, `flywheel.pipeline.params`, which imports pydantic).
+Three DAGs share one chain of tasks:
 
 - `flywheel_nightly` (daily): the whole chain.
 - `flywheel_groundtruth` (manual): only ground truth and its gate; it updates the `flywheel://groundtruth` asset.
@@ -18,6 +19,8 @@ from typing import Any
 from airflow.providers.cncf.kubernetes.operators.job import KubernetesJobOperator
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from flywheel.pipeline.params import airflow_params
 
 GROUNDTRUTH = Asset(name="flywheel_groundtruth", uri="flywheel://groundtruth")
 SPLITS = Asset(name="flywheel_splits", uri="flywheel://splits")
@@ -50,26 +53,10 @@ DEFAULT_ARGS: dict[str, Any] = {
 }
 GATE_ARGS: dict[str, Any] = {"retries": 0}  # a failed gate is a finding, not a transient error: never retry it
 
-PARAMS = {
-    "test_size": Param(1000, type="integer", minimum=1, description="unique test intents (the paper uses 1,000)"),
-    "seed": Param(0, type="integer", description="split and training seed"),
-    "backend": Param("ngram", enum=["ngram", "seq2seq", "causal"],
-                     description="student family (ngram: the n-gram slot student, the default)"),
-    "base_model": Param("tiny", type="string", description='"tiny", "smollm2", a hub name or a local path'),
-    "epochs": Param(None, type=["null", "number"], description="training epochs (empty: the TrainConfig default)"),
-    "max_steps": Param(None, type=["null", "integer"], description="stop after N optimizer steps (overrides epochs)"),
-    "train_overrides": Param({}, type="object",
-                             description='extra TrainConfig fields, e.g. {"batch_size": 32, "tiny": {"d_model": 64}}'),
-    "launcher": Param("local", enum=["local", "kubernetes"], description="where fine-tuning runs"),
-    "skip_augmentation": Param(False, type="boolean", description="train on the plain split"),
-    "augmentation_iterations": Param(1, type="integer", minimum=1, maximum=5),
-    "groundtruth_arms": Param(None, type=["null", "string"], enum=[None, "teacher", "all"],
-                              description='arms whose responses feed ground truth (empty: FLYWHEEL_GROUNDTRUTH_ARMS)'),
-    "init_from": Param(None, type=["null", "string"], enum=[None, "scratch", "production"],
-                       description='start training from scratch or from the production checkpoint (warm start)'),
-    "groundtruth_run_id": Param(None, type=["null", "string"],
-                                description="reuse this ground-truth run instead of computing a new one"),
-}
+# The parameters, their defaults, types and descriptions come from flywheel.pipeline.params.NightlyParams (the only
+# defaults; every step validates its mapping through that model). That module imports pydantic only: cheap to parse.
+PARAM_SPECS = airflow_params()
+PARAMS = {name: Param(**spec) for name, spec in PARAM_SPECS.items()}
 
 
 def _step(step: Any, **kwargs: Any) -> Any:
@@ -248,7 +235,8 @@ def flywheel_nightly():
 @dag(
     dag_id="flywheel_groundtruth", schedule=None, start_date=START, catchup=False, max_active_runs=1,
     default_args=DEFAULT_ARGS, tags=["flywheel", "groundtruth", "manual"],
-    params={"groundtruth_run_id": Param(None, type=["null", "string"], description="re-validate this run")},
+    params={"groundtruth_run_id": Param(**{**PARAM_SPECS["groundtruth_run_id"],
+                                           "description": "re-validate this run"})},
     doc_md="""
 ### flywheel_groundtruth — ground truth on demand
 

@@ -3,6 +3,7 @@ migrated database (cloned from a migrated template, so it is cheap) and its own 
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,15 @@ from flywheel.runtime.stack import admin_execute, down, up
 from flywheel.settings import Settings, get_settings
 
 TEMPLATE_DB = "flywheel_template"
+# The product's default teacher is the OpenAI API; tests never reach it (there is no internet, and no test may pay for
+# a call). Every Settings built here, in a test (get_settings()) or in a child process (CLI, `airflow dags test`)
+# points at the referee's teacher stand-in on a loopback port instead; tests that need the stand-in running start
+# one and point their settings at its URL. Nothing listens on this port otherwise: a stray call fails at once.
+TEACHER_PORT = free_port()
+TEACHER_URL = f"http://127.0.0.1:{TEACHER_PORT}/v1"
+os.environ["FLYWHEEL_TEACHER_PORT"] = str(TEACHER_PORT)
+os.environ["FLYWHEEL_OPENAI_BASE_URL"] = TEACHER_URL
+os.environ.pop("FLYWHEEL_OPENAI_API_KEY", None)  # a developer's real key never travels with a test
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +33,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     state = tmp_path_factory.mktemp("flywheel-state")
     s = get_settings(state_dir=state, pg_port=free_port(), kafka_port=free_port(), database_url=None,
                      kafka_bootstrap=None, pg_database=TEMPLATE_DB,
+                     teacher_port=TEACHER_PORT, openai_base_url=TEACHER_URL, openai_api_key=None,
                      # MLflow migrates its own database on first use (~1 min): only tests about tracking switch it on.
                      mlflow_enabled=False)
     try:

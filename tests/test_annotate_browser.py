@@ -1,6 +1,7 @@
 """The annotation app in a real browser: Debian's Chromium, driven by Selenium through chromedriver (no download),
-signs in, answers a task and the answer is in Postgres. FLYWHEEL_SCREENSHOT=path also saves the task page there
-(docs/annotation-app.png is made that way)."""
+signs in, answers a task and the answer is in Postgres. Skipped without the browser, failed under CI
+(tests/support/browser.py). FLYWHEEL_SCREENSHOT=path also saves the task page there; docs/annotation-app.png is made
+by `flywheel docs screenshots`."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from flywheel.annotate import store
 from flywheel.annotate.app import create_app
 from flywheel.annotate.batch import prepare_batch
 from flywheel.runtime.proc import free_port
-from tests.support.browser import CHROMIUM, DRIVER, headless_chrome
+from tests.support.browser import headless_chrome, needs_browser, require_browser
 from tests.support.reality import fake_predict, seed_model
 
 pytestmark = pytest.mark.services
@@ -42,8 +43,9 @@ def server(settings, engine):
     thread.join(timeout=10)
 
 
-@pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver")
+@needs_browser
 def test_sign_in_answer_and_store_in_a_browser(server, engine, tmp_path):
+    require_browser()  # under CI a missing browser fails the test instead of skipping it
     from selenium.webdriver.common.by import By
 
     with Session(engine) as s, s.begin():
@@ -73,3 +75,15 @@ def test_sign_in_answer_and_store_in_a_browser(server, engine, tmp_path):
                                 " JOIN annotators n ON n.id = a.annotator_id"
                                 " WHERE n.name = 'browser-1'")).one()
     assert tuple(row) == (intent, True, False)
+
+
+def test_a_missing_browser_skips_here_and_fails_under_ci(monkeypatch):
+    from tests.support import browser
+
+    monkeypatch.setattr(browser, "CHROMIUM", None)
+    monkeypatch.setattr(browser, "IN_CI", False)
+    with pytest.raises(pytest.skip.Exception, match="chromium-driver"):
+        browser.require_browser()
+    monkeypatch.setattr(browser, "IN_CI", True)
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        browser.require_browser()

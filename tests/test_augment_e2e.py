@@ -41,10 +41,9 @@ def parent(settings, world):
 def test_two_rounds_with_retraining(settings, engine, world, parent) -> None:
     from flywheel.augment.pipeline import train_on_split
     from flywheel.datasets.splits import load_split_rows, split_dir
-    from flywheel.training.config import TrainConfig
+    from flywheel.training.config import NgramConfig
 
-    cfg = TrainConfig(backend="seq2seq", max_steps=12, batch_size=32, lr=3e-3, warmup_steps=2, max_target_tokens=64,
-                      evaluate_test=False, tiny={"d_model": 64, "d_ff": 128, "num_heads": 2, "vocab_size": 400})
+    cfg = NgramConfig(max_steps=12, batch_size=32, lr=3e-3, warmup_steps=2, evaluate_test=False)
     model0 = train_on_split(settings, parent, cfg)
     rounds: list[RoundResult] = []
     with local_teacher(settings, WORLD_SEED, base_intents=BASES) as s:

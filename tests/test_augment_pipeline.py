@@ -160,10 +160,10 @@ def test_subsample_split_keeps_test_and_a_seeded_fraction(settings, engine, pare
 
 
 def test_step_floor_for_small_splits() -> None:
-    from flywheel.training.config import TrainConfig
+    from flywheel.training.config import NgramConfig
     from flywheel_lab.experiments.low_data import steps_for
 
-    cfg = TrainConfig(epochs=3, batch_size=64)
+    cfg = NgramConfig(epochs=3, batch_size=64)
     assert steps_for(cfg, 2000, 250) == 3 * 94  # ceil(6000 / 64) = 94 steps per epoch
     assert steps_for(cfg, 200, 250) == 250  # 3 * 10 = 30 < floor
     assert steps_for(cfg, 200, None) is None

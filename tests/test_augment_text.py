@@ -6,7 +6,7 @@ import random
 
 from flywheel.contracts import TOOLS
 from flywheel.training.augment_text import expand_rows, perturb
-from flywheel.training.data import training_examples
+from flywheel.training.data import examples
 
 
 def _row(intent: str, support: int) -> dict:
@@ -43,8 +43,8 @@ def test_support_weighting_repeats_by_support_with_a_cap() -> None:
     out = expand_rows(ROWS, copies=0, support_repeat_max=3, seed=0)
     counts = {r["intent"]: sum(o["intent"] == r["intent"] for o in out) for r in ROWS}
     assert counts == {"golden hour but moody look": 1, "add soft black and white": 3, "teal, warm": 2}
-    assert len(training_examples(ROWS, copies=0, support_repeat_max=1)) == 3 * len(ROWS)
-    assert len(training_examples(ROWS, copies=0, support_repeat_max=3)) == 3 * 6
+    assert len(examples(expand_rows(ROWS, copies=0, support_repeat_max=1, seed=0))) == 3 * len(ROWS)
+    assert len(examples(expand_rows(ROWS, copies=0, support_repeat_max=3, seed=0))) == 3 * 6
 
 
 def test_perturb_makes_small_edits() -> None:

@@ -18,8 +18,7 @@ def test_nightly_dag_run(settings, engine, tmp_path):
     assert counts["responses"] > 500
     conf = {
         "test_size": 30, "seed": 1, "skip_augmentation": True, "max_steps": 8,
-        "train_overrides": {"batch_size": 16, "warmup_steps": 2, "max_target_tokens": 64, "evaluate_test": False,
-                            "tiny": {"d_model": 64, "d_ff": 128, "num_heads": 2, "vocab_size": 400}},
+        "train_overrides": {"batch_size": 16, "warmup_steps": 2, "evaluate_test": False},
     }
     lines: list[str] = []
     res = run_dag(settings, "flywheel_nightly", conf, home=tmp_path / "airflow", timeout=900, echo=lines.append)

@@ -19,7 +19,7 @@ SEED = 7
 def test_nightly_dag_trains_smollm2_lora_evaluates_and_promotes(settings, engine, tmp_path):
     from flywheel import tracking
     from flywheel.runtime.airflow import run_dag
-    from flywheel.training.models import SmolLM2Missing, smollm2_gguf
+    from flywheel.training.students.hf import SmolLM2Missing, smollm2_gguf
     from flywheel_lab.simulator.run import generate_events
     from tests.support.events import insert_event_dicts
 

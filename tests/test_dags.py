@@ -38,6 +38,7 @@ PARSE = textwrap.dedent("""
             "owner": d.owner, "tags": sorted(d.tags), "catchup": d.catchup, "doc_md": d.doc_md or "",
             "timetable": type(d.timetable).__name__, "summary": getattr(d.timetable, "expression", ""),
             "tz": str(d.start_date.tzinfo) if d.start_date else None, "params": sorted(d.params.keys()),
+            "param_defaults": {k: d.params.get_param(k).value for k in d.params.keys()},
             "tasks": {t.task_id: {"retries": t.retries, "doc": bool(t.doc_md or t.doc), "pool": t.pool}
                       for t in d.tasks},
             "downstream": {t.task_id: sorted(t.downstream_task_ids) for t in d.tasks},
@@ -136,6 +137,17 @@ def test_schedules_and_params(parsed):
     assert dags["flywheel_retrain"]["timetable"] == "AssetTriggeredTimetable"
     assert {"test_size", "backend", "base_model", "launcher", "skip_augmentation", "seed"} <= set(
         dags["flywheel_nightly"]["params"])
+
+
+def test_nightly_params_are_the_models(parsed):
+    """The DAGs' Params are built from flywheel.pipeline.params.NightlyParams: the same names and defaults."""
+    from flywheel.pipeline.params import NightlyParams
+
+    defaults = NightlyParams().model_dump(mode="json")
+    assert parsed["dags"]["flywheel_nightly"]["param_defaults"] == defaults
+    assert parsed["dags"]["flywheel_retrain"]["param_defaults"] == {
+        k: v for k, v in defaults.items() if k != "groundtruth_run_id"}
+    assert parsed["dags"]["flywheel_groundtruth"]["param_defaults"] == {"groundtruth_run_id": None}
 
 
 def test_nightly_chain_order(parsed):

@@ -34,6 +34,17 @@ def test_settings_reject_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
         get_settings()
 
 
+def test_the_default_teacher_is_the_openai_api_and_tests_use_the_stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    from urllib.parse import urlparse
+
+    # tests/conftest.py points every test (and its child processes) at a loopback stand-in, never the real API.
+    tested = get_settings()
+    assert urlparse(tested.openai_base_url).hostname == "127.0.0.1" and not tested.openai_api_key
+    assert tested.openai_base_url == f"http://127.0.0.1:{tested.teacher_port}/v1"
+    monkeypatch.delenv("FLYWHEEL_OPENAI_BASE_URL")
+    assert Settings(_env_file=None).openai_base_url == "https://api.openai.com/v1"  # the product's default
+
+
 def test_dag_folder_defaults_to_the_checkout_and_says_when_missing(tmp_path: Path) -> None:
     repo_dags = Path(__file__).resolve().parents[1] / "dags"
     assert get_settings(dags_folder=None).dags_path() == repo_dags.resolve()
@@ -141,6 +152,47 @@ def test_compose_file_is_valid_and_uses_settings_names() -> None:
                 assert key.removeprefix("FLYWHEEL_").lower() in fields, key
                 seen.add(key)
     assert {"FLYWHEEL_DATABASE_URL", "FLYWHEEL_KAFKA_BOOTSTRAP"} <= seen
+
+
+def _dockerfile_stages(text: str) -> dict[str, str]:
+    """Stage name -> its instructions (comments dropped, continuation lines joined)."""
+    import re
+
+    stages: dict[str, str] = {}
+    name = ""
+    for line in text.replace("\\\n", " ").splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        m = re.match(r"FROM\s+\S+\s+AS\s+(\S+)", line, re.IGNORECASE)
+        if m:
+            name = m.group(1)
+        stages[name] = stages.get(name, "") + line + "\n"
+    return stages
+
+
+def test_images_carry_airflow_only_where_airflow_runs() -> None:
+    import importlib.util
+
+    repo = Path(__file__).resolve().parents[1]
+    stages = _dockerfile_stages((repo / "Dockerfile").read_text())
+    assert list(stages)[-1] == "platform"  # the default target
+    for name in ("platform", "train-airflow"):  # the Airflow services; the GPU Airflow worker
+        assert "[airflow]" in stages[name], name
+    for name in ("service", "train"):  # ingest and the assistant; the Kubernetes training Job
+        assert "[airflow]" not in stages[name] and "apache-airflow" not in stages[name], name
+    assert "flywheel_lab" not in "".join(stages.values()) and "COPY lab" not in "".join(stages.values())
+    assert "bench" not in stages["train"]  # benches are the referee's, not in the image
+    assert 'CMD ["python", "-m", "flywheel.training"' in stages["train"]
+    assert importlib.util.find_spec("flywheel.training.__main__") is not None
+
+    services = yaml.safe_load((repo / "docker-compose.yml").read_text())["services"]
+    for name in ("ingest", "assistant"):
+        assert services[name]["build"]["target"] == "service", name
+    for name in ("migrate", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"):
+        assert services[name]["build"]["target"] == "platform", name
+    gpu = yaml.safe_load((repo / "docker-compose.gpu.yml").read_text())["services"]
+    assert gpu["airflow-scheduler"]["build"]["target"] == "train-airflow"
+    assert {svc["build"]["target"] for svc in [*services.values(), *gpu.values()] if "build" in svc} <= set(stages)
 
 
 def test_compose_is_closed_and_takes_its_secrets_from_make_env(tmp_path: Path) -> None:

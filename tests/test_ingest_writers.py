@@ -12,7 +12,8 @@ import pytest
 from flywheel.ingest.service import IngestOptions, IngestService
 from flywheel.ingest.sink import libpq_url
 from flywheel.ingest.synthetic import synthetic_events
-from flywheel.ingest.workers import usable_cpus, writer_processes
+from flywheel.ingest.workers import writer_processes
+from flywheel.runtime.cpus import usable_cpus
 from flywheel.settings import Settings
 from flywheel_lab.bench.ingest import run_bench
 from tests.support.ingest import EVENT_TABLES, fresh_topics, landed, produce

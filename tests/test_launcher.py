@@ -8,13 +8,11 @@ from pathlib import Path
 import yaml
 from sqlalchemy import text
 
-from flywheel.training.config import TrainConfig
+from flywheel.training.config import NgramConfig, Seq2SeqConfig, TrainConfig, parse_train_config, train_config_from_json
 from flywheel.training.launcher import job_spec, launch, settings_env
 from tests.support.splits import make_split_dir
 
 REPO = Path(__file__).resolve().parents[1]
-
-SMALL = {"d_model": 64, "d_ff": 256, "num_heads": 4, "vocab_size": 512}
 
 
 def _k8s_settings(settings):
@@ -42,9 +40,9 @@ def _check_job(job: dict, s, cfg: TrainConfig, model_id: str = "m-K8S_1") -> Non
     cmd = c["command"]
     # Two GPUs: one process each through accelerate, into the same training entry.
     assert cmd[:3] == ["python", "-m", "accelerate.commands.launch"] and cmd[cmd.index("--num_processes") + 1] == "2"
-    assert cmd[cmd.index("-m", 3) + 1] == "flywheel.registry.stages"
+    assert cmd[cmd.index("-m", 3) + 1] == "flywheel.training"
     assert cmd[cmd.index("--split") + 1] == "sp-42" and cmd[cmd.index("--model-id") + 1] == model_id
-    assert TrainConfig.model_validate_json(cmd[cmd.index("--config-json") + 1]) == cfg
+    assert train_config_from_json(cmd[cmd.index("--config-json") + 1]) == cfg
     assert cmd[cmd.index("--airflow-run-id") + 1] == "manual__k8s"
     mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
     assert mounts == {"artifacts": "/artifacts", "dshm": "/dev/shm"}
@@ -60,7 +58,7 @@ def _check_job(job: dict, s, cfg: TrainConfig, model_id: str = "m-K8S_1") -> Non
 
 def test_kubernetes_job_spec(settings) -> None:
     s = _k8s_settings(settings)
-    cfg = TrainConfig(backend="seq2seq", epochs=3, base_model="google/flan-t5-base")
+    cfg = Seq2SeqConfig(epochs=3, base_model="google/flan-t5-base")
     res = launch(s, "sp-42", cfg, launcher="kubernetes", model_id="m-K8S_1", airflow_run_id="manual__k8s")
     assert res.model_id == "m-K8S_1" and not res.trained and res.manifest_path is not None
     manifest = Path(res.manifest_path).read_text()
@@ -71,7 +69,7 @@ def test_kubernetes_job_spec(settings) -> None:
     assert s.db_url() not in manifest
     one = job_spec(s, split_id="sp-42", config=cfg, model_id="m-K8S_1", gpus=1)
     c = one["spec"]["template"]["spec"]["containers"][0]
-    assert c["command"][:3] == ["python", "-m", "flywheel.registry.stages"]
+    assert c["command"][:3] == ["python", "-m", "flywheel.training"]
     assert c["resources"]["limits"]["nvidia.com/gpu"] == 1
     no_gpu = job_spec(s.model_copy(update={"k8s_node_selector": {}, "k8s_memory_limit": None}), split_id="sp",
                       config=cfg, model_id="m", gpus=0)["spec"]["template"]["spec"]
@@ -107,7 +105,7 @@ def test_the_dags_job_operator_submits_that_job(settings, tmp_path) -> None:
     op.config_file = str(kubeconfig)
     job = ApiClient().sanitize_for_serialization(op.build_job_request_obj(None))
     # The model id is chosen before the Job runs, so the DAG knows what the Job registers.
-    _check_job(job, s, TrainConfig(**{k: v for k, v in params.items() if k != "launcher"}), plan["model_id"])
+    _check_job(job, s, parse_train_config({k: v for k, v in params.items() if k != "launcher"}), plan["model_id"])
     assert job["metadata"]["name"] == f"job-{plan['job_name']}"
 
 
@@ -115,7 +113,7 @@ def test_unknown_launcher_is_an_error(settings) -> None:
     import pytest
 
     with pytest.raises(ValueError, match="unknown launcher"):
-        launch(settings, "sp", TrainConfig(), launcher="slurm")
+        launch(settings, "sp", NgramConfig(), launcher="slurm")
 
 
 def test_settings_travel_to_the_child(settings) -> None:
@@ -129,7 +127,7 @@ def test_local_launch_trains_registers_evaluates_and_promotes(settings, engine, 
     from flywheel.registry.store import get_model, production_model, promote
 
     split_dir = make_split_dir(tmp_path, "sp-local", n_base=24, test_size=28)
-    cfg = TrainConfig(backend="seq2seq", epochs=6, batch_size=32, tiny=SMALL)
+    cfg = NgramConfig(epochs=6, batch_size=32)
     res = launch(settings, "sp-local", cfg, launcher="local", split_dir=split_dir, model_id="m-local")
     assert res.model_id == "m-local" and res.trained and res.manifest_path is None
     model_id = res.model_id

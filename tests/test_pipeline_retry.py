@@ -8,9 +8,9 @@ from sqlalchemy import text
 from flywheel.datasets.splits import register_split
 from flywheel.db.runs import track_run
 from flywheel.pipeline import nightly
-from flywheel.registry.store import list_models, promote, register_model
+from flywheel.registry.store import list_models, promote
 from tests.support.splits import make_rows
-from tests.test_registry import fake
+from tests.test_registry import fake, register
 
 RUN = "scheduled__2026-11-30T02:00:00+00:00"
 
@@ -21,9 +21,9 @@ def test_train_retry_id_is_derived_from_the_run_and_split() -> None:
     assert len({a, nightly.retry_model_id(RUN, "sp-2"), nightly.retry_model_id(RUN + "x", "sp-1")}) == 3
 
 
-def test_a_retried_train_reuses_the_model_its_first_try_registered(settings, tmp_path, monkeypatch) -> None:
+def test_a_retried_train_reuses_the_model_its_first_try_registered(settings, engine, tmp_path, monkeypatch) -> None:
     model_id = nightly.retry_model_id(RUN, "sp-train")
-    register_model(settings, fake(tmp_path, model_id, 0.5, split_id="sp-train"))  # the first try got this far
+    register(engine, fake(tmp_path, model_id, 0.5, split_id="sp-train"))  # the first try got this far
     before = [m.model_id for m in list_models(settings)]
 
     def no_second_training(*a, **kw):
@@ -50,7 +50,7 @@ def test_a_retried_train_reuses_the_model_its_first_try_registered(settings, tmp
 
 
 def test_a_retried_augment_reuses_the_split_its_first_try_made(settings, engine, tmp_path, monkeypatch) -> None:
-    register_model(settings, fake(tmp_path, "m-prod-aug", 0.6, split_id="sp-base"))
+    register(engine, fake(tmp_path, "m-prod-aug", 0.6, split_id="sp-base"))
     assert promote(settings.model_copy(update={"promotion_floor": 0.0}), "m-prod-aug").promoted
     rows = make_rows(30, seed=3)
     made = register_split(settings, rows[30:], rows[:30], None, None, {"augmented": True}, engine=engine)

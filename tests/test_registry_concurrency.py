@@ -7,9 +7,9 @@ import time
 
 from sqlalchemy import text
 
-from flywheel.registry.records import PROMOTION_LOCK_KEY
-from flywheel.registry.store import decisions, get_model, production_model, promote, register_model
-from tests.test_registry import fake
+from flywheel.db.locks import LockNamespace, session_lock, session_unlock
+from flywheel.registry.store import decisions, get_model, production_model, promote
+from tests.test_registry import fake, register
 
 
 def _waiting_on_lock(engine) -> int:
@@ -20,7 +20,7 @@ def _waiting_on_lock(engine) -> int:
 def test_two_concurrent_promotions_compare_against_each_other(settings, engine, tmp_path) -> None:
     s = settings.model_copy(update={"promotion_margin": 0.02, "promotion_floor": 0.30})
     for model_id, overall in (("p-old", 0.60), ("c-best", 0.70), ("c-good", 0.65)):
-        register_model(s, fake(tmp_path, model_id, overall, split_id="s3"))
+        register(engine, fake(tmp_path, model_id, overall, split_id="s3"))
     assert promote(s, "p-old").promoted
     results: dict[str, object] = {}
 
@@ -32,7 +32,7 @@ def test_two_concurrent_promotions_compare_against_each_other(settings, engine, 
 
     # Hold the promotion lock so both promotions read and decide against p-old, then race for the write.
     with engine.connect() as holder:
-        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": PROMOTION_LOCK_KEY})
+        session_lock(holder, LockNamespace.PROMOTION)
         threads = [threading.Thread(target=run, args=(m,)) for m in ("c-best", "c-good")]
         for t in threads:
             t.start()
@@ -40,7 +40,7 @@ def test_two_concurrent_promotions_compare_against_each_other(settings, engine, 
         while _waiting_on_lock(engine) < 2:
             assert time.monotonic() < deadline, "both promotions should be waiting for the lock"
             time.sleep(0.05)
-        holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PROMOTION_LOCK_KEY})
+        session_unlock(holder, LockNamespace.PROMOTION)
     for t in threads:
         t.join(60)
     assert all(not isinstance(r, Exception) for r in results.values()), results

@@ -65,7 +65,8 @@ def test_groundtruth_and_split_stages_record_their_runs(settings, engine) -> Non
 def test_promote_stage_records_decision(settings, engine, tmp_path) -> None:
     import json
 
-    from flywheel.registry.store import promote, register_model
+    from flywheel.registry.records import register_model
+    from flywheel.registry.store import promote
     from flywheel.training.train import TrainResult
 
     d = tmp_path / "m-run"
@@ -74,8 +75,9 @@ def test_promote_stage_records_decision(settings, engine, tmp_path) -> None:
     tool = {"precision": 0.7, "recall": 0.7, "f1": 0.7, "quality": 0.7, "final": 0.7}
     summary = {"overall": 0.7, "invalid_rate": 0.0, "All": {"n": 3, "overall": 0.7, "invalid_rate": 0.0,
                                                           "adjust": tool, "selective_adjust": tool, "filter": tool}}
-    register_model(settings, TrainResult("m-run", d, 1.0, summary, {"backend": "seq2seq", "base_model": "tiny",
-                                                                     "split_id": "s-run"}))
+    with Session(engine) as s, s.begin():
+        register_model(s, result=TrainResult("m-run", d, 1.0, summary, {"backend": "seq2seq", "base_model": "t5",
+                                                                        "split_id": "s-run"}))
     decision = promote(settings.model_copy(update={"promotion_floor": 0.5}), "m-run", airflow_run_id="manual__p")
     (row,) = _runs(engine, "promote")
     assert row.status == "succeeded" and row.airflow_run_id == "manual__p"

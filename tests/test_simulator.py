@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from kafka import KafkaConsumer
 
-from flywheel.contracts import TOOLS, load_tool_contracts, normalize_intent
+from flywheel.contracts import TOOLS, UNIPOLAR_ADJUST_KEYS, load_tool_contracts, normalize_intent
 from flywheel.events.validation import Accepted, load_validator
 from flywheel_lab.simulator import users
 from flywheel_lab.simulator.plan import make_plan, surface
@@ -125,7 +125,7 @@ def test_users_export_less_the_further_from_the_ideal():
     b = next(b for b in world.bases if b.ideal["adjust"] and b.ideal["filter"])
     ideal = b.ideal["adjust"]
     close = dict(ideal, contrast=ideal["contrast"] + 5)
-    flipped = {k: -v if k not in ("bloom", "sharpen", "structure") else v for k, v in ideal.items()}
+    flipped = {k: -v if k not in UNIPOLAR_ADJUST_KEYS else v for k, v in ideal.items()}
     p = [users.export_probability("adjust", x, ideal, f) for x in (ideal, close, flipped)]
     assert p[0] >= p[1] > p[2] and p[0] > .7 and p[2] < .2
     other = next(n for n in f if not set(f[n]) & set(f[b.ideal["filter"]["name"]]))

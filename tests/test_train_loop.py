@@ -9,16 +9,17 @@ import sys
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import AutoModelForSeq2SeqLM
 
 from flywheel.datasets.files import load_split
 from flywheel.training import loop
-from flywheel.training.config import TrainConfig
+from flywheel.training.config import NgramConfig, Seq2SeqConfig
 from flywheel.training.device import CHECKPOINT
+from flywheel.training.students.ngram import WEIGHTS_FILE
 from flywheel.training.train import train
 from tests.support.splits import make_split_dir
-
-SMALL = {"d_model": 32, "d_ff": 64, "num_heads": 2, "vocab_size": 300, "num_layers": 1, "num_decoder_layers": 1}
+from tests.support.tiny_models import split_texts, tiny_t5
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,14 @@ def split_dir(tmp_path_factory):
     return make_split_dir(tmp_path_factory.mktemp("splits"), "s-loop", n_base=16, test_size=4)
 
 
+@pytest.fixture(scope="module")
+def t5_base(split_dir, tmp_path_factory):
+    return str(tiny_t5(tmp_path_factory.mktemp("bases") / "t5", split_texts(load_split(split_dir).train)))
+
+
 def _weights(path) -> dict[str, torch.Tensor]:
+    if (path / WEIGHTS_FILE).is_file():
+        return load_file(str(path / WEIGHTS_FILE))
     return AutoModelForSeq2SeqLM.from_pretrained(path).state_dict()
 
 
@@ -34,10 +42,11 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_interrupted_run_resumes_to_the_same_weights(split_dir, tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("family", ["seq2seq", "ngram"])  # the n-gram student's dropout needs the RNG state back
+def test_interrupted_run_resumes_to_the_same_weights(family, split_dir, t5_base, tmp_path, monkeypatch) -> None:
     split = load_split(split_dir)
-    cfg = TrainConfig(backend="seq2seq", max_steps=6, batch_size=8, warmup_steps=2, tiny=SMALL, checkpoint_every=3,
-                      evaluate_test=False)
+    loop_cfg = {"max_steps": 6, "batch_size": 8, "warmup_steps": 2, "checkpoint_every": 3, "evaluate_test": False}
+    cfg = (Seq2SeqConfig(base_model=t5_base, **loop_cfg) if family == "seq2seq" else NgramConfig(**loop_cfg))
     straight = train(cfg, split, tmp_path / "straight", model_id="m-a", progress=False)
     steps = [json.loads(x) for x in (straight.path / loop.TRAIN_LOG).read_text().splitlines()]
     assert [s["step"] for s in steps] == [1, 2, 3, 4, 5, 6] and all(s["loss"] > 0 for s in steps)
@@ -62,12 +71,12 @@ def test_interrupted_run_resumes_to_the_same_weights(split_dir, tmp_path, monkey
     assert log[-3:] == [4, 5, 6]
 
 
-def test_gradient_accumulation_takes_the_bigger_batch(split_dir, tmp_path) -> None:
+def test_gradient_accumulation_takes_the_bigger_batch(split_dir, t5_base, tmp_path) -> None:
     split = load_split(split_dir)
     # within one epoch
-    base = {"backend": "seq2seq", "max_steps": 2, "warmup_steps": 1, "tiny": SMALL, "evaluate_test": False}
-    big = train(TrainConfig(batch_size=16, **base), split, tmp_path / "big", model_id="m-b", progress=False)
-    acc = train(TrainConfig(batch_size=8, grad_accum_steps=2, **base), split, tmp_path / "acc", model_id="m-c",
+    base = {"base_model": t5_base, "max_steps": 2, "warmup_steps": 1, "evaluate_test": False}
+    big = train(Seq2SeqConfig(batch_size=16, **base), split, tmp_path / "big", model_id="m-b", progress=False)
+    acc = train(Seq2SeqConfig(batch_size=8, grad_accum_steps=2, **base), split, tmp_path / "acc", model_id="m-c",
                 progress=False)
     assert big.lineage["tokens_seen"] == acc.lineage["tokens_seen"] > 0
     assert acc.lineage["runtime"]["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
@@ -78,10 +87,10 @@ def test_gradient_accumulation_takes_the_bigger_batch(split_dir, tmp_path) -> No
 
 
 def test_entry_under_accelerate_launch(split_dir, tmp_path) -> None:
-    """The launchers' multi-GPU path (`accelerate launch ... -m flywheel.registry.stages`), with one CPU process."""
-    cfg = TrainConfig(backend="seq2seq", max_steps=2, batch_size=8, warmup_steps=1, tiny=SMALL, evaluate_test=False)
+    """The launchers' multi-GPU path (`accelerate launch ... -m flywheel.training`), with one CPU process."""
+    cfg = NgramConfig(max_steps=2, batch_size=8, warmup_steps=1, evaluate_test=False)
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", "--num_machines",
-           "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "flywheel.registry.stages",
+           "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "flywheel.training",
            "--split", "s-loop", "--split-dir", str(split_dir), "--model-id", "m-acc",
            "--config-json", cfg.model_dump_json(), "--no-register"]
     env = {"FLYWHEEL_ARTIFACTS_DIR": str(tmp_path / "art"), "PATH": "/usr/bin:/bin",

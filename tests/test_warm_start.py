@@ -1,4 +1,5 @@
-"""Warm start: a child run continues the parent checkpoint (its weights and tokenizer), and its lineage names it."""
+"""Warm start of a transformers student: a child run continues the parent checkpoint (its weights and tokenizer), and
+its lineage names it (the n-gram student's warm start: tests/test_ngram_student.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from sqlalchemy.orm import Session
 
 from flywheel.registry import records
 from flywheel.registry.stages import resolve_init
-from flywheel.training.config import TrainConfig
+from flywheel.training.config import CausalConfig, NgramConfig, Seq2SeqConfig
 from flywheel.training.data import load_split
+from flywheel.training.students.hf import Seq2SeqStudent
 from flywheel.training.train import train
-from flywheel.training.warm import WarmStartError, load_parent
+from flywheel.training.warm import WarmStartError, warm_student
 from tests.support.splits import make_split_dir
-
-SMALL = {"d_model": 48, "d_ff": 96, "num_heads": 2, "vocab_size": 400}
+from tests.support.tiny_models import split_texts, tiny_t5
 
 
 @pytest.fixture(scope="module")
@@ -26,21 +27,27 @@ def split(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def parent(split, tmp_path_factory):
-    cfg = TrainConfig(backend="seq2seq", epochs=6, batch_size=32, lr=3e-3, tiny=SMALL, seed=1, warmup_steps=5)
+def base(split, tmp_path_factory):
+    return str(tiny_t5(tmp_path_factory.mktemp("bases") / "t5", split_texts(split.train)))
+
+
+@pytest.fixture(scope="module")
+def parent(split, base, tmp_path_factory):
+    cfg = Seq2SeqConfig(base_model=base, epochs=6, batch_size=32, lr=3e-3, seed=1, warmup_steps=5)
     return train(cfg, split, tmp_path_factory.mktemp("models") / "m-parent", model_id="m-parent", progress=False)
 
 
-def test_child_starts_from_the_parents_weights_and_tokenizer(parent, split, tmp_path):
-    cfg = TrainConfig(backend="seq2seq", epochs=1, batch_size=32, lr=1e-3, tiny=SMALL, seed=2, warmup_steps=2,
-                      init_checkpoint=str(parent.path), parent_model_id=parent.model_id)
-    model, tok, _ = load_parent(cfg)
+def test_child_starts_from_the_parents_weights_and_tokenizer(parent, base, split, tmp_path):
+    cfg = Seq2SeqConfig(base_model=base, epochs=1, batch_size=32, lr=1e-3, seed=2, warmup_steps=2,
+                        init_checkpoint=str(parent.path), parent_model_id=parent.model_id)
+    student = warm_student(config=cfg, rows=split.train)
+    assert isinstance(student, Seq2SeqStudent) and student.model.training
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     ref = AutoModelForSeq2SeqLM.from_pretrained(parent.path)
-    for (name, a), (_, b) in zip(model.state_dict().items(), ref.state_dict().items(), strict=True):
+    for (name, a), (_, b) in zip(student.model.state_dict().items(), ref.state_dict().items(), strict=True):
         assert torch.equal(a, b), name  # weights equal before the first step
-    assert tok.get_vocab() == AutoTokenizer.from_pretrained(parent.path).get_vocab()
+    assert student.tokenizer.get_vocab() == AutoTokenizer.from_pretrained(parent.path).get_vocab()
     child = train(cfg, split, tmp_path / "m-child", model_id="m-child", progress=False)
     scratch = train(cfg.model_copy(update={"init_checkpoint": None, "parent_model_id": None}), split,
                     tmp_path / "m-scratch", model_id="m-scratch", progress=False)
@@ -55,14 +62,17 @@ def test_child_starts_from_the_parents_weights_and_tokenizer(parent, split, tmp_
         json.loads((parent.path / "tokenizer.json").read_text())["model"]["vocab"]
 
 
-def test_incompatible_parent_is_refused(parent):
-    cfg = TrainConfig(backend="causal", tiny=SMALL, init_checkpoint=str(parent.path))
+def test_incompatible_parent_is_refused(parent, base, tmp_path):
     with pytest.raises(WarmStartError, match="backend"):
-        load_parent(cfg)
+        warm_student(config=CausalConfig(base_model=base, init_checkpoint=str(parent.path)), rows=[])
+    with pytest.raises(WarmStartError, match="base_model"):
+        warm_student(config=Seq2SeqConfig(init_checkpoint=str(parent.path)), rows=[])
+    with pytest.raises(WarmStartError, match="not a flywheel checkpoint"):
+        warm_student(config=Seq2SeqConfig(base_model=base, init_checkpoint=str(tmp_path)), rows=[])
 
 
 def test_train_stage_resolves_production_as_the_parent(parent, engine):
-    cfg = TrainConfig(init_from="production")
+    cfg = NgramConfig(init_from="production")
     assert resolve_init(engine, cfg).init_checkpoint is None  # no production model yet: from scratch
     with Session(engine) as s, s.begin():
         records.insert_model(s, model_id=parent.model_id, path=parent.path, lineage=parent.lineage,
@@ -71,4 +81,4 @@ def test_train_stage_resolves_production_as_the_parent(parent, engine):
         conn.execute(text("UPDATE models SET status = 'production' WHERE id = :m"), {"m": parent.model_id})
     got = resolve_init(engine, cfg)
     assert got.parent_model_id == parent.model_id and got.init_checkpoint == str(parent.path.resolve())
-    assert resolve_init(engine, TrainConfig()).init_checkpoint is None  # scratch stays scratch
+    assert resolve_init(engine, NgramConfig()).init_checkpoint is None  # scratch stays scratch

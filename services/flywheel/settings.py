@@ -66,12 +66,15 @@ class Settings(BaseSettings):
     ingest_max_event_bytes: int = 64 * 1024
     kafka_session_timeout_ms: int = 6000
 
-    # Teacher (OpenAI-compatible endpoint) and assistant.
-    openai_base_url: str = "http://127.0.0.1:8601/v1"
+    # Teacher (an OpenAI-compatible endpoint: the OpenAI API unless the base URL says otherwise; a non-loopback
+    # endpoint needs the key) and assistant.
+    openai_base_url: str = "https://api.openai.com/v1"
     openai_api_key: str | None = None
     teacher_model: str = "gpt-3.5-turbo"
     teacher_timeout_s: float = 30.0
     teacher_max_retries: int = 3
+    # The referee's teacher stand-in (`flywheel teacher-server`, flywheel_lab) listens here; whoever uses it points
+    # openai_base_url at it (http://127.0.0.1:8601/v1).
     teacher_port: int = 8601
     assistant_port: int = 8602
 

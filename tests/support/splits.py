@@ -7,7 +7,7 @@ import json
 import random
 from pathlib import Path
 
-from flywheel.contracts import ADJUST_KEYS, COLORS, load_tool_contracts
+from flywheel.contracts import ADJUST_KEYS, COLORS, UNIPOLAR_ADJUST_KEYS, load_tool_contracts
 
 WORDS = ["golden", "cool", "warm", "moody", "vintage", "bright", "dark", "faded", "neon", "soft", "crisp", "dreamy",
          "cinematic", "pastel", "gritty", "sunny", "misty", "vivid", "muted", "retro"]
@@ -18,7 +18,7 @@ TEMPLATES = ["{b}", "make it {b}", "{b} look", "{b} vibe", "more {b} please", "{
 
 def _outputs(rng: random.Random, filters: list[str]) -> dict:
     adj = {k: rng.choice([0, 0, 5, 10, 15, 20, 30, -10, -20]) for k in ADJUST_KEYS}
-    for k in ("bloom", "sharpen", "structure"):
+    for k in UNIPOLAR_ADJUST_KEYS:
         adj[k] = abs(adj[k])
     sel = {c: {"saturation": rng.choice([0, 10, 20, -20]), "luminance": rng.choice([0, 10, -10])} for c in COLORS}
     return {

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from flywheel.contracts import ADJUST_KEYS, COLORS
+from flywheel.contracts import ADJUST_KEYS, COLORS, TOOLS, UNIPOLAR_ADJUST_KEYS
 from flywheel.db.scratch import drop, exists, recreate, scratch_settings
 from flywheel.settings import Settings
 
@@ -71,7 +71,7 @@ def _pools(rng: random.Random) -> dict[str, list[str]]:
 
     filters = load_tool_contracts().filter_names or filters
     return {
-        "adjust": [json.dumps({k: rng.randint(0 if k in ("bloom", "sharpen", "structure") else -60, 60)
+        "adjust": [json.dumps({k: rng.randint(0 if k in UNIPOLAR_ADJUST_KEYS else -60, 60)
                                for k in ADJUST_KEYS}) for _ in range(POOL)],
         "selective_adjust": [json.dumps({c: {"saturation": rng.randint(-50, 50), "luminance": rng.randint(-50, 50)}
                                          for c in rng.sample(COLORS, 2)}) for _ in range(POOL)],
@@ -113,17 +113,17 @@ def synthetic_lines(n_requests: int, seed: int, *, history: tuple[int, int] | No
             rid = f"{seed}-{i}"
             at = (T0 + timedelta(seconds=i)).isoformat()
             eid = uuid.UUID(int=rng.getrandbits(128), version=4)
-            picks = [(intent * 7919 + rng.randrange(VARIANTS) * 104729 + k) % POOL for k in range(3)]
-            used = [rng.random() > 0.25 for _ in range(3)]
+            picks = [(intent * 7919 + rng.randrange(VARIANTS) * 104729 + k) % POOL for k in range(len(TOOLS))]
+            used = [rng.random() > 0.25 for _ in TOOLS]
             exported = [u and rng.random() < 0.35 + 0.1 * (p % VARIANTS) for u, p in zip(used, picks, strict=True)]
             if table == "intents":
                 yield f"{eid}\t1\t{at}\tbench\tp{i}\t{rid}\tIntent {intent}\tintent {intent}\n"
             elif table == "responses":
                 outs = [pools[t][p] if u else "\\N" for t, p, u in
-                        zip(("adjust", "selective_adjust", "filter"), picks, used, strict=True)]
+                        zip(TOOLS, picks, used, strict=True)]
                 yield f"{eid}\t1\t{at}\tbench\tp{i}\t{rid}\tteacher\tbench-teacher\tv1\t" + "\t".join(outs) + "\t120\n"
             else:
-                for k, tool in enumerate(("adjust", "selective_adjust", "filter")):
+                for k, tool in enumerate(TOOLS):
                     ek = uuid.UUID(int=(eid.int + k + 1) % (1 << 128), version=4)
                     yield f"{ek}\t1\t{at}\tbench\tp{i}\t{rid}\t{tool}\t{'t' if exported[k] else 'f'}\n"
 
@@ -133,7 +133,7 @@ def synthetic_lines(n_requests: int, seed: int, *, history: tuple[int, int] | No
 _COLS = {
     "intents": "event_id, schema_version, occurred_at, producer, project_id, request_id, intent, intent_norm",
     "responses": "event_id, schema_version, occurred_at, producer, project_id, request_id, arm, model_name,"
-                 " model_version, adjust, selective_adjust, filter, latency_ms",
+                 f" model_version, {', '.join(TOOLS)}, latency_ms",  # one column per tool, as `walk` writes them
     "tool_exports": "event_id, schema_version, occurred_at, producer, project_id, request_id, tool, exported",
 }
 

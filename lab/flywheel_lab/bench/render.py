@@ -9,13 +9,13 @@ from typing import Any
 
 from PIL import Image
 
-from flywheel.contracts import ADJUST_KEYS, COLORS
-from flywheel.render import photos
+import flywheel.render.photos as photos
+from flywheel.contracts import ADJUST_KEYS, COLORS, UNIPOLAR_ADJUST_KEYS
 from flywheel.render.renderer import build_edit_lut, clear_edit_lut_cache, render
 
 # Every slider and every band non-zero, and a filter: the most work one edit can ask for.
 ALL_TOOLS: dict[str, Any] = {
-    "adjust": {k: (25 if i % 2 else -20) if k not in ("bloom", "sharpen", "structure") else 40
+    "adjust": {k: (25 if i % 2 else -20) if k not in UNIPOLAR_ADJUST_KEYS else 40
                for i, k in enumerate(ADJUST_KEYS)},
     "selective_adjust": {c: {"saturation": 20 - 10 * i, "luminance": 10 - 5 * i} for i, c in enumerate(COLORS)},
     "filter": {"name": "vivid_GoldenHour", "intensity": 70},

@@ -19,9 +19,8 @@ import torch
 from flywheel.errors import UsageError
 from flywheel.registry.stages import run_training
 from flywheel.settings import Settings
-from flywheel.training.config import TrainConfig
+from flywheel.training.config import PRESETS, TrainConfig, train_config_from_file
 
-CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
 PAPER_FLAN_T5_BASE = 0.72
 SUBSETS = ("All", "r_3", "r_5")
 
@@ -94,9 +93,10 @@ def bench_train_gpu(settings: Settings, split_id: str, *, config: Path | None = 
 
     test = load_split(resolve_split_dir(settings, split_id)).test
     intents = [r["intent"] for r in test[:requests]]
-    gpu_cfg = TrainConfig.from_file(config or CONFIGS / "smollm2-full.json")
-    tiny_cfg = TrainConfig.from_file(baseline or CONFIGS / "ngram-cpu.json")
-    return [train_one(settings, split_id, f"{gpu_cfg.base_model} ({'LoRA' if gpu_cfg.lora else 'full'})",
+    gpu_cfg = train_config_from_file(config or PRESETS / "smollm2-full.json")
+    tiny_cfg = train_config_from_file(baseline or PRESETS / "ngram-cpu.json")
+    lora = "LoRA" if getattr(gpu_cfg, "lora", None) else "full"
+    return [train_one(settings, split_id, f"{getattr(gpu_cfg, 'base_model', gpu_cfg.backend)} ({lora})",
                       gpu_cfg, register=register, latency_intents=intents),
             train_one(settings, split_id, f"{tiny_cfg.backend} (CPU baseline)", tiny_cfg, register=register)]
 

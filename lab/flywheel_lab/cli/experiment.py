@@ -81,9 +81,9 @@ def list_() -> None:
 
 
 def _config(config: Path | None, epochs: float | None, max_steps: int | None, seed: int) -> Any:
-    from flywheel.training.config import TrainConfig
+    from flywheel.training.config import parse_train_config, train_config_from_file
 
-    cfg = TrainConfig.from_file(config) if config else TrainConfig.model_validate({"seed": seed})
+    cfg = train_config_from_file(config) if config else parse_train_config({"seed": seed})
     upd: dict = {}
     if epochs is not None:
         upd["epochs"] = epochs

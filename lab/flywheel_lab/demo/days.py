@@ -72,6 +72,7 @@ def _run(s: Settings, o: DemoOptions, console: Console, result: DemoResult) -> N
         ingest(s, console)
     experiment_id: str | None = None
     with _teacher_server(o) as teacher_url:
+        s = with_teacher(s, teacher_url)  # nights and A/B days: the stand-in, never the product's default teacher
         for k in range(1, o.days + 1):
             with step(f"night {k}: nightly DAG (ground truth -> gates -> split -> train -> evaluate -> promote)"):
                 nightly(s, o, console, result, warm=k > 1)
@@ -108,6 +109,11 @@ def _reality_check(s: Settings, o: DemoOptions, console: Console, model_id: str 
                                            n_annotators=3, seed=o.seed)
     for line in [*summary.lines(), f"  relevance (known answer) vs the annotators: {relevance}"]:
         console.print(line, markup=False)
+
+
+def with_teacher(s: Settings, teacher_url: str) -> Settings:
+    """Settings whose teacher is the stand-in at ``teacher_url`` (the product's default teacher is the OpenAI API)."""
+    return s.model_copy(update={"openai_base_url": f"{teacher_url.rstrip('/')}/v1", "openai_api_key": "local"})
 
 
 class _teacher_server:
@@ -162,7 +168,7 @@ def _ab_day(s: Settings, o: DemoOptions, console: Console, day: DayResult, teach
     from flywheel_lab.simulator.run import simulate
 
     clock = SimulatedClock(day_start(day.day))
-    s2 = s.model_copy(update={"openai_base_url": f"{teacher_url}/v1", "openai_api_key": "local"})
+    s2 = with_teacher(s, teacher_url)
     with start_in_thread(assistant_app(s2, clock=clock)) as assistant:
         sim = simulate(s2, intents=o.intents, days=1, seed=o.seed + 1000 * day.day, world_seed=o.seed,
                        via_assistant_url=assistant.url, workers=o.ab_workers, start=day_start(day.day), clock=clock,

@@ -35,7 +35,7 @@ from flywheel.db.runs import track_run
 from flywheel.ingest.service import IngestOptions, run_ingest
 from flywheel.registry.stages import evaluate_model
 from flywheel.settings import Settings
-from flywheel.training.config import TrainConfig
+from flywheel.training.config import parse_train_config
 from flywheel_lab.simulator.run import simulate
 from flywheel_lab.simulator.world import DEFAULT_BASE_INTENTS
 
@@ -144,7 +144,7 @@ def _evaluate(settings: Settings, model_id: str, split_id: str) -> dict[str, Any
 def run_low_data(settings: Settings, split_id: str, fraction: float = 0.125, seed: int = 0, config: Any = None,
                  paraphraser: Any = None, progress: bool = True, min_steps: int | None = None) -> LowDataReport:
     """Rows 1-3 of the paper's RQ2 table on `split_id` (the 100 % split)."""
-    cfg = config if config is not None else TrainConfig.model_validate({"seed": seed})
+    cfg = config if config is not None else parse_train_config({"seed": seed})
     cfg = cfg.model_copy(update={"evaluate_test": False})  # evaluated below, once, on the base test set
     run_id = f"lowdata-{uuid.uuid4().hex[:12]}"
     inputs: dict[str, Any] = {"split_id": split_id, "fraction": fraction, "seed": seed, "config": cfg.model_dump(),

@@ -9,13 +9,16 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from flywheel.contracts import ADJUST_KEYS, COLORS
+from flywheel.contracts import COLORS, Slot, adjust_slots, get_slot, selective_channels
 
-_NONNEG = {"bloom", "sharpen", "structure"}
+# Bounds come from the tool contracts (flywheel.contracts.slots), so an ideal is valid by construction.
+CHANNEL = {s.key: s for s in selective_channels()}
+INTENSITY = get_slot("filter", "intensity")
 
 
-def r5(x: float, lo: int = -100, hi: int = 100) -> int:
-    return int(max(lo, min(hi, 5 * round(x / 5))))
+def r5(x: float, slot: Slot) -> int:
+    """`x` rounded to a multiple of 5 and clamped to the slot's bounds."""
+    return int(max(slot.lo, min(slot.hi, 5 * round(x / 5))))
 
 
 def attr_tags(a: dict[str, float]) -> set[str]:
@@ -70,9 +73,9 @@ def adjust_from(a: dict[str, float], rng: random.Random, jitter: float = .15) ->
         "linearOffset": 35 * g("fade", 0) + 10 * g("vintage", 0),
     }
     out = {}
-    for k in ADJUST_KEYS:
-        v = raw[k] * (1 + rng.gauss(0, jitter))
-        out[k] = r5(v, 0 if k in _NONNEG else -100, 100)
+    for s in adjust_slots():
+        v = raw[s.key] * (1 + rng.gauss(0, jitter))
+        out[s.key] = r5(v, s)
     if not any(out.values()):  # a used adjust with all zeros would be a no-op; nudge the dominant attribute
         out["contrast"] = 10
     return out
@@ -87,8 +90,8 @@ def selective_from(colors: dict[str, tuple[float, float]], a: dict[str, float], 
     out = {}
     for c in COLORS:
         s, lum = colors.get(c, (0.0, 0.0))
-        out[c] = {"saturation": r5(60 * s * (1 + rng.gauss(0, jitter))),
-                  "luminance": r5(50 * lum * (1 + rng.gauss(0, jitter)))}
+        out[c] = {"saturation": r5(60 * s * (1 + rng.gauss(0, jitter)), CHANNEL["saturation"]),
+                  "luminance": r5(50 * lum * (1 + rng.gauss(0, jitter)), CHANNEL["luminance"])}
     if not any(v for ch in out.values() for v in ch.values()):
         out["orange"]["saturation"] = 10
     return out
@@ -109,7 +112,7 @@ def best_filter(a: dict[str, float], filters: dict[str, list[str]], rng: random.
 
 
 def filter_from(a: dict[str, float], filters: dict[str, list[str]], rng: random.Random) -> dict[str, Any]:
-    intensity = r5(30 + 50 * min(1.0, style_strength(a)) + rng.gauss(0, 5), 0, 100)
+    intensity = r5(30 + 50 * min(1.0, style_strength(a)) + rng.gauss(0, 5), INTENSITY)
     return {"name": best_filter(a, filters, rng), "intensity": intensity}
 
 

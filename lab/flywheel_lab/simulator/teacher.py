@@ -13,7 +13,7 @@ import copy
 import random
 from typing import Any
 
-from flywheel.contracts import ADJUST_KEYS, COLORS, TOOLS, normalize_intent
+from flywheel.contracts import COLORS, TOOLS, adjust_slots, normalize_intent
 from flywheel_lab.simulator import latent
 from flywheel_lab.simulator.world import World
 
@@ -21,24 +21,27 @@ Mode = tuple[float, Any]  # (probability, output or None)
 
 # Share of intents whose most likely mode is the close one; otherwise a noisier or wrong mode leads.
 P_BEST_LEADS = .7
+# A colour the ideal leaves out, read as unchanged.
+_ZERO_CHANNEL = {k: 0 for k in latent.CHANNEL}
 
 
 def _noisy(tool: str, value: dict[str, Any], sd: float, rng: random.Random) -> dict[str, Any]:
     if tool == "adjust":
         out = {}
-        for k in ADJUST_KEYS:
-            v = value[k]
+        for s in adjust_slots():
+            v = value[s.key]
             if v or rng.random() < sd / 60:  # noisier answers also touch sliders the look does not need
                 v = v + rng.gauss(0, sd)
-            out[k] = latent.r5(v, 0 if k in ("bloom", "sharpen", "structure") else -100, 100)
+            out[s.key] = latent.r5(v, s)
         return out if any(out.values()) else value
     if tool == "selective_adjust":
         out2 = {}
         for c in COLORS:
-            ch = value.get(c, {"saturation": 0, "luminance": 0})
-            out2[c] = {k: latent.r5(v + rng.gauss(0, sd)) if v or rng.random() < sd / 80 else 0 for k, v in ch.items()}
+            ch = value.get(c, _ZERO_CHANNEL)
+            out2[c] = {k: latent.r5(v + rng.gauss(0, sd), latent.CHANNEL[k]) if v or rng.random() < sd / 80 else 0
+                       for k, v in ch.items()}
         return out2 if any(v for ch in out2.values() for v in ch.values()) else value
-    return {"name": value["name"], "intensity": latent.r5(value["intensity"] + rng.gauss(0, sd), 0, 100)}
+    return {"name": value["name"], "intensity": latent.r5(value["intensity"] + rng.gauss(0, sd), latent.INTENSITY)}
 
 
 def _wrong(tool: str, value: dict[str, Any], attrs: dict[str, float], filters: dict[str, list[str]],
@@ -55,7 +58,7 @@ def _wrong(tool: str, value: dict[str, Any], attrs: dict[str, float], filters: d
         main = max(("temperature", "exposure", "contrast", "saturation"), key=lambda k: abs(out[k]))
         out[main] = -out[main] if out[main] else 40
         return out
-    flipped = {c: {k: -v for k, v in value.get(c, {"saturation": 0, "luminance": 0}).items()} for c in COLORS}
+    flipped = {c: {k: -v for k, v in value.get(c, _ZERO_CHANNEL).items()} for c in COLORS}
     return flipped
 
 

@@ -37,7 +37,7 @@ from flywheel.db.runs import track_run
 from flywheel.inference.predictor import load_predictor
 from flywheel.registry.store import get_model
 from flywheel.settings import Settings
-from flywheel.training.config import TrainConfig
+from flywheel.training.config import TrainConfig, train_config_from_file
 from flywheel.training.launcher import launch
 
 LINEAGE_FILE = "augmentations.jsonl"
@@ -240,5 +240,5 @@ def train_on_split(settings: Settings, split_id: str, config: Any) -> str:
 def _stored_config(settings: Settings, model_id: str, *, engine: Engine) -> TrainConfig:
     path = model_dir(settings, model_id, engine=engine) / "train_config.json"
     if path.is_file():
-        return TrainConfig.from_file(path)
+        return train_config_from_file(path)
     raise AugmentError(f"no training config stored with model {model_id!r} in {path.parent}; pass train_config")

@@ -22,12 +22,12 @@ def augment(
 ) -> None:
     """Mine the student's training-set mistakes, paraphrase them, write a new split (lineage to --split)."""
     from flywheel.augment.pipeline import RoundResult, augment_split
-    from flywheel.training.config import TrainConfig
+    from flywheel.training.config import train_config_from_file
 
     s = get_settings()
     if kept is not None:
         s = s.model_copy(update={"augment_paraphrases_kept": kept})
-    cfg = TrainConfig.from_file(config) if config else None
+    cfg = train_config_from_file(config) if config else None
     rounds: list[RoundResult] = []
     new = augment_split(s, model, split, iterations=iterations, train_config=cfg, rounds=rounds)
     for r in rounds:

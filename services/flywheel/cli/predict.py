@@ -16,8 +16,6 @@ def predict(
     input: Path = typer.Option(..., "--input", help="JSONL with an 'intent' per line, or plain text lines"),
     output: Path | None = typer.Option(None, "--output", help="predictions JSONL (default: stdout)"),
     batch_size: int = typer.Option(128, "--batch-size"),
-    constrained: bool | None = typer.Option(None, "--constrained/--greedy",
-                                            help="decoding mode (default: what the model card says)"),
 ) -> None:
     """Predict tool outputs for intents; invalid outputs are written as raw text and counted."""
     from flywheel.inference.cli_helpers import read_intents
@@ -25,7 +23,7 @@ def predict(
     from flywheel.registry.store import resolve_model_dir
     from flywheel.training.data import write_jsonl
 
-    p = load_predictor(resolve_model_dir(model), batch_size=batch_size, constrained=constrained)
+    p = load_predictor(resolve_model_dir(model), batch_size=batch_size)
     rows = [x.record() for x in p.predict_detailed(read_intents(input), progress=output is not None)]
     if output:
         write_jsonl(output, rows)

@@ -15,17 +15,18 @@ app = typer.Typer()
 @app.command()
 def train(
     split: str = typer.Option(..., "--split", help="split id"),
-    config: Path | None = typer.Option(None, "--config", help="TrainConfig file (.json/.yaml)"),
+    config: Path | None = typer.Option(None, "--config", help="training config file (.json/.yaml; default: the "
+                                       "n-gram student)"),
     split_dir: Path | None = typer.Option(None, "--split-dir", help="split folder (default: artifacts/splits/ID)"),
     model_id: str | None = typer.Option(None, "--model-id"),
     launcher: str = typer.Option("inprocess", help="inprocess | local (subprocess) | kubernetes (render a Job)"),
     no_register: bool = typer.Option(False, "--no-register", help="do not write the registry tables"),
 ) -> None:
     """Fine-tune a student on a stored split (multi-task over the three tools) and evaluate it on the test set."""
-    from flywheel.training.config import TrainConfig
+    from flywheel.training.config import parse_train_config, train_config_from_file
 
     s = get_settings()
-    cfg = TrainConfig.from_file(config) if config else TrainConfig()
+    cfg = train_config_from_file(config) if config else parse_train_config({})
     if launcher == "inprocess":
         from flywheel.evaluation.metrics import evaluate
         from flywheel.evaluation.table import print_report

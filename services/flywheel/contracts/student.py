@@ -11,41 +11,25 @@ from pathlib import Path
 from typing import Any
 
 from flywheel.contracts.intents import normalize_intent
-from flywheel.contracts.tools import ADJUST_KEYS, COLORS
+from flywheel.contracts.slots import ordered
 
 NULL = "null"
 SEPARATOR = "\n"
 PROMPT_TEMPLATE = "tool: {tool} | intent: {intent}"
 # A checkpoint folder's card: how to serve it (backend, prompt, decoding), written by training.
 MODEL_CARD = "flywheel_model.json"
+# The student's longest source in tokens of its tokenizer: the whole `prompt(tool, intent)` (what training calls
+# `max_source_tokens`), not the intent alone. Training and serving must cut at the same length, or a long intent is
+# read one way when learnt and another when served. 48 is what the students were trained with; intents are a few
+# words (docs/domain.md#the-simulator), so only pasted paragraphs are cut.
+MAX_SOURCE_TOKENS = 48
+
+__all__ = ["MAX_SOURCE_TOKENS", "MODEL_CARD", "NULL", "PROMPT_TEMPLATE", "SEPARATOR", "ordered", "prompt",
+           "target_text", "write_card"]
 
 
 def prompt(tool: str, intent: str) -> str:
     return PROMPT_TEMPLATE.format(tool=tool, intent=normalize_intent(intent))
-
-
-def ordered(tool: str, value: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The output with keys in contract order (unknown keys kept at the end, so nothing is silently dropped)."""
-    if value is None:
-        return None
-    if tool == "adjust":
-        keys = [k for k in ADJUST_KEYS if k in value] + [k for k in value if k not in ADJUST_KEYS]
-        return {k: value[k] for k in keys}
-    if tool == "selective_adjust":
-        keys = [c for c in COLORS if c in value] + [c for c in value if c not in COLORS]
-        out: dict[str, Any] = {}
-        for c in keys:
-            ch = value[c]
-            if isinstance(ch, dict):
-                inner = [k for k in ("saturation", "luminance") if k in ch] + \
-                    [k for k in ch if k not in ("saturation", "luminance")]
-                ch = {k: ch[k] for k in inner}
-            out[c] = ch
-        return out
-    if tool == "filter":
-        keys = [k for k in ("name", "intensity") if k in value] + [k for k in value if k not in ("name", "intensity")]
-        return {k: value[k] for k in keys}
-    raise ValueError(f"unknown tool {tool!r}")
 
 
 def target_text(tool: str, value: dict[str, Any] | None) -> str:

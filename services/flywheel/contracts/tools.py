@@ -9,16 +9,19 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-TOOLS: tuple[str, ...] = ("adjust", "selective_adjust", "filter")
-ADJUST_KEYS: tuple[str, ...] = (
-    "exposure", "contrast", "brightness", "highlights", "shadows", "saturation", "vibrance",
-    "temperature", "tint", "hue", "bloom", "sharpen", "structure", "linearOffset",
+# Read from the schema files (flywheel.contracts.slots), re-exported here where they always were.
+from flywheel.contracts.slots import (
+    ADJUST_KEYS,
+    CHANNELS,
+    COLORS,
+    TOOLS,
+    ContractSlots,
+    UnknownTool,
+    contract_slots,
 )
-COLORS: tuple[str, ...] = ("red", "orange", "yellow", "green", "cyan", "blue")
 
-
-class UnknownTool(ValueError):
-    pass
+__all__ = ["ADJUST_KEYS", "COLORS", "TOOLS", "ToolContracts", "UnknownTool", "canonical_json", "cosine",
+           "load_tool_contracts", "tool_vector"]
 
 
 @dataclass
@@ -61,6 +64,11 @@ class ToolContracts:
     def filter_names(self) -> list[str]:
         return list(self.filters)
 
+    @property
+    def slots(self) -> ContractSlots:
+        """Keys, bounds and key order of this folder's tool outputs."""
+        return contract_slots(self.schemas_dir)
+
 
 def _load(schemas_dir: Path) -> ToolContracts:
     tools_dir = schemas_dir / "tools"
@@ -95,7 +103,7 @@ def canonical_json(value: Any) -> str:
 
 def tool_vector(tool: str, value: dict[str, Any] | None) -> list[float]:
     """docs/domain.md#vectors-and-cosine-similarity: adjust = 14 values in ADJUST_KEYS order; selective_adjust = 12,
-    colour-major, sat then lum."""
+    colour-major, channels in CHANNELS order (saturation, luminance)."""
     if tool == "adjust":
         v = value or {}
         return [float(v.get(k, 0)) for k in ADJUST_KEYS]
@@ -104,7 +112,7 @@ def tool_vector(tool: str, value: dict[str, Any] | None) -> list[float]:
         out: list[float] = []
         for c in COLORS:
             ch = v.get(c) or {}
-            out += [float(ch.get("saturation", 0)), float(ch.get("luminance", 0))]
+            out += [float(ch.get(k, 0)) for k in CHANNELS]
         return out
     raise UnknownTool(f"tool {tool!r} has no vector")
 

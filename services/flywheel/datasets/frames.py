@@ -12,25 +12,21 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import text
 
-from flywheel.contracts import ADJUST_KEYS, COLORS, TOOLS, load_tool_contracts
-
-UNIPOLAR = ("bloom", "sharpen", "structure")  # 0..100; every other adjust key is -100..100
+from flywheel.contracts import TOOLS, ContractSlots, load_tool_contracts
 
 
-def _bounds(tool: str, param: str) -> tuple[int | None, int | None]:
-    if tool == "adjust":
-        if param in UNIPOLAR:
-            return 0, 100
-        return (-100, 100) if param in ADJUST_KEYS else (None, None)
+def _bounds(slots: ContractSlots, tool: str, param: str) -> tuple[int | None, int | None]:
+    """The contract's bounds of a parameter (``red.saturation`` for a colour's channel); None for an unknown one."""
+    key = param
     if tool == "selective_adjust":
-        color, _, channel = param.partition(".")
-        return (-100, 100) if color in COLORS and channel in ("saturation", "luminance") else (None, None)
-    if tool == "filter" and param == "intensity":
-        return 0, 100
-    return None, None
+        color, _, key = param.partition(".")
+        if color not in slots.colors:
+            return None, None
+    slot = slots.find(tool, key)
+    return (None, None) if slot is None else (slot.lo, slot.hi)
 
 
-def _params(intent: str, tool: str, value: Any, out: list[dict[str, Any]]) -> None:
+def _params(slots: ContractSlots, intent: str, tool: str, value: Any, out: list[dict[str, Any]]) -> None:
     if not isinstance(value, dict):
         return
     if tool == "selective_adjust":
@@ -40,13 +36,14 @@ def _params(intent: str, tool: str, value: Any, out: list[dict[str, Any]]) -> No
         items = [(k, v) for k, v in value.items() if k != "name"]
     else:
         items = list(value.items())
+    widest = slots.span  # an unknown parameter fails `known_param`; any bounds do for the other checks
     for param, v in items:
-        lo, hi = _bounds(tool, param)
+        lo, hi = _bounds(slots, tool, param)
         is_int = isinstance(v, int) and not isinstance(v, bool)
         num = float(v) if is_int or isinstance(v, float) else math.nan
         out.append({"intent": intent, "tool": tool, "param": param, "known_param": lo is not None,
-                    "is_integer": is_int, "value": num, "lo": float(lo if lo is not None else -100),
-                    "hi": float(hi if hi is not None else 100), "raw": json.dumps(v)})
+                    "is_integer": is_int, "value": num, "lo": float(lo if lo is not None else widest[0]),
+                    "hi": float(hi if hi is not None else widest[1]), "raw": json.dumps(v)})
 
 
 def output_frames(items: list[tuple[str, str, Any]], schemas_dir: Any = None) -> dict[str, pd.DataFrame]:
@@ -58,7 +55,7 @@ def output_frames(items: list[tuple[str, str, Any]], schemas_dir: Any = None) ->
     for intent, tool, value in items:
         if value is None:
             continue
-        _params(intent, tool, value, params)
+        _params(contracts.slots, intent, tool, value, params)
         if tool == "filter":
             name = value.get("name") if isinstance(value, dict) else None
             filters.append({"intent": intent, "name": name if isinstance(name, str) else json.dumps(name)})

@@ -49,10 +49,9 @@ from flywheel.datasets.groundtruth_sql import (
 )
 from flywheel.db.datasets import OPEN_VERSION
 from flywheel.db.engine import owned_engine
+from flywheel.db.locks import LockNamespace, xact_lock
 from flywheel.db.runs import track_run
 from flywheel.settings import Settings
-
-_LOCK_NS = 5_000_001  # advisory-lock namespace of ground-truth runs
 
 
 class NoEvents(RuntimeError):
@@ -133,7 +132,7 @@ def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem
         wm = _utc(wm)
         run_id = run_id_for(teacher_arm, wm, arms)
         # Two concurrent runs for the same watermark: the second waits, then finds the first one's result.
-        conn.execute(text("SELECT pg_advisory_xact_lock(:ns, hashtext(:rid))"), {"ns": _LOCK_NS, "rid": run_id})
+        xact_lock(conn, LockNamespace.GROUNDTRUTH_RUN, run_id)
         existing = conn.execute(text("SELECT 1 FROM groundtruth_runs WHERE run_id = :r AND status = 'succeeded'"),
                                 {"r": run_id}).first()
         if existing:

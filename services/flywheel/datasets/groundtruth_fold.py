@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import text
 
 from flywheel.datasets.groundtruth_sql import sql
+from flywheel.db.locks import LockNamespace, xact_lock
 from flywheel.errors import ServiceUnavailable
 from flywheel.ingest.sink import APPLICATION_NAME
 
-_FOLD_LOCK = (5_000_002, 0)  # advisory-lock key of the fold
 SMALL_FOLD = 20  # a fold touching under 1/20 of all requests probes indexes (see index_probes)
 
 _TOUCHED = """
@@ -74,7 +74,7 @@ def fold(conn: Any, *, watermark: datetime, lineage: str | None = None) -> Fold 
 
     Raises ValueError when the aggregates are already past ``watermark`` (they cannot go back: compute that run in
     full instead)."""
-    conn.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _FOLD_LOCK[0], "b": _FOLD_LOCK[1]})
+    xact_lock(conn, LockNamespace.GROUNDTRUTH_FOLD)
     since = folded_watermark(conn)
     if since is not None and since > watermark:
         raise ValueError(f"the aggregates are folded up to {since.isoformat()}, past {watermark.isoformat()}")
@@ -163,6 +163,6 @@ def index_probes(conn: Any, *, few: bool) -> Iterator[None]:
 def reset(conn: Any) -> None:
     """Forget the aggregates (the next fold starts from the first event again, and the next run of each lineage picks
     every intent again)."""
-    conn.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _FOLD_LOCK[0], "b": _FOLD_LOCK[1]})
+    xact_lock(conn, LockNamespace.GROUNDTRUTH_FOLD)
     conn.execute(text("TRUNCATE groundtruth_candidates, groundtruth_folds, groundtruth_fold_intents,"
                       " groundtruth_lineages"))

@@ -19,10 +19,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from flywheel.contracts import ADJUST_KEYS, COLORS, TOOLS
+from flywheel.contracts import ADJUST_KEYS, CHANNELS, COLORS, FILTER_KEYS, TOOLS
 from flywheel.datasets.files import split_dir
 from flywheel.datasets.validate import ensure_groundtruth_valid, validate_split
 from flywheel.db.engine import owned_engine
+from flywheel.db.locks import LockNamespace, xact_lock
 from flywheel.db.runs import track_run
 from flywheel.settings import Settings
 
@@ -93,7 +94,7 @@ def _store_split(conn: Connection, split_id: str, groundtruth_run_id: str, test_
     if status != "succeeded":
         raise SplitError(f"ground-truth run {groundtruth_run_id!r} "
                          + ("does not exist" if status is None else f"has status {status!r}"))
-    conn.execute(text("SELECT pg_advisory_xact_lock(5000002, hashtext(:s))"), {"s": split_id})
+    xact_lock(conn, LockNamespace.SPLIT, split_id)
     if conn.execute(text("SELECT 1 FROM splits WHERE split_id = :s"), {"s": split_id}).first() is not None:
         return False
     n = conn.execute(text("SELECT count(DISTINCT intent_norm) FROM groundtruth_rows WHERE run_id = :r"),
@@ -162,29 +163,6 @@ def get_split(settings: Settings, split_id: str, *, engine: Engine | None = None
                        set_table=counts.get("set_table", {}), r_sizes=counts.get("r_sizes", {}))
 
 
-def schema_order(tool: str, value: Any) -> Any:
-    """Tool output with keys in contract order (JSONB forgets order; training text should not vary with it)."""
-    if not isinstance(value, dict):
-        return value
-    if tool == "adjust":
-        keys = [k for k in ADJUST_KEYS if k in value] + sorted(k for k in value if k not in ADJUST_KEYS)
-    elif tool == "selective_adjust":
-        keys = [c for c in COLORS if c in value] + sorted(k for k in value if k not in COLORS)
-        return {k: _ordered_channel(value[k]) for k in keys}
-    else:
-        keys = [k for k in ("name", "intensity") if k in value] + sorted(k for k in value
-                                                                         if k not in ("name", "intensity"))
-    return {k: value[k] for k in keys}
-
-
-def _ordered_channel(ch: Any) -> Any:
-    if not isinstance(ch, dict):
-        return ch
-    keys = [k for k in ("saturation", "luminance") if k in ch] + sorted(k for k in ch
-                                                                        if k not in ("saturation", "luminance"))
-    return {k: ch[k] for k in keys}
-
-
 def _ordered_sql(column: str, keys: tuple[str, ...], inner: tuple[str, ...] | None = None) -> str:
     """SQL for a JSONB column re-emitted as ``json`` with keys in contract order (unknown keys last, by name)."""
     order = "ARRAY[" + ", ".join(f"'{k}'" for k in keys) + "]"
@@ -202,8 +180,8 @@ def _ordered_sql(column: str, keys: tuple[str, ...], inner: tuple[str, ...] | No
 _LINE_SQL = (
     "SELECT json_build_object('intent', intent, "
     f"'adjust', {_ordered_sql('adjust', ADJUST_KEYS)}, "
-    f"'selective_adjust', {_ordered_sql('selective_adjust', COLORS, ('saturation', 'luminance'))}, "
-    f"'filter', {_ordered_sql('filter', ('name', 'intensity'))}, "
+    f"'selective_adjust', {_ordered_sql('selective_adjust', COLORS, CHANNELS)}, "
+    f"'filter', {_ordered_sql('filter', FILTER_KEYS)}, "
     "'support', support)::text FROM split_members WHERE split_id = :s AND part = :p ORDER BY intent"
 )
 

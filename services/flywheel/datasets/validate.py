@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, text
 
-from flywheel.contracts import TOOLS, load_tool_contracts
+from flywheel.contracts import TOOLS, contract_slots, load_tool_contracts
 from flywheel.datasets.frames import groundtruth_frames, split_frames
 from flywheel.db.engine import owned_engine
 from flywheel.settings import Settings
@@ -47,11 +47,12 @@ def _expectations(kind: str, filter_names: list[str]) -> dict[str, list[Any]]:
     """frame name -> expectations. Built lazily: importing GX takes seconds."""
     import great_expectations.expectations as gxe
 
+    span = contract_slots().span  # no slot of any tool goes beyond these bounds
     outputs: dict[str, list[Any]] = {
         "params": [
             gxe.ExpectColumnValuesToBeInSet(column="known_param", value_set=[True]),
             gxe.ExpectColumnValuesToBeInSet(column="is_integer", value_set=[True]),
-            gxe.ExpectColumnValuesToBeBetween(column="value", min_value=-100, max_value=100),
+            gxe.ExpectColumnValuesToBeBetween(column="value", min_value=span[0], max_value=span[1]),
             gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="value", column_B="lo", or_equal=True),
             gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="hi", column_B="value", or_equal=True),
         ],

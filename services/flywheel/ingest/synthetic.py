@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flywheel.contracts import ADJUST_KEYS, COLORS, TOOLS, load_tool_contracts
+from flywheel.contracts import COLORS, TOOLS, adjust_slots, load_tool_contracts, selective_channels, slot_bounds
 from flywheel.events.envelope import make_event
 
 _INTENTS = ("golden hour", "cool morning", "moody forest", "vintage film", "punchy colors", "soft skin",
@@ -30,11 +30,12 @@ class SyntheticEvent:
 
 
 def _outputs(rng: random.Random, filters: list[str]) -> dict[str, object]:
-    lo = {"bloom": 0, "sharpen": 0, "structure": 0}
-    adjust = {k: rng.randint(lo.get(k, -100), 100) for k in ADJUST_KEYS} if rng.random() < 0.8 else None
-    sel = ({c: {"saturation": rng.randint(-100, 100), "luminance": rng.randint(-100, 100)}
-            for c in rng.sample(COLORS, rng.randint(1, 6))} if rng.random() < 0.5 else None)
-    flt = {"name": rng.choice(filters), "intensity": rng.randint(0, 100)} if rng.random() < 0.6 else None
+    """Every slot drawn uniformly within its contract bounds."""
+    adjust = {s.key: rng.randint(s.lo, s.hi) for s in adjust_slots()} if rng.random() < 0.8 else None
+    sel = ({c: {s.key: rng.randint(s.lo, s.hi) for s in selective_channels()}
+            for c in rng.sample(COLORS, rng.randint(1, len(COLORS)))} if rng.random() < 0.5 else None)
+    lo, hi = slot_bounds("filter", "intensity")
+    flt = {"name": rng.choice(filters), "intensity": rng.randint(lo, hi)} if rng.random() < 0.6 else None
     return {"adjust": adjust, "selective_adjust": sel, "filter": flt}
 
 

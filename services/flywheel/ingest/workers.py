@@ -18,13 +18,13 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from flywheel.events.validation import load_validator
 from flywheel.ingest.dlq import DeadLetterProducer
 from flywheel.ingest.heap import batch_friendly_gc
 from flywheel.ingest.sink import PostgresSink, Record, coords
+from flywheel.runtime.cpus import usable_cpus
 
 log = logging.getLogger("flywheel.ingest")
 
@@ -67,22 +67,6 @@ def writer_loop(settings: Any, inq: Any, outq: Any, should_abort: Callable[[], b
     finally:
         sink.close()
         dlq.close()
-
-
-def usable_cpus(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
-    """CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota (a container's CPU limit, which
-    the mask does not show), rounded down but at least 1."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    try:
-        quota, period = Path(cpu_max).read_text().split()[:2]
-    except (OSError, ValueError):
-        return cpus  # no cgroup v2 here, or nothing readable: the mask is all we know
-    if quota != "max" and quota.isdigit() and period.isdigit() and int(period) > 0:
-        cpus = min(cpus, max(int(quota) // int(period), 1))
-    return cpus
 
 
 def writer_processes(choice: bool | None, cpus: int | None = None) -> bool:

@@ -8,6 +8,8 @@ file maps those to Airflow's fail/skip in one place. Modules here import the sta
 file imports them inside its tasks only (parsing a DAG must stay light).
 
 - `nightly`: ground truth -> gate -> split -> gate -> augment -> train -> evaluate -> promote.
+- `params`: the nightly DAGs' parameters (one typed model, its defaults the only defaults; the DAG file imports it
+  at parse time, so it imports pydantic only).
 - `report`: the daily A/B report.
 - `runs`: what a DAG run produced, read back from its run records (`pipeline_runs`).
 """

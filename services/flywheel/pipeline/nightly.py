@@ -1,8 +1,9 @@
 """The nightly retraining steps (`flywheel_nightly`, `flywheel_retrain`, `flywheel_groundtruth` call these).
 
-`params` is the DAG's parameter mapping (see `dags/flywheel_nightly.py` PARAMS); a missing key takes the same default
-as the DAG. `airflow_run_id` identifies the Airflow run that executes a step, so its run records can be found again
-(`flywheel.pipeline.runs.model_from_dag_run`).
+`params` is the DAG's parameter mapping (or a :class:`~flywheel.pipeline.params.NightlyParams`); each step validates
+it once through that model, whose defaults are the only defaults (the DAG builds its Params from it), and a typo'd or
+wrong-typed parameter is a UsageError naming it. `airflow_run_id` identifies the Airflow run that executes a step, so
+its run records can be found again (`flywheel.pipeline.runs.model_from_dag_run`).
 
 Retried tasks: `plan_training` derives the model id from the Airflow run id and the split (:func:`retry_model_id`),
 so a retry trains into the same id (no orphan folders or rows) and a retry after the model was registered reuses it;
@@ -25,19 +26,20 @@ from flywheel.datasets.groundtruth import run_groundtruth
 from flywheel.datasets.splits import SplitError, make_split
 from flywheel.db.engine import owned_engine
 from flywheel.errors import GateFailed, Skipped, UsageError
+from flywheel.pipeline.params import NightlyParams, nightly_params
 from flywheel.pipeline.runs import output_of_earlier_try
 from flywheel.registry.records import UnknownModel
 from flywheel.registry.stages import evaluate_model
 from flywheel.registry.store import get_model, production_model
 from flywheel.registry.store import promote as registry_promote
 from flywheel.settings import Settings
-from flywheel.training.config import TrainConfig
+from flywheel.training.config import TrainConfig, parse_train_config
 from flywheel.training.launcher import LaunchFailed, job_spec, launch, write_job
 from flywheel.training.train import new_model_id
 
 log = logging.getLogger(__name__)
 
-Params = Mapping[str, Any] | None
+Params = Mapping[str, Any] | NightlyParams | None
 TRAIN_KEYS = ("backend", "base_model", "epochs", "max_steps", "seed", "init_from")
 
 
@@ -55,10 +57,10 @@ def _gate(kind: str, settings: Settings, target_id: str) -> str:
 def groundtruth(settings: Settings, *, params: Params = None, airflow_run_id: str | None = None) -> str:
     """Export-rate ground truth over all ingested events (from the arms named by `groundtruth_arms`, default the
     setting), or the run named by `groundtruth_run_id`."""
-    if params and params.get("groundtruth_run_id"):
-        return str(params["groundtruth_run_id"])
-    arms = (params or {}).get("groundtruth_arms") or None
-    run = run_groundtruth(settings, airflow_run_id=airflow_run_id, arms=arms)
+    p = nightly_params(params)
+    if p.groundtruth_run_id:
+        return p.groundtruth_run_id
+    run = run_groundtruth(settings, airflow_run_id=airflow_run_id, arms=p.groundtruth_arms)
     log.info("ground truth %s: %d intents kept, %d dropped", run.run_id, run.n_intents, run.n_dropped)
     return run.run_id
 
@@ -70,10 +72,9 @@ def validate_groundtruth(settings: Settings, *, groundtruth_run_id: str, airflow
 def split(settings: Settings, *, groundtruth_run_id: str, params: Params = None,
           airflow_run_id: str | None = None) -> str:
     """Deterministic train/test split by unique intent; its gate is the next step."""
-    p = params or {}
+    p = nightly_params(params)
     try:
-        res = make_split(settings, groundtruth_run_id, test_size=int(p.get("test_size", 1000)),
-                         seed=int(p.get("seed", 0)), validate=False,
+        res = make_split(settings, groundtruth_run_id, test_size=p.test_size, seed=p.seed, validate=False,
                          airflow_run_id=airflow_run_id)
     except SplitError as e:  # wrong parameters for this data: retrying cannot help
         raise UsageError(str(e)) from e
@@ -88,8 +89,8 @@ def validate_split(settings: Settings, *, split_id: str, airflow_run_id: str | N
 def augment(settings: Settings, *, split_id: str, params: Params = None, airflow_run_id: str | None = None) -> str:
     """Paraphrase what the production model gets wrong into a gated derived split; the split itself when augmentation
     is switched off or there is no production model to mine yet."""
-    p = params or {}
-    if p.get("skip_augmentation"):
+    p = nightly_params(params)
+    if p.skip_augmentation:
         log.info("augmentation skipped by parameter; training on %s", split_id)
         return split_id
     prod = production_model(settings)
@@ -103,17 +104,18 @@ def augment(settings: Settings, *, split_id: str, params: Params = None, airflow
         if done:
             log.info("retry of run %s: reusing augmented split %s of an earlier try", airflow_run_id, done)
             return _gate("split", settings, done)
-    new_split = augment_split(settings, prod.model_id, split_id, iterations=int(p.get("augmentation_iterations", 1)),
+    new_split = augment_split(settings, prod.model_id, split_id, iterations=p.augmentation_iterations,
                              airflow_run_id=airflow_run_id)
     return _gate("split", settings, new_split)
 
 
 def train_config(params: Params) -> TrainConfig:
-    """The TrainConfig of a run: the named parameters that are set, then `train_overrides` on top."""
-    p = params or {}
-    fields = {k: p[k] for k in TRAIN_KEYS if p.get(k) is not None}
+    """The TrainConfig of a run: the named parameters that are set, then `train_overrides` on top (the one place
+    nightly parameters become a training config)."""
+    p = nightly_params(params)
+    fields = {k: getattr(p, k) for k in TRAIN_KEYS if getattr(p, k) is not None}
     try:
-        return TrainConfig(**{**fields, **(p.get("train_overrides") or {})})
+        return parse_train_config({**fields, **p.train_overrides})
     except ValidationError as e:  # a bad parameter, not a transient error
         raise UsageError(f"invalid training parameters: {e}") from e
 
@@ -128,10 +130,8 @@ def plan_training(settings: Settings, *, split_id: str, params: Params = None,
                   airflow_run_id: str | None = None) -> dict[str, Any]:
     """Choose the model id and config of this run's training before it starts; for the `kubernetes` launcher also
     write the Job that the DAG's KubernetesJobOperator submits (``job_file``)."""
-    p = params or {}
-    launcher = p.get("launcher", "local")
-    if launcher not in ("local", "kubernetes"):
-        raise UsageError(f"unknown launcher {launcher!r}: use 'local' or 'kubernetes'")
+    p = nightly_params(params)
+    launcher = p.launcher  # "local" or "kubernetes": the model refuses anything else
     # Every try of this run gets the same model id, so a retry finds (or resumes into) its first try's model.
     config = train_config(p)
     model_id = retry_model_id(airflow_run_id, split_id) if airflow_run_id else new_model_id()
@@ -151,7 +151,7 @@ def train_planned(settings: Settings, *, plan: Mapping[str, Any], airflow_run_id
         return get_model(settings, plan["model_id"]).model_id
     except UnknownModel:
         pass  # first try, or an earlier try died before registering: train (into the same id, resuming)
-    res = launch(settings, plan["split_id"], TrainConfig.model_validate(plan["config"]), launcher="local",
+    res = launch(settings, plan["split_id"], parse_train_config(plan["config"]), launcher="local",
                  model_id=plan["model_id"], airflow_run_id=airflow_run_id)
     return res.model_id
 
@@ -170,6 +170,7 @@ def trained_model(settings: Settings, *, plan: Mapping[str, Any], airflow_run_id
 def evaluate(settings: Settings, *, model_id: str, split_id: str, params: Params = None,
              airflow_run_id: str | None = None) -> dict[str, Any]:
     """Offline evaluation on the split's test part, stored with the model."""
+    nightly_params(params)  # none of them changes the evaluation, but a bad one fails here as in every step
     result = evaluate_model(settings, model_id, split_id, airflow_run_id=airflow_run_id)
     log.info("evaluation of %s on %s: %s", model_id, split_id, result)
     return {"model_id": model_id, "split_id": split_id}

@@ -14,19 +14,17 @@ from flywheel.annotate.batch import prepare_batch
 from flywheel.annotate.report import RealitySummary, model_summary
 from flywheel.db.engine import owned_engine
 from flywheel.errors import NotFound
+from flywheel.pipeline.params import RealityParams
 from flywheel.settings import Settings
 
-N_TASKS = 15      # the paper's sample per model
-PER_TASK = 3      # annotators per sample, as in the paper
 
-
-def prepare(settings: Settings, *, model_id: str, params: Mapping[str, Any] | None = None,
+def prepare(settings: Settings, *, model_id: str, params: Mapping[str, Any] | RealityParams | None = None,
             airflow_run_id: str | None = None, engine: Engine | None = None) -> str:
-    """The promoted model's reality-check batch (made once per model); returns its id."""
-    p = params or {}
-    res = prepare_batch(settings, model_id=model_id, n_tasks=int(p.get("reality_tasks", N_TASKS)),
-                        per_task=int(p.get("reality_annotators", PER_TASK)), seed=int(p.get("seed", 0)),
-                        airflow_run_id=airflow_run_id, engine=engine)
+    """The promoted model's reality-check batch (made once per model); returns its id. `params`: see
+    :class:`~flywheel.pipeline.params.RealityParams` (the paper's 15 intents x 3 annotators, seed 0, by default)."""
+    p = RealityParams.of(params)
+    res = prepare_batch(settings, model_id=model_id, n_tasks=p.reality_tasks, per_task=p.reality_annotators,
+                        seed=p.seed, airflow_run_id=airflow_run_id, engine=engine)
     return res.batch_id
 
 

@@ -5,18 +5,23 @@ The caller owns the session and its transaction (see :mod:`flywheel.db`); these 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from flywheel.contracts import TOOLS
+from flywheel.db.locks import LockNamespace, xact_lock
 from flywheel.db.registry import Evaluation, Model
 from flywheel.db.registry import PromotionDecision as DecisionRow
+
+if TYPE_CHECKING:  # a type only: the row functions need no torch
+    from flywheel.training.train import TrainResult
 
 
 class UnknownModel(LookupError):
@@ -67,6 +72,17 @@ def insert_model(session: Session, *, model_id: str, path: Path, lineage: dict[s
     session.add(row)
     session.flush()
     return _record(row)
+
+
+def register_model(session: Session, *, result: TrainResult) -> ModelRecord:
+    """Insert a trained model (a ``TrainResult``) as a candidate and store its test evaluation; the caller owns the
+    transaction."""
+    config = json.loads((Path(result.path) / "train_config.json").read_text())
+    rec = insert_model(session, model_id=result.model_id, path=result.path, lineage=result.lineage, config=config,
+                       metrics=result.metrics, training_seconds=result.training_seconds)
+    if result.metrics:
+        store_evaluation(session, model_id=result.model_id, split_id=rec.split_id, summary=result.metrics)
+    return rec
 
 
 def evaluation_rows(*, model_id: str, split_id: str, summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -154,14 +170,10 @@ def decide(candidate: float | None, production: float | None, prod_id: str | Non
                   f"(margin {margin:.4f}, floor {floor:.4f})")
 
 
-# Key of the transaction-level advisory lock that serialises promotions (any constant unique to this use).
-PROMOTION_LOCK_KEY = 0x666C7977_70726F6D  # "flyw" "prom"
-
-
 def production_changed(session: Session, *, prod: ModelRecord | None) -> bool:
     """Take the promotion lock (held until the caller's transaction ends), then say whether production is still
     `prod`. Read after the lock, so a promotion committed meanwhile is seen (read committed: a fresh snapshot)."""
-    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PROMOTION_LOCK_KEY})
+    xact_lock(session, LockNamespace.PROMOTION)
     current = session.scalars(select(Model.id).where(Model.status == "production")).first()
     return current != (prod.model_id if prod else None)
 

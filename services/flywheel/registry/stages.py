@@ -9,12 +9,11 @@ in ``promotion_decisions`` with its reason; promotion retires the old production
 partial unique index guarantees there is never more than one production model.
 
 Each entry opens one engine for its whole run (the caller may pass its own) and takes ``airflow_run_id`` when an
-Airflow task calls it.
+Airflow task calls it. ``python -m flywheel.training`` runs :func:`run_training` (the launchers' entry).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
@@ -29,7 +28,7 @@ from flywheel.db.engine import owned_engine
 from flywheel.db.runs import track_run
 from flywheel.evaluation.offline import evaluate_checkpoint, evaluate_trained
 from flywheel.registry import records
-from flywheel.registry.records import ModelRecord, PromotionDecision
+from flywheel.registry.records import ModelRecord, PromotionDecision, register_model
 from flywheel.settings import Settings
 from flywheel.training.config import TrainConfig
 from flywheel.training.device import CHECKPOINT
@@ -37,16 +36,6 @@ from flywheel.training.loop import process_rank
 from flywheel.training.train import TrainResult, new_model_id, train
 
 log = logging.getLogger(__name__)
-
-
-def register_model(session: Session, *, result: TrainResult) -> ModelRecord:
-    """Insert a trained model as a candidate and store its test evaluation (the caller commits)."""
-    config = json.loads((Path(result.path) / "train_config.json").read_text())
-    rec = records.insert_model(session, model_id=result.model_id, path=result.path, lineage=result.lineage,
-                               config=config, metrics=result.metrics, training_seconds=result.training_seconds)
-    if result.metrics:
-        records.store_evaluation(session, model_id=result.model_id, split_id=rec.split_id, summary=result.metrics)
-    return rec
 
 
 def run_training(settings: Settings, split_id: str, config: TrainConfig, *, split_dir: str | Path | None = None,
@@ -101,31 +90,31 @@ def _train_registered(eng: Engine, split: Any, config: TrainConfig, out_dir: Pat
 def track_training(settings: Settings, result: TrainResult, *, airflow_run_id: str | None = None) -> str | None:
     """Log a registered training run to MLflow (best effort); returns the MLflow run id."""
     config = json.loads((Path(result.path) / "train_config.json").read_text())
+    # The n-gram student's config has no base model; MLflow's base-model tag and param keep the name lineage gives it.
+    config.setdefault("base_model", result.lineage.get("base_model"))
     return tracking.safely(settings, "training log", lambda: tracking.log_training(
         settings, model_id=result.model_id, checkpoint=Path(result.path), config=config, metrics=result.metrics,
         lineage=result.lineage, airflow_run_id=airflow_run_id))
 
 
 def evaluate_model(settings: Settings, model_id: str, split_id: str, *, split_dir: str | Path | None = None,
-                   progress: bool = False, store: bool = True, constrained: bool | None = None,
-                   airflow_run_id: str | None = None, engine: Engine | None = None) -> dict[str, Any]:
+                   progress: bool = False, store: bool = True, airflow_run_id: str | None = None,
+                   engine: Engine | None = None) -> dict[str, Any]:
     """The evaluate stage: score a registered model on a split's test rows and (unless ``store=False``) store the
     numbers; on the model's own split they become its headline metrics. Returns ``evaluate_checkpoint``'s dict."""
-    inputs = {"model_id": model_id, "split_id": split_id, "store": store, "constrained": constrained}
+    inputs = {"model_id": model_id, "split_id": split_id, "store": store}
     with owned_engine(settings, engine) as eng, \
             track_run(eng, stage="evaluate", inputs=inputs, airflow_run_id=airflow_run_id) as out:
         with Session(eng) as s:
             rec = records.get_model(s, model_id=model_id)
         split = load_split(split_dir or resolve_split_dir(settings, split_id))
-        result = evaluate_checkpoint(model_path=rec.path, split=split, split_id=split_id, progress=progress,
-                                     constrained=constrained)
-        summary = {k: v for k, v in result.items() if k not in ("report", "constrained_decoding")}
+        result = evaluate_checkpoint(model_path=rec.path, split=split, split_id=split_id, progress=progress)
+        summary = {k: v for k, v in result.items() if k != "report"}
         if store:
             with Session(eng) as s, s.begin():
                 records.store_evaluation(s, model_id=model_id, split_id=split_id, summary=summary)
                 if split_id == rec.split_id:
-                    records.update_metrics(s, model_id=model_id, summary={
-                        **summary, "constrained_decoding": result["constrained_decoding"]})
+                    records.update_metrics(s, model_id=model_id, summary=summary)
         out.update(model_id=model_id, split_id=split_id, overall=result["overall"],
                    invalid_rate=result.get("invalid_rate"))
     if store:
@@ -194,30 +183,3 @@ def _promote(settings: Settings, eng: Engine, model_id: str, evaluate_production
         return PromotionDecision(promoted, reason, model_id, cand_overall, prod.model_id if prod else None,
                                  prod_overall)
     raise AssertionError("unreachable: the last attempt always returns")
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m flywheel.registry.stages", description=run_training.__doc__)
-    ap.add_argument("--split", required=True, help="split id")
-    ap.add_argument("--config", help="TrainConfig as .json or .yaml")
-    ap.add_argument("--config-json", help="TrainConfig as a JSON string (how a Kubernetes Job carries it)")
-    ap.add_argument("--split-dir", help="split folder (default: the split's folder under artifacts)")
-    ap.add_argument("--model-id")
-    ap.add_argument("--no-register", action="store_true", help="do not write the models/evaluations tables")
-    ap.add_argument("--airflow-run-id", help="the Airflow run that started this training, for pipeline_runs")
-    args = ap.parse_args(argv)
-    from flywheel.settings import get_settings
-
-    if args.config_json:
-        config = TrainConfig.model_validate_json(args.config_json)
-    else:
-        config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
-    result = run_training(get_settings(), args.split, config, split_dir=args.split_dir, model_id=args.model_id,
-                          register=not args.no_register, airflow_run_id=args.airflow_run_id)
-    print(json.dumps({"model_id": result.model_id, "path": str(result.path),
-                      "training_seconds": round(result.training_seconds, 2),
-                      "overall": result.metrics.get("overall")}))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,7 @@
 """The registry's public face for callers holding only settings (CLI, DAGs, the assistant): each call opens one
-engine for its work, or uses the caller's. Row access is :mod:`flywheel.registry.records`; the stages (train,
-evaluate, promote) are :mod:`flywheel.registry.stages`."""
+engine for its work, or uses the caller's. Row access, for callers holding a session (registering a trained model:
+``records.register_model``), is :mod:`flywheel.registry.records`; the stages (train, evaluate, promote) are
+:mod:`flywheel.registry.stages`."""
 
 from __future__ import annotations
 
@@ -12,22 +13,14 @@ from sqlalchemy.orm import Session
 
 from flywheel.db.engine import owned_engine
 from flywheel.errors import NotFound
-from flywheel.registry import records, stages
+from flywheel.registry import records
 from flywheel.registry.records import ModelRecord, PromotionDecision, UnknownModel
 from flywheel.registry.stages import evaluate_model, promote, run_training
 from flywheel.settings import Settings, get_settings
-from flywheel.training.train import TrainResult
 
 __all__ = ["ModelRecord", "PromotionDecision", "UnknownModel", "decisions", "evaluate_model", "get_model",
-           "list_models", "overall_on", "production_model", "promote", "register_model", "resolve_model_dir",
-           "run_training",
+           "list_models", "overall_on", "production_model", "promote", "resolve_model_dir", "run_training",
            "store_evaluation", "update_metrics"]
-
-
-def register_model(settings: Settings, result: TrainResult, *, engine: Engine | None = None) -> ModelRecord:
-    """Insert a trained model (a `TrainResult`) as a candidate and store its test evaluation."""
-    with owned_engine(settings, engine) as eng, Session(eng) as s, s.begin():
-        return stages.register_model(s, result=result)
 
 
 def store_evaluation(settings: Settings, model_id: str, split_id: str, summary: dict[str, Any], *,

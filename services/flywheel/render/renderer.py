@@ -19,10 +19,13 @@ import numpy as np
 from PIL import Image
 from PIL.ImageFilter import Color3DLUT
 
-from flywheel.contracts import ADJUST_KEYS, COLORS, load_tool_contracts
+from flywheel.contracts import ADJUST_KEYS, COLORS, TOOLS, load_tool_contracts
 from flywheel.render import colour, luts
 from flywheel.render.spatial import apply_spatial
 
+# The sliders rendered as neighbourhood operations (apply_spatial takes them by name), the rest go into the LUT. A
+# rendering fact, not a contract one; `render` clamps them to 0..1 because they are unipolar sliders
+# (tests/test_contracts.py checks that they are).
 SPATIAL_KEYS = ("bloom", "sharpen", "structure")
 # Pillow's free-block cache for this process (docs/render.md#speed): 32 blocks of 1 MiB keep at most 32 MiB.
 PILLOW_BLOCK_SIZE = 1 << 20
@@ -72,7 +75,7 @@ def edit_lut(outputs: Mapping[str, Any], *, lut_dir: Path | None = None,
              size: int = luts.EDIT_LUT_SIZE) -> Color3DLUT | None:
     """The edit's one colour LUT, or None when no colour operation is active (cached per edit: the teacher's
     and the student's renders of one sample, and the annotation pages, render the same edit again)."""
-    key = json.dumps([outputs.get(k) for k in ("adjust", "selective_adjust", "filter")], sort_keys=True)
+    key = json.dumps([outputs.get(k) for k in TOOLS], sort_keys=True)
     return _cached_edit_lut(key, None if lut_dir is None else str(lut_dir), size)
 
 

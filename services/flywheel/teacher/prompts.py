@@ -9,22 +9,51 @@ import json
 import re
 from typing import Any
 
-from flywheel.contracts import ADJUST_KEYS, COLORS, TOOLS
+from flywheel.contracts import ADJUST_KEYS, COLORS, TOOLS, Slot, adjust_slots, selective_channels, slot_bounds
 
-TOOL_DOCS = {
-    "adjust": (
-        "Global tonal sliders. Output an object with exactly these integer keys: "
-        + ", ".join(ADJUST_KEYS)
-        + ". Range -100..100, except bloom, sharpen and structure (0..100). 0 means unchanged."
-    ),
-    "selective_adjust": (
-        "Per-colour changes. Output an object keyed by " + ", ".join(COLORS)
-        + "; each value is {\"saturation\": int, \"luminance\": int} in -100..100."
-    ),
-    "filter": (
-        "A preset look. Output {\"name\": <one name from the catalogue>, \"intensity\": 0..100}. Catalogue: {filters}."
-    ),
-}
+
+def _span(lo: int, hi: int) -> str:
+    return f"{lo}..{hi}"
+
+
+def _words(names: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _ranges(slots: tuple[Slot, ...]) -> str:
+    """'-100..100, except bloom, sharpen and structure (0..100)': the range most slots share, then the others by
+    range, so the prompt states each slot's bounds exactly as the schema has them."""
+    groups: dict[tuple[int, int], list[str]] = {}
+    for s in slots:
+        groups.setdefault((s.lo, s.hi), []).append(s.key)
+    common = max(groups, key=lambda r: len(groups[r]))
+    others = "; ".join(f"{_words(keys)} ({_span(*r)})" for r, keys in groups.items() if r != common)
+    return _span(*common) + (f", except {others}" if others else "")
+
+
+def _tool_docs() -> dict[str, str]:
+    """Each tool's contract in a sentence or two, from the slots (flywheel.contracts.slots)."""
+    channels = selective_channels()
+    channel_obj = "{" + ", ".join(f'"{c.key}": int' for c in channels) + "}"
+    intensity = slot_bounds("filter", "intensity")
+    return {
+        "adjust": (
+            "Global tonal sliders. Output an object with exactly these integer keys: " + ", ".join(ADJUST_KEYS)
+            + f". Range {_ranges(adjust_slots())}. 0 means unchanged."
+        ),
+        "selective_adjust": (
+            "Per-colour changes. Output an object keyed by " + ", ".join(COLORS)
+            + f"; each value is {channel_obj} in {_ranges(channels)}."
+        ),
+        "filter": (
+            "A preset look. Output {\"name\": <one name from the catalogue>, \"intensity\": "
+            + _span(*intensity) + "}. Catalogue: {filters}."
+        ),
+    }
+
+
+TOOL_DOCS = _tool_docs()
 
 # The paper's example ("Golden hour").
 EXAMPLE_INTENT = "golden hour"

@@ -8,13 +8,14 @@ config + split + seed give the same weights.
 
 from __future__ import annotations
 
-import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
+
+from flywheel.runtime.cpus import usable_cpus
 
 DeviceChoice = Literal["auto", "cpu", "cuda"]
 PrecisionChoice = Literal["auto", "fp32", "bf16", "fp16"]
@@ -40,13 +41,6 @@ def choose_precision(requested: str, *, device: str, bf16_supported: bool) -> st
     if requested == "bf16" and not bf16_supported:
         raise ValueError("this GPU does not support bf16; use precision 'fp16' or 'auto'")
     return requested
-
-
-def usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def choose_threads(requested: int | None, *, cpus: int, processes: int = 1) -> int:

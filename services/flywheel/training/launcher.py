@@ -1,6 +1,6 @@
 """Launcher seam so an orchestrator can "trigger GPU fine-tuning" without knowing where it runs.
 
-- ``local``: runs ``python -m flywheel.registry.stages`` as a subprocess on this machine (settings travel as
+- ``local``: runs ``python -m flywheel.training`` as a subprocess on this machine (settings travel as
   ``FLYWHEEL_*`` environment variables; ``accelerate launch`` with one process per GPU when ``processes > 1``) and
   returns the new model id once it is trained, registered and evaluated.
 - ``kubernetes``: :func:`job_spec` builds the batch/v1 Job that runs the same entry in ``settings.train_image``: the
@@ -71,9 +71,9 @@ def train_command(split_id: str, model_id: str, config: TrainConfig, *, processe
     """The training entry's command line; with several processes, one per GPU through ``accelerate launch``."""
     if processes > 1:
         cmd = [python, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
-               "--num_machines", "1", "-m", "flywheel.registry.stages"]
+               "--num_machines", "1", "-m", "flywheel.training"]
     else:
-        cmd = [python, "-m", "flywheel.registry.stages"]
+        cmd = [python, "-m", "flywheel.training"]
     cmd += ["--split", split_id, "--model-id", model_id, "--config-json", config.model_dump_json()]
     if split_dir is not None:
         cmd += ["--split-dir", str(Path(split_dir).resolve())]

@@ -1,4 +1,5 @@
-"""The optimization loop (nanoGPT style) on CPU, one GPU or several (data parallel through ``accelerate``).
+"""The optimization loop (nanoGPT style) on CPU, one GPU or several (data parallel through ``accelerate``), for any
+student family: the student turns its training items into batches and a batch into a loss (``TrainsOn``).
 
 One optimizer step = ``grad_accum_steps`` micro-batches of ``batch_size`` rows per process. Batches are drawn from a
 seeded permutation per epoch; with N processes each global batch of ``batch_size * N`` rows is cut into one slice per
@@ -14,17 +15,16 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from tqdm import tqdm
 
 from flywheel.training.config import TrainConfig
 from flywheel.training.device import CHECKPOINT, Runtime, load_checkpoint, save_checkpoint
-from flywheel.training.models import collate
 
 TRAIN_LOG = "train_log.jsonl"
 
@@ -47,6 +47,16 @@ class LoopResult:
     tokens_seen: int = 0
     resumed_from: int | None = None
     runtime: dict[str, Any] = field(default_factory=dict)
+
+
+class TrainsOn(Protocol):
+    """What the loop needs of a student (flywheel.training.students.Student implements it)."""
+
+    def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]: ...
+
+    def loss(self, model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor: ...
+
+    def tokens(self, batch: dict[str, torch.Tensor]) -> int: ...
 
 
 def lr_at(step: int, total: int, config: TrainConfig) -> float:
@@ -83,12 +93,6 @@ class BatchStream:
             self.epoch, self.epoch_state, self.pos = self.epoch + 1, self.gen.get_state(), 0
 
 
-def _loss(model: Any, batch: dict[str, Any], loss_fn: Callable[[Any, dict], Any] | None) -> Any:
-    if loss_fn is not None:
-        return loss_fn(model, batch)
-    return model(**{k: v for k, v in batch.items() if k != "tool"}).loss  # "tool": compact batches only
-
-
 def _accelerator(rt: Runtime, world: int) -> Any:
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
@@ -99,14 +103,11 @@ def _accelerator(rt: Runtime, world: int) -> Any:
                                                                                                      "no"))
 
 
-def run_loop(config: TrainConfig, model: Any, tok: Any, data: list[dict], out_dir: Path, *, model_id: str,
-             progress: bool = True, loss_fn: Callable[[Any, dict], Any] | None = None,
-             collate_fn: Callable[..., dict[str, Any]] = collate) -> tuple[Any, LoopResult]:
-    """Train `model` in place; returns the unwrapped model (on its device) and what happened. ``loss_fn(model,
-    batch)``: a loss other than the model's own (the compact encoding's grammar-restricted loss, the n-gram student's
-    slot loss); the caller passes only one that works on the model as this run wraps it.
-    ``collate_fn(rows, pad_id, backend)``: rows -> batch tensors (default: padded token ids; the n-gram student's
-    feature bags)."""
+def run_loop(config: TrainConfig, model: Any, data: list[dict[str, Any]], out_dir: Path, *, model_id: str,
+             student: TrainsOn, progress: bool = True) -> tuple[Any, LoopResult]:
+    """Train `model` (the student's) on the training items `data` in place; returns the unwrapped model (on its
+    device) and what happened. The student collates items and computes the loss on the model as this run wraps
+    it."""
     rank, world = process_rank(), world_size()
     rt = Runtime.detect(config.device, config.precision, config.num_threads, processes=world)
     rt.apply()
@@ -137,8 +138,7 @@ def run_loop(config: TrainConfig, model: Any, tok: Any, data: list[dict], out_di
         lr = lr_at(step, total, config)
         for g in opt.param_groups:
             g["lr"] = lr
-        step_loss, step_tokens = _accumulate(config, acc, model, tok, data, batches,
-                                             loss_fn, collate_fn)
+        step_loss, step_tokens = _accumulate(config, acc, model, student, data, batches)
         tokens += step_tokens
         acc.clip_grad_norm_(params, config.grad_clip)
         opt.step()
@@ -164,17 +164,16 @@ def run_loop(config: TrainConfig, model: Any, tok: Any, data: list[dict], out_di
         {"device": rt.device, "precision": rt.precision, "threads": rt.threads, "processes": world})
 
 
-def _accumulate(config: TrainConfig, acc: Any, model: Any, tok: Any, data: list[dict], batches: Any,
-                loss_fn: Callable[[Any, dict], Any] | None,
-                collate_fn: Callable[..., dict[str, Any]] = collate) -> tuple[float, int]:
+def _accumulate(config: TrainConfig, acc: Any, model: Any, student: TrainsOn, data: list[dict[str, Any]],
+                batches: Any) -> tuple[float, int]:
     """Forward and backward over `grad_accum_steps` micro-batches; returns the step's loss and its tokens."""
     step_loss, tokens = 0.0, 0
     for _ in range(config.grad_accum_steps):
-        batch = collate_fn([data[i] for i in next(batches)], tok.pad_token_id, config.backend)
+        batch = student.collate([data[i] for i in next(batches)])
         batch = {k: v.to(acc.device) for k, v in batch.items()}
-        tokens += int(batch["attention_mask"].sum())
+        tokens += student.tokens(batch)
         with acc.autocast():
-            loss = _loss(model, batch, loss_fn) / config.grad_accum_steps
+            loss = student.loss(model, batch) / config.grad_accum_steps
         acc.backward(loss)
         step_loss += loss.item()
     return step_loss, tokens

@@ -1,5 +1,6 @@
-"""The n-gram slot student (``backend="ngram"``, the default): a bag of words and character trigrams -> one hidden layer
--> a head per output slot, all slots in one forward pass.
+"""The n-gram slot student's model (``backend="ngram"``, the default): a bag of words and character trigrams -> one
+hidden layer -> a head per output slot, all slots in one forward pass. Its ``Student`` (build, save, load, warm start,
+predict) is :mod:`flywheel.training.students.ngram`.
 
 Why this shape (measured in training/README.md "Student design: the n-gram slot student"): the paraphrase families
 of an intent swap synonyms, reorder words, wrap them in templates and add typos, and a look's answer is close to the
@@ -20,22 +21,27 @@ change cannot shift an old model's heads, and a warm start appends the new split
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from flywheel.contracts import ADJUST_KEYS, COLORS, TOOLS, normalize_intent
+from flywheel.contracts import (
+    ADJUST_KEYS,
+    CHANNELS,
+    COLORS,
+    TOOLS,
+    Slot,
+    adjust_slots,
+    get_slot,
+    normalize_intent,
+    selective_channels,
+)
 
-WEIGHTS_FILE = "ngram_student.safetensors"
-META_FILE = "ngram_student.json"
-NONNEG_KEYS = frozenset({"bloom", "sharpen", "structure"})
 _WORD = re.compile(r"[^\W_]+|&", re.UNICODE)
 SCALE = 100.0  # slider units per regression unit
 
@@ -100,7 +106,8 @@ def bag_batch(rows: Sequence[list[int]]) -> dict[str, torch.Tensor]:
     for row in rows:
         offsets.append(len(ids))
         ids += row
-        weights += [1.0 / math.sqrt(len(row))] * len(row)
+        if row:  # an intent with no known feature is an empty bag: the model answers from its biases alone
+            weights += [1.0 / math.sqrt(len(row))] * len(row)
     return {"ids": torch.tensor(ids, dtype=torch.long), "offsets": torch.tensor(offsets, dtype=torch.long),
             "weights": torch.tensor(weights, dtype=torch.float32)}
 
@@ -110,7 +117,7 @@ class Heads:
 
     def __init__(self, filter_names: Sequence[str]) -> None:
         self.filters = list(filter_names)
-        sizes = [("use", len(TOOLS)), ("adjust", len(ADJUST_KEYS)), ("sel", 2 * len(COLORS)),
+        sizes = [("use", len(TOOLS)), ("adjust", len(ADJUST_KEYS)), ("sel", len(CHANNELS) * len(COLORS)),
                  ("present", len(COLORS)), ("filter", len(self.filters)), ("intensity", 1)]
         self.slices: dict[str, slice] = {}
         i = 0
@@ -123,7 +130,7 @@ class Heads:
         return {k: out[:, s] for k, s in self.slices.items()}
 
 
-class NgramStudent(nn.Module):
+class SlotNet(nn.Module):
     def __init__(self, n_features: int, hidden: int, n_out: int, dropout: float) -> None:
         super().__init__()
         self.embed = nn.EmbeddingBag(max(1, n_features), hidden, mode="sum")
@@ -147,75 +154,28 @@ class NgramStudent(nn.Module):
         self.embed = emb
 
 
-@dataclass
-class Bundle:
-    """What training and serving share: the model, its features and its output layout."""
-
-    model: NgramStudent
-    featurizer: Featurizer
-    heads: Heads
-    hidden: int
-    dropout: float
-
-    # The training loop reads ``pad_token_id`` of its "tokenizer"; the bundle plays that part.
-    pad_token_id: int = 0
-
-    def save(self, out_dir: Path) -> None:
-        from safetensors.torch import save_file
-
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()},
-                  str(out_dir / WEIGHTS_FILE))
-        meta = {"features": self.featurizer.names, "char_ngrams": self.featurizer.char_ngrams,
-                "word_bigrams": self.featurizer.word_bigrams, "filters": self.heads.filters,
-                "hidden": self.hidden, "dropout": self.dropout}
-        (out_dir / META_FILE).write_text(json.dumps(meta))
-
-    @classmethod
-    def load(cls, model_dir: str | Path) -> Bundle:
-        from safetensors.torch import load_file
-
-        d = Path(model_dir)
-        if not (d / META_FILE).is_file():
-            raise FileNotFoundError(f"{d} is not an n-gram student checkpoint (no {META_FILE})")
-        meta = json.loads((d / META_FILE).read_text())
-        feat = Featurizer(meta["features"], meta["char_ngrams"], meta["word_bigrams"])
-        heads = Heads(meta["filters"])
-        model = NgramStudent(len(feat.names), meta["hidden"], heads.size, meta["dropout"])
-        model.load_state_dict(load_file(str(d / WEIGHTS_FILE)))
-        return cls(model, feat, heads, meta["hidden"], meta["dropout"])
-
-
-def build(texts: Iterable[str], filter_names: Sequence[str], *, hidden: int, dropout: float, char_ngrams: int,
-          word_bigrams: bool) -> Bundle:
-    feat = Featurizer.fit(texts, char_ngrams=char_ngrams, word_bigrams=word_bigrams)
-    heads = Heads(filter_names)
-    return Bundle(NgramStudent(len(feat.names), hidden, heads.size, dropout), feat, heads, hidden, dropout)
-
-
 # -- targets and loss -------------------------------------------------------------------------------------------------
-def encode_row(bundle: Bundle, row: dict[str, Any]) -> dict[str, Any]:
+def encode_row(row: dict[str, Any], *, featurizer: Featurizer, heads: Heads) -> dict[str, Any]:
     """One split row as training targets (regression targets in hundredths)."""
     a, s, f = row.get("adjust"), row.get("selective_adjust"), row.get("filter")
     sel, present = [], []
     for c in COLORS:
         ch = (s or {}).get(c)
         present.append(1.0 if ch else 0.0)
-        sel += [(ch or {}).get("saturation", 0) / SCALE, (ch or {}).get("luminance", 0) / SCALE]
+        sel += [(ch or {}).get(k, 0) / SCALE for k in CHANNELS]
     fname = f["name"] if f else None
-    if fname is not None and fname not in bundle.heads.filters:
+    if fname is not None and fname not in heads.filters:
         raise ValueError(f"filter {fname!r} of intent {row['intent']!r} is not in the model's catalogue")
-    return {"input_ids": bundle.featurizer.ids(row["intent"]),
+    return {"input_ids": featurizer.ids(row["intent"]),
             "use": [float(row.get(t) is not None) for t in TOOLS],
             "adjust": [(a or {}).get(k, 0) / SCALE for k in ADJUST_KEYS], "sel": sel, "present": present,
-            "filter": bundle.heads.filters.index(fname) if fname else -100,
+            "filter": heads.filters.index(fname) if fname else -100,
             "intensity": (f or {}).get("intensity", 0) / SCALE}
 
 
-def collate(batch: list[dict[str, Any]], pad_id: int, backend: str) -> dict[str, torch.Tensor]:
-    """The training loop's batch; ``attention_mask`` counts features (the loop's "tokens seen")."""
+def collate(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Encoded rows -> the feature bags and the targets of one batch."""
     out = bag_batch([b["input_ids"] for b in batch])
-    out["attention_mask"] = torch.ones(len(out["ids"]), dtype=torch.long)
     for key in ("use", "adjust", "sel", "present", "intensity"):
         out[key] = torch.tensor([b[key] for b in batch], dtype=torch.float32)
     out["filter"] = torch.tensor([b["filter"] for b in batch], dtype=torch.long)
@@ -245,40 +205,31 @@ class SlotLoss:
 
 
 # -- decoding ---------------------------------------------------------------------------------------------------------
-def _value(x: float, lo: int) -> int:
-    return int(max(lo, min(100, round(x * SCALE))))
+def _value(x: float, slot: Slot) -> int:
+    """A regression output as the slot's integer, clamped into the contract's range (docs/domain.md, tool contracts)."""
+    return int(max(slot.lo, min(slot.hi, round(x * SCALE))))
 
 
 def decode(heads: Heads, out: torch.Tensor) -> list[dict[str, Any]]:
     """Model outputs (one row per intent) -> tool values (None = not used); legal by construction."""
     o = {k: v.tolist() for k, v in heads.split(out).items()}
+    adjust, channels, intensity = adjust_slots(), selective_channels(), get_slot("filter", "intensity")
+    per_colour = len(channels)
     rows = []
     for i in range(out.shape[0]):
         use = o["use"][i]
         row: dict[str, Any] = {t: None for t in TOOLS}
         if use[0] > 0:
-            row["adjust"] = {k: _value(v, 0 if k in NONNEG_KEYS else -100)
-                             for k, v in zip(ADJUST_KEYS, o["adjust"][i], strict=True)}
+            row["adjust"] = {slot.key: _value(v, slot) for slot, v in zip(adjust, o["adjust"][i], strict=True)}
         if use[1] > 0:
             pres = o["present"][i]
             chosen = [j for j, p in enumerate(pres) if p > 0] or [max(range(len(pres)), key=pres.__getitem__)]
             sel = o["sel"][i]
-            row["selective_adjust"] = {COLORS[j]: {"saturation": _value(sel[2 * j], -100),
-                                                   "luminance": _value(sel[2 * j + 1], -100)} for j in chosen}
+            row["selective_adjust"] = {COLORS[j]: {ch.key: _value(sel[per_colour * j + n], ch)
+                                                   for n, ch in enumerate(channels)} for j in chosen}
         if use[2] > 0 and heads.filters:
             scores = o["filter"][i]
             row["filter"] = {"name": heads.filters[max(range(len(scores)), key=scores.__getitem__)],
-                             "intensity": _value(o["intensity"][i][0], 0)}
+                             "intensity": _value(o["intensity"][i][0], intensity)}
         rows.append(row)
     return rows
-
-
-@torch.no_grad()
-def predict(bundle: Bundle, intents: Sequence[str]) -> list[dict[str, Any]]:
-    bundle.model.eval()
-    if not intents:
-        return []
-    bag = bundle.featurizer.bags(intents)
-    device = next(bundle.model.parameters()).device
-    out = bundle.model(bag["ids"].to(device), bag["offsets"].to(device), bag["weights"].to(device))
-    return decode(bundle.heads, out.float().cpu())
