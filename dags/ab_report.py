@@ -8,7 +8,10 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 
+from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 from airflow.sdk import Asset, Param, dag, get_current_context, task
+
+from flywheel.notify import FailureAlert
 
 # FLYWHEEL_DAG_RETRIES=0: one-off runs (run_dag, the demo, tests) fail at once instead of waiting for retries.
 RETRIES = 0 if os.environ.get("FLYWHEEL_DAG_RETRIES", "1") == "0" else 2
@@ -30,7 +33,9 @@ def ab_report(params: dict | None = None) -> dict:
 @dag(
     dag_id="ab_report", schedule="0 6 * * *", start_date=datetime(2026, 11, 1, tzinfo=UTC), catchup=False,
     max_active_runs=1, tags=["flywheel", "ab", "reporting"],
-    default_args={"owner": "flywheel-analytics", "retries": RETRIES, "retry_delay": timedelta(minutes=5)},
+    default_args={"owner": "flywheel-analytics", "retries": RETRIES, "retry_delay": timedelta(minutes=5),
+                  # a failure reaches the FLYWHEEL_NOTIFY_* channels (webhook, Slack, e-mail), else the log
+                  "on_failure_callback": [FailureAlert(smtp_notifier=SmtpNotifier)]},
     params={"experiment_id": Param(None, type=["null", "string"],
                                    description="experiment to report (empty: the active, else the latest one)")},
     doc_md="""

@@ -17,9 +17,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.providers.cncf.kubernetes.operators.job import KubernetesJobOperator
+from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from flywheel.notify import FailureAlert
 from flywheel.pipeline.params import airflow_params
 
 GROUNDTRUTH = Asset(name="flywheel_groundtruth", uri="flywheel://groundtruth")
@@ -50,6 +52,8 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retries": _retries(2),
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": True,
+    # A task that fails for good reaches the FLYWHEEL_NOTIFY_* channels (webhook, Slack, e-mail), else the log.
+    "on_failure_callback": [FailureAlert(smtp_notifier=SmtpNotifier)],
 }
 GATE_ARGS: dict[str, Any] = {"retries": 0}  # a failed gate is a finding, not a transient error: never retry it
 

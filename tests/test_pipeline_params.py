@@ -11,7 +11,7 @@ from flywheel.pipeline.params import NightlyParams, RealityParams, airflow_param
 
 def test_defaults_and_coercion() -> None:
     p = nightly_params(None)
-    assert p == NightlyParams() and p.test_size == 1000 and p.backend == "ngram" and p.launcher == "local"
+    assert p == NightlyParams() and p.test_size is None and p.backend == "ngram" and p.launcher == "local"
     q = nightly_params({"test_size": "30", "seed": 7, "groundtruth_arms": "", "train_overrides": None})
     assert (q.test_size, q.seed, q.groundtruth_arms, q.train_overrides) == (30, 7, None, {})
     assert nightly_params(q) is q  # validated once: a model passes through
@@ -42,7 +42,7 @@ def test_reality_params() -> None:
 def test_airflow_params_carry_the_model_defaults_and_types() -> None:
     specs = airflow_params()
     assert {k: v["default"] for k, v in specs.items()} == NightlyParams().model_dump(mode="json")
-    assert specs["test_size"]["type"] == "integer" and specs["test_size"]["minimum"] == 1
+    assert specs["test_size"]["type"] == ["integer", "null"] and specs["test_size"]["minimum"] == 1
     assert specs["launcher"]["enum"] == ["local", "kubernetes"]
     assert specs["groundtruth_arms"]["type"] == ["string", "null"]
     assert specs["groundtruth_arms"]["enum"] == [None, "teacher", "all"]

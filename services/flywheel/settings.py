@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     pg_user: str = "postgres"
     # Unset -> the password `flywheel up` generated at the first initdb (<state_dir>/postgres/password, 0600).
     pg_password: str | None = None
+    # The read-only analyst login (`flywheel sql`): it sees schema `analytics` and nothing else. `flywheel db upgrade`
+    # creates it; unset password -> the one generated then (<state_dir>/analyst_password, 0600).
+    analyst_user: str = "flywheel_analyst"
+    analyst_password: str | None = None
     # Postgres' own default (128MB) makes ground truth over millions of events read its aggregates from the OS cache
     # page by page: at 10M events an incremental run took 5.7 s with it and 3.9 s with 1GB (datasets/README.md).
     # Memory is taken as pages are used, not at start.
@@ -59,6 +63,15 @@ class Settings(BaseSettings):
 
     # Airflow's DAG folder; unset -> the checkout's dags/ (a wheel install must set it to use Airflow).
     dags_folder: Path | None = None
+    # Who hears about a failed DAG task (flywheel.notify): every channel that is set gets each failure; with none set
+    # it is logged (the task log) only. The webhook gets JSON {dag_id, run_id, task_id, error, ...}; Slack an
+    # incoming-webhook message; SMTP goes through Airflow's SmtpNotifier and its connection (`notify_smtp_conn_id`).
+    notify_webhook_url: str | None = None
+    notify_slack_webhook_url: str | None = None
+    notify_smtp_to: str | None = Field(default=None, description="comma-separated addresses")
+    notify_smtp_from: str | None = None
+    notify_smtp_conn_id: str = "smtp_default"
+    notify_timeout_s: float = 10.0
 
     # Ingest.
     ingest_group: str = "flywheel-ingest"

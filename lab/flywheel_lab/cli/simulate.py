@@ -27,6 +27,12 @@ def simulate(
     workers: int = typer.Option(8, "--workers", help="Concurrent users when driving the assistant."),
     api_key: str | None = typer.Option(None, "--api-key", envvar="FLYWHEEL_ASSISTANT_API_KEY",
                                        help="Assistant API key for --via-assistant (`flywheel keys create`)."),
+    new_share: float = typer.Option(0.0, "--new-share", min=0.0, max=1.0,
+                                    help="Share of the projects asking intents never seen in the --intents catalogue "
+                                         "(an A/B day after collection; 0: none)."),
+    period: int = typer.Option(1, "--period", min=1,
+                               help="Which day after collection the never-seen intents are for (1, 2, ...): each "
+                                    "day's are new, disjoint from every other day's."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Publish the app's events (projects, intents, responses, exports) for a seeded known-answer world."""
@@ -35,7 +41,8 @@ def simulate(
     try:
         s = _simulate(get_settings(), intents, days, seed, rate=rate, via_assistant_url=via_assistant,
                       progress=not as_json, base_intents=base_intents,
-                      requests_per_intent=requests_per_intent, workers=workers, api_key=api_key)
+                      requests_per_intent=requests_per_intent, workers=workers, api_key=api_key,
+                      new_share=new_share, period=period)
     except ValueError as exc:
         fail(str(exc), mark="[red]error:[/]")
     if as_json:
@@ -44,4 +51,6 @@ def simulate(
     console.print(f"[green]✓[/] {s.events} events ({s.events_per_s:.0f}/s, {s.seconds:.1f}s) to {s.topic}: "
                   f"{s.projects} projects ({s.projects_exported} exported), {s.requests} requests over "
                   f"{s.unique_intents} distinct intents; failed requests {s.failed_requests}")
+    if s.new_requests:
+        console.print(f"  {s.new_requests} requests of {s.new_intents} never-seen intents")
     console.print(f"  hidden truth: {s.truth_path}")

@@ -161,8 +161,9 @@ def _experiment(s: Settings, start: datetime, *, seed: int) -> str:
 
 
 def _ab_day(s: Settings, o: DemoOptions, console: Console, day: DayResult, teacher_url: str) -> None:
-    """A collection-sized day of the same world (a seeded sample of its projects: the same intent mix), served by the
-    assistant, every event stamped with the day's simulated clock."""
+    """A collection-sized day of the same world (a seeded sample of its projects), served by the assistant, every
+    event stamped with the day's simulated clock; ``o.new_share`` of its projects ask intents never seen before
+    (new ones each day), the rest the collected catalogue's mix."""
     from flywheel.assistant.app import create_app as assistant_app
     from flywheel.teacher.threaded import start_in_thread
     from flywheel_lab.simulator.run import simulate
@@ -172,10 +173,13 @@ def _ab_day(s: Settings, o: DemoOptions, console: Console, day: DayResult, teach
     with start_in_thread(assistant_app(s2, clock=clock)) as assistant:
         sim = simulate(s2, intents=o.intents, days=1, seed=o.seed + 1000 * day.day, world_seed=o.seed,
                        via_assistant_url=assistant.url, workers=o.ab_workers, start=day_start(day.day), clock=clock,
-                       project_fraction=o.ab_fraction, api_key=_app_key(s, day.day))
-    day.truth, day.requests, day.failed_requests = sim.truth_by_arm, sim.requests, sim.failed_requests
-    console.print(f"  {sim.projects} projects, {sim.requests} requests, {sim.failed_requests} failed, "
-                  f"{sim.events} events by the app in {sim.seconds:.0f}s")
+                       project_fraction=o.ab_fraction, api_key=_app_key(s, day.day), new_share=o.new_share,
+                       period=day.day)
+    day.truth, day.paired, day.requests = sim.truth_by_arm, sim.paired_by_arm, sim.requests
+    day.failed_requests, day.new_requests = sim.failed_requests, sim.new_requests
+    console.print(f"  {sim.projects} projects, {sim.requests} requests ({sim.new_requests} of {sim.new_intents} "
+                  f"never-seen intents), {sim.failed_requests} failed, {sim.events} events by the app in "
+                  f"{sim.seconds:.0f}s")
 
 
 def _app_key(s: Settings, day: int) -> str:

@@ -26,6 +26,9 @@ class DemoOptions:
     seed: int = 7
     test_size: int = 300
     ab_fraction: float = 0.3  # share of a collection-sized day's projects that one A/B day serves (same mix)
+    # Share of an A/B day's projects whose intents were never seen before (flywheel_lab.simulator.novel): unseen
+    # variants, held-out wordings, new wrappers; new ones every day.
+    new_share: float = 0.3
     ab_workers: int = 6
     max_steps: int | None = None
     init_from: str = "production"  # the nights after the first continue the production model
@@ -44,11 +47,25 @@ class DayResult:
     rq1_overall: float | None = None  # its offline RQ1 overall on its own test split
     promoted: bool = False  # the night before promoted a new student
     truth: dict[str, dict[str, float]] = field(default_factory=dict)  # the simulator's hidden truth per arm
+    # The paired referee per arm and subset (all / seen / new): SimulationSummary.paired_by_arm.
+    paired: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     requests: int = 0
     failed_requests: int = 0
+    new_requests: int = 0
+
+    def paired_ratio(self, subset: str = "all", arm: str = "student") -> float | None:
+        """The arm's true completion over the teacher stand-in's expected completion on the same projects."""
+        st = self.paired.get(arm, {}).get(subset)
+        return None if st is None or not st["teacher_rate"] else st["paired_ratio"]
 
     @property
     def true_ratio(self) -> float | None:
+        """The student's paired true ratio on all its projects: what the A/B ratio estimates."""
+        return self.paired_ratio("all")
+
+    @property
+    def unpaired_ratio(self) -> float | None:
+        """The student arm's true rate over the teacher arm's: two different crowds (kept for reference)."""
         t = self.truth
         if "teacher" not in t or "student" not in t or not t["teacher"]["true_rate"]:
             return None
@@ -68,15 +85,21 @@ class DemoResult:
 
     @property
     def covers_truth(self) -> bool | None:
-        """Whether the report's daily ratio interval covers the simulator's true ratio on every A/B day."""
+        """Whether the report's daily ratio interval covers the simulator's paired true ratio on every A/B day."""
         cover = [c for c in self.coverage().values() if c is not None]
         return all(cover) if cover else None
 
-    def coverage(self) -> dict[int, bool | None]:
+    def coverage(self, subset: str = "all") -> dict[int, bool | None]:
+        """Per A/B day: whether the report's daily student/teacher ratio interval (of all projects, or of the
+        report's seen / new segment) covers the student's paired true ratio of the same subset."""
         out: dict[int, bool | None] = {}
-        ratios = {str(r.day): r for r in getattr(self.report, "daily_ratios", [])}
+        if subset == "all":
+            ratios = {str(r.day): r for r in getattr(self.report, "daily_ratios", [])}
+        else:
+            ratios = {str(r.day): r for r in getattr(self.report, "daily_ratios_by_segment", [])
+                      if r.segment == subset}
         for d in self.days:
-            r, t = ratios.get(d.date), d.true_ratio
+            r, t = ratios.get(d.date), d.paired_ratio(subset)
             out[d.day] = None if r is None or t is None or r.ci_low is None else r.ci_low <= t <= r.ci_high
         return out
 

@@ -1,4 +1,9 @@
-"""The demo's closing report: the A/B report per day beside the simulator's hidden truth (only the demo reads it)."""
+"""The demo's closing report: the A/B report per day beside the simulator's hidden truth (only the demo reads it).
+
+The truth is paired (flywheel_lab.simulator.paired): the student arm's expected completion over the teacher stand-in's
+expected completion on the same projects, for all, seen and new-intent projects. The old unpaired ratio (student
+arm's rate over the teacher arm's, two different crowds) is printed beside it for reference.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from pathlib import Path
 from rich.console import Console
 
 from flywheel.settings import Settings
-from flywheel_lab.demo.steps import DemoResult
+from flywheel_lab.demo.steps import DayResult, DemoResult
+
+SUBSETS = ("all", "seen", "new")
 
 
 def _ci(lo: float | None, hi: float | None) -> str:
@@ -19,6 +26,15 @@ def _f(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
+def _paired_by_date(days: list[DayResult], subset: str) -> dict[date, float]:
+    out = {}
+    for d in days:
+        r = d.paired_ratio(subset)
+        if r is not None:
+            out[date.fromisoformat(d.date)] = r
+    return out
+
+
 def final_report(s: Settings, console: Console, result: DemoResult, experiment_id: str | None) -> None:
     from flywheel.reports.ab import ab_report
     from flywheel.reports.render import render_markdown, render_plot
@@ -26,21 +42,25 @@ def final_report(s: Settings, console: Console, result: DemoResult, experiment_i
     rep = ab_report(s, experiment_id)
     result.report = rep
     console.print(render_markdown(rep), markup=False)
-    truth = {date.fromisoformat(d.date): d.true_ratio for d in result.days if d.true_ratio is not None}
     plot = Path(rep.paths["plot"]).with_name(f"{rep.report_id}-vs-truth.png")
-    render_plot(rep, plot, reference=truth)
+    render_plot(rep, plot, reference=_paired_by_date(result.days, "all"),
+                segment_reference={seg: _paired_by_date(result.days, seg) for seg in ("seen", "new")})
     result.report_path, result.plot_path = rep.paths.get("markdown"), str(plot)
     print_days(console, result)
     console.print(f"  report: {result.report_path}\n  plot:   {result.plot_path}")
 
 
+_COVER = {True: "yes", False: "NO", None: "n/a"}
+
+
 def day_rows(result: DemoResult) -> list[dict[str, str]]:
-    """One row per A/B day: each arm's completion with its interval, the ratio with its interval, the true ratio,
-    whether the interval covers it, and the serving model's offline RQ1 overall."""
+    """One row per A/B day: each arm's completion with its interval, the ratio with its interval, the student's
+    paired true ratio (all / seen / new), the unpaired one for reference, whether the report's interval covers the
+    paired ratio (all; seen and new against the report's segment intervals), and the serving model's RQ1 overall."""
     rep = result.report
     daily = {(str(d.day), d.arm): d for d in getattr(rep, "daily", [])}
     ratios = {str(r.day): r for r in getattr(rep, "daily_ratios", [])}
-    cover = result.coverage()
+    cover = {sub: result.coverage(sub) for sub in SUBSETS}
     rows = []
     for d in result.days:
         t, st, r = daily.get((d.date, "teacher")), daily.get((d.date, "student")), ratios.get(d.date)
@@ -50,10 +70,30 @@ def day_rows(result: DemoResult) -> list[dict[str, str]]:
             "teacher": "n/a" if t is None else f"{_f(t.rate)} {_ci(t.ci_low, t.ci_high)}",
             "student": "n/a" if st is None else f"{_f(st.rate)} {_ci(st.ci_low, st.ci_high)}",
             "ratio": "n/a" if r is None else f"{_f(r.ratio)} {_ci(r.ci_low, r.ci_high)}",
-            "true ratio": _f(d.true_ratio),
-            "covers": {True: "yes", False: "NO", None: "n/a"}[cover.get(d.day)],
+            "true ratio (paired)": _f(d.true_ratio),
+            "seen": _f(d.paired_ratio("seen")),
+            "new": _f(d.paired_ratio("new")),
+            "unpaired": _f(d.unpaired_ratio),
+            "covers all/seen/new": "/".join(_COVER[cover[sub].get(d.day)] for sub in SUBSETS),
         })
     return rows
+
+
+def truth_lines(result: DemoResult) -> list[str]:
+    """The referee's own side, per day: every arm's true completion (all / seen / new) and the teacher arm's paired
+    ratio, which must stay near 1.000 (the counterfactual is exact; only the users' draws remain)."""
+    lines = []
+    for arm in ("teacher", "student"):
+        per_day = []
+        for d in result.days:
+            subs = d.paired.get(arm, {})
+            per_day.append("/".join(_f(subs[s]["true_rate"]) if s in subs else "n/a" for s in SUBSETS))
+        lines.append(f"  {arm} arm's true completion per day (all/seen/new): " + ", ".join(per_day))
+    lines.append("  teacher arm's paired ratio per day (sanity, ~1.000): "
+                 + ", ".join(_f(d.paired_ratio("all", "teacher")) for d in result.days))
+    lines.append("  requests of never-seen intents per day: "
+                 + ", ".join(f"{d.new_requests}/{d.requests}" for d in result.days))
+    return lines
 
 
 def print_days(console: Console, result: DemoResult) -> None:
@@ -64,14 +104,11 @@ def print_days(console: Console, result: DemoResult) -> None:
     rows = day_rows(result)
     if not rows:
         return
-    table = Table(title="the flywheel, day by day (A/B report vs the simulator's true ratio)")
+    table = Table(title="the flywheel, day by day (A/B report vs the simulator's paired true ratio)")
     for col in rows[0]:
         table.add_column(col)
     for row in rows:
         table.add_row(*row.values())
     print_table(console, table)
-    # The referee's side: the teacher arm's own true rate must stay where the simulator puts it (about .72 for the
-    # default seed); a ratio above 1 must come from the student, not from a weaker teacher.
-    true_rates = {arm: [d.truth.get(arm, {}).get("true_rate") for d in result.days] for arm in ("teacher", "student")}
-    for arm, rates in true_rates.items():
-        console.print(f"  {arm} arm's true completion per day: " + ", ".join(_f(x) for x in rates))
+    for line in truth_lines(result):
+        console.print(line, markup=False)

@@ -39,6 +39,7 @@ class PlannedProject:
     start: datetime
     intents: tuple[str, ...]  # as typed in the app (case and punctuation vary)
     app_version: str
+    novel: bool = False  # every intent is one never seen before (flywheel_lab.simulator.novel); else all are seen
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Plan:
     projects: list[PlannedProject]
     catalogue: list[tuple[str, int, int]]  # (intent_norm, base index, level)
     requests: int = 0
+    novel: list[tuple[str, int]] = field(default_factory=list)  # never-seen (intent_norm, base index) it asks
 
 
 def surface(norm: str, rng: random.Random) -> str:
@@ -118,6 +120,10 @@ class ProjectOutcome:
     # arm that served it. Reports compare the A/B estimate against the mean of these per arm.
     arm: str | None = None
     p_export: float = 0.0
+    # The paired referee: the teacher stand-in's expected export probability for the same intents and the same user
+    # (exact over its answer modes, no draw), so an arm is compared with the teacher on its own projects.
+    p_export_teacher: float = 0.0
+    novel: bool = False
 
 
 def direct_responder(teacher: SimTeacher, model_name: str) -> Responder:
@@ -147,18 +153,36 @@ def wall_clock_now() -> datetime:
     return datetime.now(UTC)
 
 
+def teacher_export_probability(intents: tuple[str, ...], world: World, teacher: SimTeacher, factor: float) -> float:
+    """The project's export probability had the teacher stand-in answered every intent: its modes weighted by their
+    probabilities. Tools and intents are drawn independently, so the expected no-export product is the product of
+    the expected per-tool misses, and the result is exact (the same formula as ``ProjectOutcome.p_export``)."""
+    p_none = 1.0
+    for intent in intents:
+        ideal = world.latent(intent)[3]
+        modes = teacher.modes(intent)
+        for tool in TOOLS:
+            p_none *= 1.0 - sum(w * users.export_probability(tool, v, ideal[tool], world.filters, factor)
+                                for w, v in modes[tool])
+    return ((1.0 - p_none) * users.project_export_probability(True, factor)
+            + p_none * users.project_export_probability(False, factor))
+
+
 def run_project(pp: PlannedProject, world: World, seed: int, respond: Responder,
                 emit: Callable[[dict[str, Any]], None], wall_clock: bool = False,
-                clock: Clock | None = None) -> ProjectOutcome:
+                clock: Clock | None = None, *, teacher: SimTeacher | None = None) -> ProjectOutcome:
     """One user's project: start, ask, look, export tools (or not), export the project (or abandon it).
 
     With ``clock`` (driving a live assistant, which stamps its own events with the same clock) events carry that
     clock's time; ``wall_clock`` is the clock of the real world. Otherwise simulated time from the plan, so the same
-    seed gives the same events."""
+    seed gives the same events. ``teacher`` (pass one shared instance: it caches answer modes) scores the paired
+    counterfactual; it draws nothing, so the events do not depend on it."""
     if clock is None and wall_clock:
         clock = wall_clock_now
     rng = random.Random(f"{seed}:project:{pp.project_id}")
     factor = users.user_factor(pp.user_id, seed)
+    out = ProjectOutcome(novel=pp.novel, p_export_teacher=teacher_export_probability(
+        pp.intents, world, teacher or SimTeacher(world), factor))
     t = pp.start
 
     def at(dt_s: float) -> datetime:
@@ -166,7 +190,6 @@ def run_project(pp: PlannedProject, world: World, seed: int, respond: Responder,
         t = t + timedelta(seconds=round(dt_s, 3))
         return clock() if clock is not None else t
 
-    out = ProjectOutcome()
     emit(make_event("project_started", PRODUCER, occurred_at=at(0), event_id=seeded_uuid(rng),
                     project_id=pp.project_id, user_id=pp.user_id, platform=users.platform_of(pp.user_id, seed),
                     app_version=pp.app_version))

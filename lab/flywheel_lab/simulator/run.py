@@ -20,10 +20,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from flywheel_lab.simulator.novel import with_new_intents
+from flywheel_lab.simulator.paired import paired_by_arm, truth_by_arm
 from flywheel_lab.simulator.plan import (
     BASE_DATE,
     Answer,
     Clock,
+    Plan,
     PlannedProject,
     ProjectOutcome,
     RequestFailed,
@@ -56,34 +59,49 @@ class SimulationSummary:
     events_per_s: float = 0.0
     truth_path: str = ""
     topic: str = ""
-    # Hidden truth per arm: {"projects": n, "true_rate": mean export probability} (never read by the pipeline).
+    # Hidden truth per arm (never read by the pipeline): {"projects", "true_rate" (mean export probability),
+    # "teacher_rate" (mean teacher counterfactual on the same projects), "paired_ratio"}; see simulator/paired.py.
     truth_by_arm: dict[str, dict[str, float]] = field(default_factory=dict)
+    # The same per arm and subset "all" / "seen" / "new" (projects of never-seen intents).
+    paired_by_arm: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    new_share: float = 0.0
+    new_requests: int = 0  # requests of never-seen intents
+    new_intents: int = 0  # distinct never-seen intents asked
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _truth_by_arm(outcomes: list[ProjectOutcome]) -> dict[str, dict[str, float]]:
-    acc: dict[str, list[float]] = {}
-    for o in outcomes:
-        if o.arm is not None:
-            acc.setdefault(o.arm, []).append(o.p_export)
-    return {arm: {"projects": len(ps), "true_rate": sum(ps) / len(ps)} for arm, ps in sorted(acc.items())}
+def write_world_truth(world: World, catalogue: list[tuple[str, int, int]], path: Path,
+                      novel: list[tuple[str, int]] | None = None) -> Path:
+    """The truth file of a period: its catalogue, then the never-seen intents it asked (if any)."""
+    used = [(norm, i) for norm, i, _ in catalogue] + list(novel or [])
+    return write_truth(path, [TruthRow(norm, world.bases[i].base_id, world.bases[i].ideal) for norm, i in used])
 
 
-def write_world_truth(world: World, catalogue: list[tuple[str, int, int]], path: Path) -> Path:
-    return write_truth(path, [TruthRow(norm, world.bases[i].base_id, world.bases[i].ideal) for norm, i, _ in catalogue])
+def plan_period(world: World, intents: int, days: float, seed: int, *, requests_per_intent: float = 3.0,
+                start: datetime = BASE_DATE, project_fraction: float = 1.0, new_share: float = 0.0,
+                period: int = 1) -> Plan:
+    """A period's plan: the catalogue's traffic, a seeded ``project_fraction`` of it, and a ``new_share`` of its
+    projects turned into never-seen intents of day ``period`` (:mod:`flywheel_lab.simulator.novel`)."""
+    plan = _sampled(make_plan(world, intents, days, seed, requests_per_intent, start=start), seed, project_fraction)
+    return with_new_intents(plan, world, seed, share=new_share, period=period)
 
 
 def generate_events(seed: int, intents: int, days: float, *, base_intents: int = DEFAULT_BASE_INTENTS,
-                    requests_per_intent: float = 3.0, model_name: str = "gpt-3.5-turbo") -> Iterator[dict[str, Any]]:
-    """The direct-mode event stream, without Kafka (tests and dry runs)."""
+                    requests_per_intent: float = 3.0, model_name: str = "gpt-3.5-turbo", new_share: float = 0.0,
+                    period: int = 1, outcomes: list[ProjectOutcome] | None = None) -> Iterator[dict[str, Any]]:
+    """The direct-mode event stream, without Kafka (tests and dry runs); ``outcomes`` collects each project's."""
     world = build_world(seed, base_intents)
-    plan = make_plan(world, intents, days, seed, requests_per_intent)
-    respond = direct_responder(SimTeacher(world), model_name)
+    plan = plan_period(world, intents, days, seed, requests_per_intent=requests_per_intent, new_share=new_share,
+                       period=period)
+    teacher = SimTeacher(world)
+    respond = direct_responder(teacher, model_name)
     for pp in plan.projects:
         buf: list[dict[str, Any]] = []
-        run_project(pp, world, seed, respond, buf.append)
+        o = run_project(pp, world, seed, respond, buf.append, teacher=teacher)
+        if outcomes is not None:
+            outcomes.append(o)
         yield from buf
 
 
@@ -140,7 +158,7 @@ def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | 
              base_intents: int = DEFAULT_BASE_INTENTS, requests_per_intent: float = 3.0,
              workers: int = 8, world_seed: int | None = None, start: datetime | None = None,
              clock: Clock | None = None, project_fraction: float = 1.0,
-             api_key: str | None = None) -> SimulationSummary:
+             api_key: str | None = None, new_share: float = 0.0, period: int = 1) -> SimulationSummary:
     """Run the simulation and publish its events to ``settings.events_topic``; write the hidden truth file.
 
     ``world_seed`` (default: ``seed``) picks the world; ``seed`` picks the traffic. A later period of the same world
@@ -149,16 +167,17 @@ def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | 
     ``clock`` stamps the simulator's events (default: the wall clock; a multi-day demo passes its simulated clock,
     the same one the assistant stamps its events with). ``project_fraction`` < 1 keeps a seeded random sample of the
     planned projects: fewer requests with the same intent distribution per request. ``api_key`` is the assistant key
-    the simulated app sends with ``via_assistant_url``."""
+    the simulated app sends with ``via_assistant_url``. ``new_share`` of the projects ask never-seen intents of day
+    ``period`` instead (0: none, the collected catalogue only)."""
     from flywheel.events.publisher import EventPublisher
     from flywheel.kafka_admin import ensure_topics
 
     if rate is not None and rate <= 0:
         raise ValueError(f"--rate must be > 0 events/s, got {rate}")
     world = build_world(seed if world_seed is None else world_seed, base_intents)
-    plan = _sampled(make_plan(world, intents, days, seed, requests_per_intent, start=start or BASE_DATE), seed,
-                    project_fraction)
-    path = write_world_truth(world, plan.catalogue, truth_path(settings.artifacts_dir, seed))
+    plan = plan_period(world, intents, days, seed, requests_per_intent=requests_per_intent, start=start or BASE_DATE,
+                       project_fraction=project_fraction, new_share=new_share, period=period)
+    path = write_world_truth(world, plan.catalogue, truth_path(settings.artifacts_dir, seed), plan.novel)
     ensure_topics(settings.bootstrap(), {settings.events_topic: settings.topic_partitions})
     counts: Counter[str] = Counter()
     outcomes: list[ProjectOutcome] = []
@@ -175,15 +194,16 @@ def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | 
                 counts[ev["event_type"]] += 1
 
         with _progress(progress, len(plan.projects), mode) as advance:
+            teacher = SimTeacher(world)
             if via_assistant_url is None:
-                respond = direct_responder(SimTeacher(world), settings.teacher_model)
+                respond = direct_responder(teacher, settings.teacher_model)
                 for pp in plan.projects:
-                    outcomes.append(run_project(pp, world, seed, respond, emit))
+                    outcomes.append(run_project(pp, world, seed, respond, emit, teacher=teacher))
                     advance()
             else:
                 respond = http_responder(via_assistant_url, settings.teacher_timeout_s * 2, api_key)
                 outcomes = _run_concurrently(plan.projects, workers, lambda pp: run_project(
-                    pp, world, seed, respond, emit, clock=clock or wall_clock_now), advance)
+                    pp, world, seed, respond, emit, clock=clock or wall_clock_now, teacher=teacher), advance)
     seconds = time.perf_counter() - t0
     n_events = sum(counts.values())
     summary = SimulationSummary(
@@ -191,12 +211,14 @@ def simulate(settings: Any, intents: int, days: float, seed: int, rate: float | 
         projects=len(plan.projects), projects_exported=sum(o.exported for o in outcomes),
         failed_requests=sum(o.failed for o in outcomes), events=n_events, events_by_type=dict(counts),
         seconds=round(seconds, 3), events_per_s=round(n_events / seconds, 1) if seconds else 0.0,
-        truth_path=str(path), topic=settings.events_topic, truth_by_arm=_truth_by_arm(outcomes))
+        truth_path=str(path), topic=settings.events_topic, truth_by_arm=truth_by_arm(outcomes),
+        paired_by_arm=paired_by_arm(outcomes), new_share=new_share,
+        new_requests=sum(len(pp.intents) for pp in plan.projects if pp.novel), new_intents=len(plan.novel))
     log.info("simulation done: %s", summary)
     return summary
 
 
-def _sampled(plan: Any, seed: int, project_fraction: float) -> Any:
+def _sampled(plan: Plan, seed: int, project_fraction: float) -> Plan:
     """A seeded random share of the planned projects: fewer requests with the same intent mix per request."""
     if project_fraction < 1.0:
         keep = random.Random(f"{seed}:sample")

@@ -128,6 +128,89 @@ TEMPLATES: tuple[str, ...] = (
     "like a {x}", "{x} atmosphere", "more {x}", "a {x} look", "i'd like {x}", "{x} filter", "{x} photo",
 )
 
+# How a modifier and a look combine into one request ("soft golden hour", "golden hour but soft"), in this order.
+CORE_FORMS: tuple[str, ...] = ("{m} {h}", "{h}, {m}", "{h} but {m}", "{h} with a {m} touch", "{m} and {h}")
+
 # Words added to the latent attributes' tags when deriving the filter; mirrors filters.json tags.
 FILTER_TAGS: tuple[str, ...] = ("warm", "cool", "bright", "dark", "vivid", "muted", "vintage", "contrast", "faded",
                                 "mono")
+
+# Held-out wordings: how people also say a look or a modifier, in ordinary English words that appear nowhere above
+# (no synonym, template or core joiner, nor a one-letter typo of one) and in no other concept's held-out wording, so
+# a student trained on the collected traffic has never seen them and they stay unambiguous. Collection never emits
+# them; the world maps them to their base (flywheel_lab.simulator.heldout). Only the referee reads these lists.
+HELD_OUT_HEADS: dict[str, tuple[str, ...]] = {
+    "golden_hour": ("late afternoon", "sunkissed", "backlit"),
+    "cool_morning": ("brisk", "nippy"),
+    "sunset": ("afterglow", "eventide"),
+    "blue_hour": ("gloaming", "crepuscular"),
+    "vintage_film": ("kodachrome", "celluloid", "super 8"),
+    "film_noir": ("chiaroscuro", "hardboiled", "gangster flick"),
+    "black_white": ("achromatic", "silver gelatin", "colourless"),
+    "summer_day": ("heatwave", "scorcher", "hot july"),
+    "winter": ("blizzard", "hoarfrost", "freezing december"),
+    "autumn": ("harvest season", "october", "pumpkin patch"),
+    "spring": ("cherry blossoms", "april showers", "vernal"),
+    "moody": ("melancholic", "sullen", "downcast"),
+    "dreamy": ("otherworldly", "reverie", "fairytale"),
+    "cinematic": ("widescreen", "anamorphic", "motion picture"),
+    "teal_orange": ("turquoise tangerine", "michael bay"),
+    "neon_night": ("fluorescent", "blade runner", "arcade"),
+    "pastel": ("macaron", "sherbet", "powdery hues"),
+    "vibrant": ("technicolor", "eye-popping", "kaleidoscopic"),
+    "faded": ("bleached", "timeworn"),
+    "warm_tone": ("toasty", "caramel"),
+    "cool_tone": ("steely", "glacial"),
+    "beach": ("coastline", "boardwalk", "surfside"),
+    "forest": ("pine grove", "redwoods", "treeline"),
+    "city_night": ("metropolis", "downtown midnight", "skyscrapers"),
+    "rainy_day": ("drizzle", "downpour", "wet pavement"),
+    "portrait": ("headshot", "complexion", "selfie"),
+    "polaroid": ("instax", "instamatic"),
+    "sepia": ("daguerreotype", "tintype", "victorian"),
+    "high_contrast": ("stark", "harsh shadows", "crunchy"),
+    "soft_light": ("diffused", "feathery", "tender illumination"),
+    "bright_airy": ("breezy", "whitewashed", "sunlit loft"),
+    "dark_dramatic": ("ominous", "thunderous", "foreboding"),
+    "crisp_detail": ("pinpoint clarity", "ultra hd", "4k"),
+    "hazy": ("smoggy", "vaporous"),
+    "desert": ("sahara", "badlands", "mojave"),
+    "underwater": ("submarine", "scuba", "coral reef"),
+    "candlelight": ("lantern", "hearth", "bonfire"),
+    "retro_80s": ("vhs", "miami vice", "outrun"),
+    "lofi": ("chillhop", "cassette tape"),
+    "tropical": ("hawaiian", "caribbean", "palm trees"),
+    "nordic": ("fjord", "icelandic", "lagom"),
+    "sunrise": ("sunup", "cockcrow"),
+    "matte_black": ("charcoal", "obsidian", "onyx"),
+    "vivid_food": ("cuisine", "brunch", "plated dish"),
+    "glow_up": ("incandescent", "shimmering", "lustrous"),
+}
+HELD_OUT_MODIFIERS: dict[str, tuple[str, ...]] = {
+    "soft": ("mellow", "velvety"),
+    "warm": ("balmy", "snug"),
+    "cool": ("wintry", "icier"),
+    "bright": ("lighter", "brilliant"),
+    "dark": ("shadowy", "murky"),
+    "vivid": ("juicy", "rich"),
+    "muted": ("understated", "toned down", "restrained"),
+    "vintage": ("bygone", "antiquated", "yesteryear"),
+    "faded": ("weathered", "worn"),
+    "dramatic": ("theatrical", "striking"),
+    "dreamy": ("floaty", "surreal"),
+    "moody": ("pensive", "bleak"),
+    "crisp": ("defined", "precise"),
+    "golden": ("gilded", "buttery"),
+    "pink": ("fuchsia", "salmon", "magenta"),
+    "green": ("verdant", "mossy", "olive"),
+    "blue": ("cobalt", "navy", "sapphire"),
+    "cinematic": ("big-screen", "auteur"),
+    "minimal": ("sparse", "uncluttered", "bare bones"),
+    "nostalgic": ("wistful", "reminiscent", "sentimental"),
+}
+# Wrappers whose extra words carry no meaning for the look, also absent from every wording above.
+NEW_TEMPLATES: tuple[str, ...] = (
+    "{x} in tokyo", "{x} on my puppy pics", "can you do {x}", "{x} on this pic", "{x} pls", "{x} thx",
+    "need {x} asap", "{x} on insta", "{x} on wedding shots", "{x} from paris", "hey {x}", "{x} kinda", "try {x}",
+    "{x} lol", "{x} on my cat", "so {x}",
+)

@@ -8,6 +8,8 @@ Everything is a pure function of the seed (and the number of base intents), so a
   latent ideal per tool comes from :func:`flywheel_lab.simulator.latent.ideal_outputs`.
 * Its **paraphrase family** is built from synonyms, word order, wrapper templates ("make it {x}") and typos. The app
   also varies case and punctuation, which do not change ``intent_norm``.
+* **Held-out wordings** and new wrappers (:mod:`flywheel_lab.simulator.heldout`) mean their base too, although no
+  family variant (so no collected intent) uses them.
 * The **catalogue** of ``n_intents`` distinct ``intent_norm`` takes variants level by level (every family's first
   variant, then every family's second...), so a smaller catalogue is a prefix of a larger one.
 """
@@ -21,8 +23,8 @@ from functools import cached_property
 from typing import Any
 
 from flywheel.contracts import TOOLS, load_tool_contracts, normalize_intent
-from flywheel_lab.simulator import latent
-from flywheel_lab.simulator.vocab import HEADS, MODIFIERS, TEMPLATES, Concept
+from flywheel_lab.simulator import heldout, latent
+from flywheel_lab.simulator.vocab import CORE_FORMS, HEADS, MODIFIERS, TEMPLATES, Concept
 
 DEFAULT_BASE_INTENTS = 600
 MAX_VARIANTS = 48  # per family; enough for ~9k+ unique intents over 600 families after collisions
@@ -49,9 +51,18 @@ class World:
     filters: dict[str, list[str]] = field(repr=False)
 
     def base_of(self, intent: str) -> BaseIntent | None:
-        """The base intent a text belongs to (None for text outside every family)."""
-        i = self.lookup.get(normalize_intent(intent))
+        """The base intent a text belongs to: its family, else what its held-out wordings or new wrapper mean
+        (:mod:`flywheel_lab.simulator.heldout`); None for any other text."""
+        norm = normalize_intent(intent)
+        i = self.lookup.get(norm)
+        if i is None:
+            i = heldout.resolve(norm, self.index_by_key)
         return None if i is None else self.bases[i]
+
+    @cached_property
+    def index_by_key(self) -> dict[tuple[str | None, str], int]:
+        """(modifier key or None, look key) -> index in bases."""
+        return {heldout.base_key(b.concepts): i for i, b in enumerate(self.bases)}
 
     def latent(self, intent: str) -> tuple[str, dict[str, float], dict[str, tuple[float, float]], dict[str, Any]]:
         """(base_id, attrs, colors, ideal) for any text. Unknown text is read by its words (keyword attributes), so
@@ -160,11 +171,7 @@ def _typo(word: str, rng: random.Random) -> str:
 def _cores(mod: Concept | None, head: Concept) -> list[str]:
     if mod is None:
         return list(head.synonyms)
-    out = []
-    for m in mod.synonyms:
-        for h in head.synonyms:
-            out += [f"{m} {h}", f"{h}, {m}", f"{h} but {m}", f"{h} with a {m} touch", f"{m} and {h}"]
-    return out
+    return [form.format(m=m, h=h) for m in mod.synonyms for h in head.synonyms for form in CORE_FORMS]
 
 
 def _variants(seed: int, key: str, mod: Concept | None, head: Concept) -> list[str]:

@@ -3,8 +3,9 @@
 Per request: read the active experiment (cached a few seconds), assign the user's arm by hash(salt:user_id) and the
 arm weights (no active experiment -> everyone gets the teacher, arm 'teacher'), call that arm's backend, validate the
 outputs against the tool schemas (an invalid one becomes null and is logged), publish ``intent_submitted`` and
-``assistant_responded`` (arm + model version), answer. /healthz (alive), /readyz (database and Kafka reachable),
-/metrics (Prometheus: requests and p50/p95 latency per arm).
+``assistant_responded`` (arm, model version, which backend served), answer. A student that cannot answer a request is
+replaced by the teacher for it (`flywheel.assistant.handler`); no intent text gives a 500. /healthz (alive), /readyz
+(database and Kafka reachable), /metrics (Prometheus: requests, fallbacks and p50/p95 latency per arm).
 
 Guarded (`flywheel.assistant.guard`): API keys, per-key rate limits, a body limit, a daily teacher budget; /metrics
 and /v1/latency live on the internal app (`create_internal_app`, loopback port) unless `public_metrics`. A 200 means

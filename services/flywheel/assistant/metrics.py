@@ -33,6 +33,9 @@ class LatencyTracker:
         self.registry = CollectorRegistry()
         self.requests = Counter("flywheel_assistant_requests", "Requests by arm and outcome", ["arm", "status"],
                                 registry=self.registry)
+        # reason: the kind of StudentFailed (student_load_error, student_error, student_contract): a few values.
+        self.fallbacks = Counter("flywheel_assistant_fallbacks", "Requests of an arm the teacher served because its "
+                                 "student could not", ["arm", "reason"], registry=self.registry)
         self.registry.register(_QuantileCollector(self))
 
     def observe(self, arm: str, latency_ms: float) -> None:

@@ -1,4 +1,5 @@
-"""`flywheel db upgrade / downgrade / current`: the schema (Alembic is the only way it changes)."""
+"""`flywheel db upgrade / downgrade / current / dictionary`: the schema (Alembic is the only way it changes) and the
+analysts' data dictionary generated from it."""
 
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ def upgrade(revision: str = typer.Argument("heads")) -> None:
     from flywheel.db.migrate import upgrade as _upgrade
 
     s = get_settings()
-    _upgrade(s, revision)
+    login = _upgrade(s, revision)
     console.print(f"[green]✓[/] database at revision {current(s)}")
+    if login.skipped:
+        console.print(f"[yellow]![/] analyst login {login.user} not made: {login.skipped}")
+    else:
+        console.print(f"[green]✓[/] analyst login {login.user} (read-only, schema analytics): `flywheel sql`")
 
 
 @app.command("downgrade")
@@ -37,3 +42,15 @@ def current() -> None:
     from flywheel.db.migrate import current as _current
 
     console.print(_current(get_settings()) or "(empty)")
+
+
+@app.command("dictionary")
+def dictionary() -> None:
+    """Print the analytics data dictionary (Markdown) from the views' COMMENT ON: `> docs/analytics.md`."""
+    import sys
+
+    from flywheel.db.dictionary import data_dictionary
+    from flywheel.db.engine import owned_engine
+
+    with owned_engine(get_settings()) as eng, eng.connect() as conn:
+        sys.stdout.write(data_dictionary(conn=conn))

@@ -17,12 +17,15 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="print the full report as JSON"),
     model_id: str | None = typer.Option(None, "--model-id", help="store the results for this registered model"),
     split_id: str | None = typer.Option(None, "--split-id", help="split the references came from (storing)"),
+    train: Path | None = typer.Option(None, "--train", help="the split's train.jsonl: adds the novel subset and the "
+                                      "controls (most common answer, exact match, nearest training intent)"),
 ) -> None:
-    """The paper's offline metrics (selection P/R/F1, quality, final, overall) for All, r_3 and r_5."""
+    """The paper's offline metrics (selection P/R/F1, quality, final, overall) for All, r_3 and r_5 (and, with
+    --train, the novel subset and the controls)."""
     from flywheel.evaluation.offline import evaluate_files
     from flywheel.evaluation.table import print_report, report_summary
 
-    report = evaluate_files(predictions, references)
+    report = evaluate_files(predictions, references, train)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:

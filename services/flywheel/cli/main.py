@@ -30,6 +30,7 @@ from flywheel.cli import (
     render,
     report,
     splits,
+    sql,
     stack,
     train,
     validate,
@@ -41,7 +42,7 @@ app = typer.Typer(help="flywheel: teacher -> student distillation platform.", no
 
 # Top-level commands, each module's Typer merged in (no group name).
 for module in (stack, ingest, assistant, groundtruth, splits, validate, train, predict, evaluate, models, augment,
-               render, airflow, mlflow):
+               render, airflow, mlflow, sql):
     app.add_typer(module.app)
 app.add_typer(annotate.app, name="annotate")
 app.add_typer(db.app, name="db")

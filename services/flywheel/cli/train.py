@@ -28,16 +28,15 @@ def train(
     s = get_settings()
     cfg = train_config_from_file(config) if config else parse_train_config({})
     if launcher == "inprocess":
-        from flywheel.evaluation.metrics import evaluate
+        from flywheel.evaluation.offline import evaluate_files
         from flywheel.evaluation.table import print_report
         from flywheel.registry.stages import run_training
-        from flywheel.training.data import read_jsonl
 
         r = run_training(s, split, cfg, split_dir=split_dir, model_id=model_id, register=not no_register)
         preds = r.path / "test_predictions.jsonl"
         if preds.is_file():
-            test = Path(r.lineage["split_path"]) / "test.jsonl"
-            print_report(evaluate(read_jsonl(preds), read_jsonl(test)), model=r.model_id)
+            folder = Path(r.lineage["split_path"])
+            print_report(evaluate_files(preds, folder / "test.jsonl", folder / "train.jsonl"), model=r.model_id)
         typer.echo(json.dumps({"model_id": r.model_id, "path": str(r.path),
                                "training_seconds": round(r.training_seconds, 2),
                                "overall": r.metrics.get("overall")}))

@@ -4,7 +4,7 @@ The JSON Schema files under ``flywheel/schemas/`` (package data) are the source 
 compiles them once. Slot facts (keys, bounds, key order, tools) are read from them too (:mod:`.slots`), never copied.
 """
 
-from flywheel.contracts.intents import normalize_intent
+from flywheel.contracts.intents import intent_words, normalize_intent
 from flywheel.contracts.slots import (
     ADJUST_KEYS,
     CHANNELS,
@@ -51,6 +51,7 @@ __all__ = [
     "cosine",
     "find_slot",
     "get_slot",
+    "intent_words",
     "key_order",
     "load_tool_contracts",
     "normalize_intent",

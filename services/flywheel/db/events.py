@@ -62,6 +62,9 @@ class AssistantResponded(_EventCols, Base):
     filter: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     rationale: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     latency_ms: Mapped[float] = mapped_column()
+    # The backend that served ('teacher' in a student arm: a fallback) and why; NULL on rows stored before 0018.
+    served_by: Mapped[str | None] = mapped_column(String(16))
+    fallback_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class ToolExported(_EventCols, Base):

@@ -6,12 +6,17 @@ migrates without a checkout; the repository's own alembic.ini points the `alembi
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 
+from flywheel.db.analyst import AnalystLogin, ensure_analyst
+from flywheel.db.engine import owned_engine
 from flywheel.settings import MIGRATIONS_DIR, Settings
+
+log = logging.getLogger(__name__)
 
 # Schema of the analyst views: SQL-defined, not part of the ORM.
 VIEWS_SCHEMA = "analytics"
@@ -44,8 +49,14 @@ def check(db_url: str, target_metadata: Any = None) -> None:
     command.check(cfg)
 
 
-def upgrade(settings: Settings, revision: str = "heads") -> None:
+def upgrade(settings: Settings, revision: str = "heads") -> AnalystLogin:
+    """Migrate, then create or update the analysts' read-only login (it carries a password: no migration makes it)."""
     command.upgrade(alembic_config(settings.db_url()), revision)
+    with owned_engine(settings) as eng, eng.begin() as conn:
+        login = ensure_analyst(settings, conn=conn)
+    if login.skipped:
+        log.warning("analyst login %s not made: %s", login.user, login.skipped)
+    return login
 
 
 def upgrade_url(db_url: str, revision: str = "heads") -> None:

@@ -5,17 +5,20 @@ the TP rows only (filter: name accuracy; adjust / selective_adjust: mean cosine 
 (docs/domain.md#vectors-and-cosine-similarity); no TP rows -> 0);
 final = harmonic mean of F1 and quality (0 if either is 0); overall = mean of the three finals. A predicted output
 that is not valid JSON or breaks its tool schema (an unknown filter name included) counts as null, and the share of
-such outputs is reported as ``invalid_rate``. Subsets: All, and r_k = reference rows with ``support >= k``.
+such outputs is reported as ``invalid_rate``. Subsets: All, r_k = reference rows with ``support >= k``, and, when the
+training intents are given, ``novel`` = reference rows with a word that no training intent has.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from flywheel.contracts import TOOLS, cosine, load_tool_contracts, normalize_intent, tool_vector
+from flywheel.contracts import TOOLS, cosine, intent_words, load_tool_contracts, normalize_intent, tool_vector
 
 DEFAULT_SUBSETS: tuple[tuple[str, int | None], ...] = (("All", None), ("r_3", 3), ("r_5", 5))
+NOVEL = "novel"
 
 
 @dataclass
@@ -52,6 +55,8 @@ class EvalReport:
     missing: int = 0  # reference intents without a prediction (scored as all-null)
     extra: int = 0  # predictions for intents not in the references (ignored)
     notes: list[str] = field(default_factory=list)
+    # The control baselines scored on the same rows and subsets (flywheel.evaluation.controls), by control name.
+    controls: dict[str, EvalReport] = field(default_factory=dict)
 
     @property
     def overall(self) -> float:
@@ -66,12 +71,16 @@ class EvalReport:
         subsets = {name: SubsetReport(sub["subset"], sub["n"], {t: ToolScore(**v) for t, v in sub["tools"].items()},
                                       sub["overall"], sub["invalid_rate"]) for name, sub in d["subsets"].items()}
         return cls(subsets, d["n_references"], d["n_predictions"], d.get("missing", 0), d.get("extra", 0),
-                   list(d.get("notes", [])))
+                   list(d.get("notes", [])), {k: cls.from_dict(v) for k, v in (d.get("controls") or {}).items()})
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["overall"] = self.overall
         d["invalid_rate"] = self.invalid_rate
+        # Reports written before the controls existed had no such key; one without controls still has none.
+        d.pop("controls")
+        if self.controls:
+            d["controls"] = {k: c.to_dict() for k, c in self.controls.items()}
         return d
 
 
@@ -131,14 +140,22 @@ def _check_references(references: list[dict[str, Any]]) -> dict[str, dict[str, A
     return out
 
 
+def novel_keys(keys: Iterable[str], *, train_intents: Iterable[str]) -> list[str]:
+    """The normalized intents among ``keys`` with at least one word (``intent_words``) that no training intent has."""
+    vocabulary = {w for t in train_intents for w in intent_words(t)}
+    return [k for k in keys if any(w not in vocabulary for w in intent_words(k))]
+
+
 def evaluate(predictions: list[dict[str, Any]], references: list[dict[str, Any]],
-             subsets: tuple[tuple[str, int | None], ...] = DEFAULT_SUBSETS) -> EvalReport:
+             subsets: tuple[tuple[str, int | None], ...] = DEFAULT_SUBSETS, *,
+             train_intents: Iterable[str] | None = None) -> EvalReport:
     """Score predictions against references (rows as in docs/domain.md#d11-evaluation-input-rules; joined on
     normalized intent).
 
     Prediction values may be objects or raw text (as a model produced them); anything unparsable or off-contract
     is null for scoring and counted as invalid. A reference row without a prediction scores as all-null (counted in
-    ``missing``). Subsets r_k are skipped (with a note) when references carry no ``support``.
+    ``missing``). Subsets r_k are skipped (with a note) when references carry no ``support``. With ``train_intents``
+    (the split's training intents) the ``novel`` subset follows; it is skipped with a note when it would be empty.
     """
     refs = _check_references(references)
     if not refs:
@@ -166,11 +183,19 @@ def evaluate(predictions: list[dict[str, Any]], references: list[dict[str, Any]]
     notes: list[str] = []
     has_support = all(isinstance(r.get("support"), int) for r in refs.values())
     report = EvalReport({}, len(refs), len(predictions), missing, extra, notes)
+    chosen: list[tuple[str, list[str]]] = []
     for name, k in subsets:
         if k is not None and not has_support:
             notes.append(f"subset {name} skipped: references carry no integer 'support'")
             continue
-        keys = [key for key, r in refs.items() if k is None or r["support"] >= k]
+        chosen.append((name, [key for key, r in refs.items() if k is None or r["support"] >= k]))
+    if train_intents is not None:
+        novel = novel_keys(refs, train_intents=train_intents)
+        if novel:
+            chosen.append((NOVEL, novel))
+        else:
+            notes.append(f"subset {NOVEL} skipped: every test intent's words occur in the training intents")
+    for name, keys in chosen:
         tools = {}
         for tool in TOOLS:
             preds = [parsed[key][0][tool] if key in parsed else None for key in keys]

@@ -19,7 +19,13 @@ def _f(x: float) -> str:
     return "1.0" if x >= 0.995 else f"{x:.2f}".lstrip("0")
 
 
+def control_label(name: str) -> str:
+    """How a control is named in the Model column (``control: nearest intent``)."""
+    return f"control: {name.replace('_', ' ')}"
+
+
 def rq1_table(report: EvalReport, model: str = "student", title: str | None = None) -> Table:
+    """The student's rows, then each control's (its own model name) on the same subsets."""
     table = Table(title=title or "RQ1 — (tool-selection F1, quality, final) per tool", show_lines=False)
     table.add_column("Model")
     table.add_column("Test")
@@ -28,9 +34,11 @@ def rq1_table(report: EvalReport, model: str = "student", title: str | None = No
         table.add_column(TOOL_TITLES[t], justify="center")
     table.add_column("Overall", justify="right")
     table.add_column("Invalid", justify="right")
-    for i, (name, sub) in enumerate(report.subsets.items()):
-        cells = [f"({_f(s.f1)}, {_f(s.quality)}, {_f(s.final)})" for s in (sub.tools[t] for t in TOOLS)]
-        table.add_row(model if i == 0 else "", name, str(sub.n), *cells, _f(sub.overall), f"{sub.invalid_rate:.1%}")
+    for label, rep in [(model, report), *((control_label(k), c) for k, c in report.controls.items())]:
+        for i, (name, sub) in enumerate(rep.subsets.items()):
+            cells = [f"({_f(s.f1)}, {_f(s.quality)}, {_f(s.final)})" for s in (sub.tools[t] for t in TOOLS)]
+            table.add_row(label if i == 0 else "", name, str(sub.n), *cells, _f(sub.overall),
+                          f"{sub.invalid_rate:.1%}")
     return table
 
 
@@ -57,10 +65,13 @@ def print_report(report: EvalReport | dict[str, Any], model: str = "student", co
 
 
 def report_summary(report: EvalReport) -> dict[str, Any]:
-    """Compact numbers for lineage.json / models.metrics."""
+    """Compact numbers for lineage.json / models.metrics; the controls' own summaries under ``controls`` (not a
+    subset, so the registry's per-subset rows stay the student's)."""
     out: dict[str, Any] = {"overall": report.overall, "invalid_rate": report.invalid_rate}
     for name, sub in report.subsets.items():
         out[name] = {"n": sub.n, "overall": sub.overall, "invalid_rate": sub.invalid_rate,
                      **{t: {"precision": s.precision, "recall": s.recall, "f1": s.f1, "quality": s.quality,
                             "final": s.final} for t, s in sub.tools.items()}}
+    if report.controls:
+        out["controls"] = {k: report_summary(c) for k, c in report.controls.items()}
     return out

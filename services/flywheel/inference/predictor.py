@@ -23,6 +23,12 @@ from flywheel.training.students import Prediction, Student, student_family
 __all__ = ["MODEL_CARD", "Prediction", "Predictor", "load_predictor"]
 
 
+def servable(intent: str) -> str:
+    """The normalized intent as every family can read it: a lone surrogate (a Python str may hold one, e.g. from
+    JSON ``"\\ud800"``) has no UTF-8 form, and the tokenizers refuse it; it becomes "?"."""
+    return normalize_intent(intent).encode("utf-8", "replace").decode("utf-8")
+
+
 class Predictor:
     """A student behind a lock (the assistant calls it from many threads), with its name, version and the count of
     outputs and invalid outputs it has given."""
@@ -49,7 +55,7 @@ class Predictor:
         return self.student.legal_by_construction
 
     def predict_detailed(self, intents: list[str], progress: bool = False) -> list[Prediction]:
-        norm = [normalize_intent(i) for i in intents]
+        norm = [servable(i) for i in intents]
         with self._lock:
             preds = self.student.predict(norm, batch_size=self.batch_size, progress=progress)
             for p in preds:

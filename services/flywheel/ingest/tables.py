@@ -56,6 +56,11 @@ def _tool(key: str) -> Column:
     return Column(key, f"NULLIF(doc->'outputs'->'{key}', 'null'::jsonb)", lambda e, _n: _outputs(e, key))
 
 
+def _optional_text(key: str) -> Column:
+    # A field later events carry and earlier ones lack: absent and JSON null are both SQL NULL.
+    return Column(key, f"doc->>'{key}'", lambda e, _n: e.get(key))
+
+
 FANOUT: dict[str, Target] = {
     "project_started": Target("projects", ("user_id", "platform", "app_version")),
     "intent_submitted": Target("intents", ("request_id", "intent"),
@@ -63,7 +68,8 @@ FANOUT: dict[str, Target] = {
     "assistant_responded": Target(
         "responses", ("request_id", "arm", "model_name", "model_version", "latency_ms"),
         (_tool("adjust"), _tool("selective_adjust"), _tool("filter"),
-         Column("rationale", "NULLIF(doc->'rationale', 'null'::jsonb)", lambda e, _n: _jsonb(e.get("rationale"))))),
+         Column("rationale", "NULLIF(doc->'rationale', 'null'::jsonb)", lambda e, _n: _jsonb(e.get("rationale"))),
+         _optional_text("served_by"), _optional_text("fallback_reason"))),
     "tool_exported": Target("tool_exports", ("request_id", "tool", "exported")),
     "project_exported": Target("project_exports", ()),
 }

@@ -22,11 +22,11 @@ from pydantic import ValidationError
 
 from flywheel.augment.pipeline import augment_split
 from flywheel.datasets import validate as gates
-from flywheel.datasets.groundtruth import run_groundtruth
+from flywheel.datasets.groundtruth import UnknownRun, get_run, run_groundtruth
 from flywheel.datasets.splits import SplitError, make_split
 from flywheel.db.engine import owned_engine
 from flywheel.errors import GateFailed, Skipped, UsageError
-from flywheel.pipeline.params import NightlyParams, nightly_params
+from flywheel.pipeline.params import NightlyParams, auto_test_size, nightly_params
 from flywheel.pipeline.runs import output_of_earlier_try
 from flywheel.registry.records import UnknownModel
 from flywheel.registry.stages import evaluate_model
@@ -71,13 +71,29 @@ def validate_groundtruth(settings: Settings, *, groundtruth_run_id: str, airflow
 
 def split(settings: Settings, *, groundtruth_run_id: str, params: Params = None,
           airflow_run_id: str | None = None) -> str:
-    """Deterministic train/test split by unique intent; its gate is the next step."""
+    """Deterministic train/test split by unique intent; its gate is the next step. An empty `test_size` param is
+    sized from the run (`auto_test_size`); a size the run cannot give is refused naming the DAG param."""
     p = nightly_params(params)
     try:
-        res = make_split(settings, groundtruth_run_id, test_size=p.test_size, seed=p.seed, validate=False,
+        n = get_run(settings, groundtruth_run_id).n_intents
+    except UnknownRun as e:
+        raise UsageError(str(e)) from e
+    auto = auto_test_size(n)
+    if p.test_size is not None and p.test_size >= n:
+        raise UsageError(f"DAG param `test_size` = {p.test_size} leaves no training data: ground-truth run "
+                         f"{groundtruth_run_id} has {n} intents. Trigger the DAG with `test_size` below {n}"
+                         + (f", or leave it empty (this run: {auto})" if auto >= 1 else ""))
+    if p.test_size is None and auto < 1:
+        raise UsageError(f"ground-truth run {groundtruth_run_id} has {n} intents: too few to split into train and "
+                         "test (DAG param `test_size` is empty)")
+    test_size = p.test_size if p.test_size is not None else auto
+    try:
+        res = make_split(settings, groundtruth_run_id, test_size=test_size, seed=p.seed, validate=False,
                          airflow_run_id=airflow_run_id)
     except SplitError as e:  # wrong parameters for this data: retrying cannot help
-        raise UsageError(str(e)) from e
+        raise UsageError(f"{e} (DAG params `test_size`, `seed`)") from e
+    if p.test_size is None:
+        log.info("test_size empty: %d of the run's %d intents (auto_test_size)", test_size, n)
     log.info("split %s: %s", res.split_id, res.set_table)
     return res.split_id
 

@@ -56,7 +56,9 @@ class NightlyParams(_StepParams):
 
     WHAT: ClassVar[str] = "nightly parameters"
 
-    test_size: int = Field(default=1000, ge=1, description="unique test intents (the paper uses 1,000)")
+    test_size: int | None = Field(
+        default=None, ge=1, description="unique test intents (empty: 20% of the ground-truth run's intents, at most "
+                                        "1,000 as in the paper, at least 50 on a run of 100 or more; auto_test_size)")
     seed: int = Field(default=0, description="split and training seed")
     backend: Literal["ngram", "seq2seq", "causal"] = Field(
         default="ngram", description="student family (ngram: the n-gram slot student, the default)")
@@ -96,6 +98,19 @@ class RealityParams(_StepParams):
     reality_tasks: int = Field(default=15, ge=1, description="intents per batch (the paper's sample per model)")
     reality_annotators: int = Field(default=3, ge=1, description="annotators per intent, as in the paper")
     seed: int = Field(default=0, description="which test intents the batch samples")
+
+
+# The test size when the `test_size` param is empty: the paper's 1,000 unique intents on a world that has them, a fifth
+# of a smaller one (a scheduled run on a small world must still split), never under 50 while that leaves as many to
+# train on, and never the whole run.
+TEST_SIZE_CAP = 1000
+TEST_FRACTION = 0.2
+TEST_SIZE_FLOOR = 50
+
+
+def auto_test_size(n_intents: int) -> int:
+    """The test size of a run with ``n_intents`` kept intents when `test_size` is empty (0: too small to split)."""
+    return min(TEST_SIZE_CAP, max(min(TEST_SIZE_FLOOR, n_intents // 2), round(TEST_FRACTION * n_intents)))
 
 
 def nightly_params(params: Mapping[str, Any] | NightlyParams | None) -> NightlyParams:

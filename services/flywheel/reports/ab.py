@@ -11,7 +11,9 @@ Definitions (docs/domain.md#online-metrics-and-the-ab-report):
   overall and per day (`daily_ratios`, the same delta-method interval on that day's counts);
 - the model that served an arm on a day is the most frequent `model_version` of its responses that day
   (`daily_models`; a promotion during a day shows the version that answered most);
-- without an `experiments` row the report covers all traffic, and the SRM test is skipped (no configured weights).
+- without an `experiments` row the report covers all traffic, and the SRM test is skipped (no configured weights);
+- every count is also split into projects that asked only SEEN intents and those that asked a NEW one
+  (`*_by_segment`, rule in ab_segments); seen + new = the unsplit row.
 """
 
 from __future__ import annotations
@@ -29,6 +31,18 @@ from flywheel.assistant.routing import assign_arm
 from flywheel.db.engine import owned_engine
 from flywheel.db.reports import ABReportArm, ABReportDaily, ABReportRow
 from flywheel.db.runs import track_run
+from flywheel.reports.ab_segments import (
+    PROJECTS_SQL,
+    ArmSegment,
+    DailySegment,
+    DailySegmentRatio,
+    SegmentRatio,
+    arm_segments,
+    daily_segment_ratios,
+    daily_segments,
+    segment_counts,
+    segment_ratios,
+)
 from flywheel.reports.ab_stats import RatioCI, SRMResult, rate_ratio, srm_test, wilson_interval
 from flywheel.reports.render import render_markdown, render_plot
 from flywheel.settings import Settings
@@ -97,6 +111,11 @@ class ABReport:
     paths: dict[str, str] = field(default_factory=dict)
     daily_ratios: list[DailyRatio] = field(default_factory=list)
     daily_models: list[DailyModel] = field(default_factory=list)
+    # The same counts split into projects that asked only seen intents and those that asked a new one (ab_segments).
+    daily_by_segment: list[DailySegment] = field(default_factory=list)
+    daily_ratios_by_segment: list[DailySegmentRatio] = field(default_factory=list)
+    arms_by_segment: list[ArmSegment] = field(default_factory=list)
+    ratios_by_segment: list[SegmentRatio] = field(default_factory=list)
 
     def days(self) -> list[date]:
         return sorted({d.day for d in self.daily})
@@ -183,32 +202,6 @@ def _window_sql(exp: _Experiment, alias: str = "r") -> tuple[str, dict[str, Any]
     return " AND ".join(where), params
 
 
-_DAILY_SQL = """
-WITH first_any AS (
-    -- A project answered before the experiment began was not assigned by it (e.g. a collection-period project
-    -- whose later requests fall inside the window): only a project whose FIRST answer is in the window counts.
-    SELECT DISTINCT ON (r.project_id) r.project_id, r.arm, r.occurred_at
-    FROM responses r
-    ORDER BY r.project_id, r.occurred_at, r.event_id
-), first_resp AS (
-    SELECT r.project_id, r.arm, r.occurred_at AS first_response_at FROM first_any r WHERE {where}
-), started AS (
-    SELECT project_id, min(occurred_at) AS started_at FROM projects GROUP BY project_id
-), exported AS (
-    SELECT DISTINCT project_id FROM project_exports
-)
-SELECT f.arm,
-       (coalesce(s.started_at, f.first_response_at) AT TIME ZONE 'UTC')::date AS day,
-       count(*) AS started,
-       count(e.project_id) AS exported
-FROM first_resp f
-LEFT JOIN started s USING (project_id)
-LEFT JOIN exported e USING (project_id)
-WHERE {started_where}
-GROUP BY 1, 2
-ORDER BY 2, 1
-"""
-
 _MODELS_SQL = """
 SELECT (r.occurred_at AT TIME ZONE 'UTC')::date AS day, r.arm,
        mode() WITHIN GROUP (ORDER BY r.model_version) AS model_version, count(*) AS responses
@@ -246,14 +239,21 @@ def compute_ab(conn: Connection, experiment_id: str | None = None) -> ABReport:
     where, params = _window_sql(exp)
     # A project started before the experiment (e.g. just before midnight, answered just after) was not assigned by it.
     started_where = "coalesce(s.started_at, f.first_response_at) >= :since" if "since" in params else "TRUE"
-    rows = conn.execute(text(_DAILY_SQL.format(where=where, started_where=started_where)), params).all()
-    if not rows:
+    counts = segment_counts(rows=conn.execute(
+        text(PROJECTS_SQL.format(where=where, started_where=started_where)), params).all())
+    if not counts:
         scope = f"experiment {exp.experiment_id!r}" if exp.experiment_id else "all traffic"
         raise ABReportError(f"no projects with assistant responses for {scope} "
                             f"(window {exp.since} .. {exp.until or 'now'}); nothing to report")
+    # Seen + new = the day's projects: the unsplit daily rows are the sums of the split ones.
+    per_day: dict[tuple[date, str], list[int]] = {}
+    for sc in counts:
+        t = per_day.setdefault((sc.day, sc.arm), [0, 0])
+        t[0] += sc.started
+        t[1] += sc.exported
     daily = []
     totals: dict[str, list[int]] = {}
-    for arm, day, started, exported in rows:
+    for (day, arm), (started, exported) in sorted(per_day.items()):
         ci = wilson_interval(int(exported), int(started))
         daily.append(DailyResult(day, arm, int(started), int(exported), ci.rate, ci.ci_low, ci.ci_high))
         t = totals.setdefault(arm, [0, 0])
@@ -278,6 +278,8 @@ def compute_ab(conn: Connection, experiment_id: str | None = None) -> ABReport:
     multi = int(conn.execute(text(_MULTI_ARM_SQL.format(where=where)), params).scalar() or 0)
     models = [DailyModel(day, arm, str(mv), int(n))
               for day, arm, mv, n in conn.execute(text(_MODELS_SQL.format(where=where)), params)]
+    by_segment = daily_segments(counts=counts)
+    arms_by_segment = arm_segments(daily=by_segment, arms=arm_names)
     now = datetime.now(UTC)
     return ABReport(
         report_id=f"ab-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
@@ -285,6 +287,8 @@ def compute_ab(conn: Connection, experiment_id: str | None = None) -> ABReport:
         arms=arms, ratios=ratios, srm=srm, daily=daily, n_projects_multi_arm=multi,
         assignment_mismatches=_assignment_mismatches(conn, exp, where, params),
         daily_ratios=_daily_ratios(daily, control), daily_models=models,
+        daily_by_segment=by_segment, daily_ratios_by_segment=daily_segment_ratios(daily=by_segment, control=control),
+        arms_by_segment=arms_by_segment, ratios_by_segment=segment_ratios(arms=arms_by_segment, control=control),
     )
 
 
@@ -308,7 +312,9 @@ def _daily_ratios(daily: list[DailyResult], control: str) -> list[DailyRatio]:
 def store_report(conn: Connection, report: ABReport) -> None:
     d = report.to_dict()
     summary = {k: d[k] for k in ("control_arm", "ratios", "srm", "n_projects_multi_arm", "assignment_mismatches",
-                                 "paths", "since", "until", "daily_ratios", "daily_models")}
+                                 "paths", "since", "until", "daily_ratios", "daily_models",
+                                 "daily_by_segment", "daily_ratios_by_segment", "arms_by_segment",
+                                 "ratios_by_segment")}
     conn.execute(insert(ABReportRow).values(
         report_id=report.report_id, experiment_id=report.experiment_id, generated_at=report.generated_at,
         params={"experiment_id": report.experiment_id}, summary=summary))

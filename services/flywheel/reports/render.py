@@ -7,6 +7,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flywheel.reports import render_segments
+
 if TYPE_CHECKING:
     from flywheel.reports.ab import ABReport
 
@@ -60,6 +62,7 @@ def render_markdown(report: ABReport) -> str:
         for dr in report.daily_ratios:
             lines.append(f"| {dr.day} | {dr.numerator} / {dr.denominator} | {_num(dr.ratio)} "
                          f"| [{_num(dr.ci_low)}, {_num(dr.ci_high)}] |")
+    lines += render_segments.markdown_lines(report)
     if report.paths.get("plot"):
         lines += ["", f"![daily completion rate per arm]({Path(report.paths['plot']).name})"]
     return "\n".join(lines) + "\n"
@@ -70,17 +73,28 @@ def _short(version: str) -> str:
     return version.rsplit("-", 1)[-1][:10]
 
 
-def render_plot(report: ABReport, path: Path, reference: Mapping[date, float] | None = None) -> Path:
+def render_plot(report: ABReport, path: Path, reference: Mapping[date, float] | None = None, *,
+                segment_reference: Mapping[str, Mapping[date, float]] | None = None) -> Path:
     """Left: daily rate per arm with its 95 % band, each point labelled with the model version that served it;
     middle: the daily ratio with its interval (and ``reference``, e.g. a simulation's known true ratio per day);
-    right: overall rate per arm with its interval."""
+    right: overall rate per arm with its interval. A second row shows the same for seen and new intents
+    (``segment_reference``: a known true ratio per day for "seen" and/or "new")."""
     from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 
-    fig = Figure(figsize=(15, 4.8), layout="constrained")
-    ax_day, ax_ratio, ax_all = fig.subplots(1, 3, width_ratios=[2, 1.4, 1])
+    split = bool(report.daily_by_segment)
+    fig = Figure(figsize=(15, 9.6 if split else 4.8), layout="constrained")
+    axes = fig.subplots(2 if split else 1, 3, width_ratios=[2, 1.4, 1], squeeze=False)
+    ax_day, ax_ratio, ax_all = axes[0]
     _daily_panel(ax_day, report)
     _ratio_panel(ax_ratio, report, reference)
     _overall_panel(ax_all, report)
+    if split:
+        seg_day, seg_ratio, seg_all = axes[1]
+        render_segments.daily_panel(seg_day, report)
+        _day_axis(seg_day, report.days())
+        render_segments.ratio_panel(seg_ratio, report, segment_reference)
+        _day_axis(seg_ratio, report.days())
+        render_segments.overall_panel(seg_all, report)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return path

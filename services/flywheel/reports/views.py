@@ -1,8 +1,9 @@
 """Analyst views in schema `analytics` (views.sql), (re)created idempotently by `flywheel report views`.
 
 They read the tables of several revisions (events 0002, experiments 0004, datasets 0005, registry 0006, reports
-0007), so the merge revision 0009 that follows all of them creates them, from its own frozen copy of this SQL; a
-change here ships with a new revision carrying the new definitions.
+0007), so the merge revision 0009 that follows all of them created them first; every revision that changes them
+carries its own frozen copy of this SQL (the latest: 0019, which also documents every view and column with COMMENT ON
+and grants them to the analyst role). A change here ships with a new revision carrying the new definitions.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 SQL_PATH = Path(__file__).with_name("views.sql")
-VIEWS = ("experiment_assignments", "arm_daily_completion", "ab_report_latest", "model_history", "dataset_lineage")
+# Dependency order: a view comes after the views it reads.
+VIEWS = ("experiment_assignments", "arm_daily_completion", "ab_report_latest", "model_history", "dataset_lineage",
+         "pipeline_runs", "reality_check")
 
 
 def views_sql() -> str:

@@ -34,7 +34,7 @@ LINEAGE = "lineage.json"
 
 # Scores the in-memory student on test rows (flywheel.evaluation.offline.evaluate_trained); it is passed in because
 # evaluation is a layer above training. Called as f(student, model_name=, model_id=, test=, out_dir=, progress=,
-# batch_size=) -> test summary.
+# batch_size=, train=) -> test summary (``train``: the split's training rows, for the novel subset and the controls).
 TestEvaluator = Callable[..., dict[str, Any]]
 
 
@@ -113,7 +113,7 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
         t1 = time.perf_counter()
         test = split.test[:config.max_eval_rows] if config.max_eval_rows else split.test
         metrics = evaluate_test(student, model_name=name, model_id=model_id, test=test, out_dir=out_dir,
-                                progress=progress, batch_size=config.eval_batch_size)
+                                progress=progress, batch_size=config.eval_batch_size, train=split.train)
         eval_seconds = time.perf_counter() - t1
 
     lineage = {

@@ -1,0 +1,58 @@
+"""The demo's closing table: the student's paired true ratio (all / seen / new) beside the A/B report, the unpaired
+ratio for reference, and whether each interval covers its paired truth (no services: a report stand-in)."""
+
+from __future__ import annotations
+
+from datetime import date
+from types import SimpleNamespace
+
+from rich.console import Console
+
+from flywheel_lab.demo.steps import DayResult, DemoResult
+from flywheel_lab.demo.summary import day_rows, print_days, truth_lines
+
+
+def _sub(true_rate: float, teacher_rate: float, n: int = 100) -> dict[str, float]:
+    return {"n": n, "true_rate": true_rate, "teacher_rate": teacher_rate, "paired_ratio": true_rate / teacher_rate}
+
+
+def _day(k: int, student: dict[str, tuple[float, float]], teacher_true: float) -> DayResult:
+    d = DayResult(day=k, date=f"2026-07-0{k + 1}", model_id=f"m-{k}", rq1_overall=.8, requests=1000,
+                  new_requests=300)
+    d.paired = {"student": {s: _sub(*v) for s, v in student.items()},
+                "teacher": {"all": _sub(teacher_true, teacher_true * 1.01)}}
+    # The unpaired truth: the teacher arm drew a lucky crowd, so the old ratio reads lower than the paired one.
+    d.truth = {"student": {"projects": 100, "true_rate": student["all"][0]},
+               "teacher": {"projects": 100, "true_rate": teacher_true}}
+    return d
+
+
+def _ratio(day: str, lo: float, hi: float, segment: str | None = None) -> SimpleNamespace:
+    return SimpleNamespace(day=date.fromisoformat(day), ratio=(lo + hi) / 2, ci_low=lo, ci_high=hi, segment=segment)
+
+
+def test_the_table_judges_the_interval_against_the_paired_truth():
+    days = [_day(1, {"all": (.72, .70), "seen": (.74, .70), "new": (.66, .70)}, .75),
+            _day(2, {"all": (.73, .70), "seen": (.75, .70)}, .70)]
+    report = SimpleNamespace(
+        daily=[SimpleNamespace(day=date(2026, 7, 2), arm="student", rate=.7, ci_low=.68, ci_high=.72)],
+        daily_ratios=[_ratio("2026-07-02", 1.0, 1.05), _ratio("2026-07-03", .95, 1.0)],
+        daily_ratios_by_segment=[_ratio("2026-07-02", 1.0, 1.1, "seen"), _ratio("2026-07-02", .8, .9, "new")])
+    result = DemoResult(days=days, report=report)
+    assert days[0].true_ratio == days[0].paired_ratio("all") == .72 / .70
+    assert days[0].unpaired_ratio == .72 / .75 and days[1].paired_ratio("new") is None
+    assert result.coverage() == {1: True, 2: False}  # 1.029 in [1.0, 1.05]; 1.043 outside [.95, 1.0]
+    assert result.coverage("seen") == {1: True, 2: None} and result.coverage("new") == {1: False, 2: None}
+    assert result.covers_truth is False
+    rows = day_rows(result)
+    assert rows[0]["true ratio (paired)"] == "1.029" and rows[0]["unpaired"] == "0.960"
+    assert rows[0]["seen"] == "1.057" and rows[0]["new"] == "0.943" and rows[1]["new"] == "n/a"
+    assert rows[0]["covers all/seen/new"] == "yes/yes/NO" and rows[1]["covers all/seen/new"] == "NO/n/a/n/a"
+    assert rows[0]["student"].startswith("0.700 [0.680, 0.720]") and rows[0]["teacher"] == "n/a"
+    lines = truth_lines(result)
+    assert "0.990, 0.990" in lines[2]  # the teacher arm's paired ratio: the sanity line
+    assert lines[1].endswith("0.720/0.740/0.660, 0.730/0.750/n/a") and lines[3].endswith("300/1000, 300/1000")
+    out = Console(record=True, width=220)
+    print_days(out, result)
+    text = out.export_text()
+    assert "paired true ratio" in text and "teacher arm's paired ratio" in text
