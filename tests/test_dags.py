@@ -39,8 +39,12 @@ PARSE = textwrap.dedent("""
             "timetable": type(d.timetable).__name__, "summary": getattr(d.timetable, "expression", ""),
             "tz": str(d.start_date.tzinfo) if d.start_date else None, "params": sorted(d.params.keys()),
             "param_defaults": {k: d.params.get_param(k).value for k in d.params.keys()},
-            "tasks": {t.task_id: {"retries": t.retries, "doc": bool(t.doc_md or t.doc), "pool": t.pool}
+            "tasks": {t.task_id: {"retries": t.retries, "doc": bool(t.doc_md or t.doc), "pool": t.pool,
+                                  "mode": getattr(t, "mode", None),
+                                  "outlets": sorted(getattr(o, "uri", str(o)).rstrip("/") for o in t.outlets)}
                       for t in d.tasks},
+            "schedule_assets": sorted(getattr(a, "uri", str(a)).rstrip("/") for a in getattr(
+                getattr(d.timetable, "asset_condition", None), "objects", [])),
             "downstream": {t.task_id: sorted(t.downstream_task_ids) for t in d.tasks},
         }
     print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": dags,
@@ -152,9 +156,27 @@ def test_nightly_params_are_the_models(parsed):
 
 def test_nightly_chain_order(parsed):
     down = parsed["dags"]["flywheel_nightly"]["downstream"]
-    chain = ["run_groundtruth", "validate_groundtruth", "make_split", "validate_split", "augment", "plan_training",
-             "choose_launcher", "train_local", "trained_model", "evaluate", "promote", "reality_check"]
+    chain = ["wait_for_ingest", "run_groundtruth", "validate_groundtruth", "make_split", "validate_split", "augment",
+             "plan_training", "choose_launcher", "train_local", "trained_model", "evaluate", "promote", "reality_check"]
     for a, b in zip(chain, chain[1:], strict=False):
         assert b in down[a], f"{a} -> {b} missing: {down[a]}"
     assert {"train_local", "train_kubernetes"} <= set(down["choose_launcher"])
     assert "trained_model" in down["train_kubernetes"]
+
+
+def test_the_wait_for_ingest_holds_no_worker_slot(parsed):
+    """The wait for ingest is a reschedule-mode sensor (no worker slot between pokes) in both ground-truth DAGs."""
+    for dag_id in ("flywheel_nightly", "flywheel_groundtruth"):
+        tasks = parsed["dags"][dag_id]["tasks"]
+        assert tasks["wait_for_ingest"]["mode"] == "reschedule", dag_id
+        assert "run_groundtruth" in parsed["dags"][dag_id]["downstream"]["wait_for_ingest"], dag_id
+
+
+def test_retrain_runs_only_for_new_ground_truth(parsed):
+    """Only flywheel_groundtruth's publish task emits the asset flywheel_retrain is scheduled on: the nightly DAG
+    (which trains on its own run) never starts a retrain run that would skip itself."""
+    emitters = {(dag_id, task_id) for dag_id, d in parsed["dags"].items() for task_id, t in d["tasks"].items()
+                if "flywheel://groundtruth" in t["outlets"]}
+    assert emitters == {("flywheel_groundtruth", "publish_groundtruth")}
+    assert parsed["dags"]["flywheel_retrain"]["schedule_assets"] == ["flywheel://groundtruth"]
+    assert "flywheel://models/production" in parsed["dags"]["flywheel_nightly"]["tasks"]["promote"]["outlets"]

@@ -82,3 +82,49 @@ def test_promote_stage_records_decision(settings, engine, tmp_path) -> None:
     (row,) = _runs(engine, "promote")
     assert row.status == "succeeded" and row.airflow_run_id == "manual__p"
     assert row.outputs["model_id"] == "m-run" and row.outputs["promoted"] is decision.promoted is True
+
+
+def _airflow_task(monkeypatch, run: str, task: str, try_number: int = 1, dag: str = "flywheel_nightly") -> None:
+    """The environment Airflow gives a task's process (what flywheel.db.runs reads)."""
+    for key, value in (("DAG_ID", dag), ("DAG_RUN_ID", run), ("TASK_ID", task), ("TRY_NUMBER", str(try_number))):
+        monkeypatch.setenv(f"AIRFLOW_CTX_{key}", value)
+
+
+def test_records_name_the_airflow_task_that_made_them(engine, monkeypatch) -> None:
+    """Inside a task the record names the DAG, run, task and try; a stage another stage runs there without a run id
+    (the production model's evaluation inside promote) gets them too; a record of another run gets none."""
+    run = "scheduled__2026-11-03T02:00:00+00:00"
+    _airflow_task(monkeypatch, run, "promote", try_number=2)
+    with track_run(engine, stage="promote", run_id="r-task", airflow_run_id=run), \
+            track_run(engine, stage="evaluate", run_id="r-nested"):
+        pass
+    with track_run(engine, stage="report", run_id="r-other", airflow_run_id="manual__other"):
+        pass
+    with engine.connect() as c:
+        rows = {r.run_id: r for r in c.execute(text(
+            "SELECT run_id, airflow_run_id, dag_id, task_id, try_number FROM analytics.pipeline_runs"
+            " WHERE run_id IN ('r-task', 'r-nested', 'r-other')"))}
+    for rid in ("r-task", "r-nested"):
+        assert tuple(rows[rid])[1:] == (run, "flywheel_nightly", "promote", 2), rid
+    assert tuple(rows["r-other"])[1:] == ("manual__other", None, None, None)
+
+
+def test_a_step_that_does_nothing_is_recorded(settings, engine, monkeypatch) -> None:
+    """Skipped augmentation and a refused split parameter leave records of their DAG run (they ran no stage)."""
+    from flywheel.errors import UsageError
+    from flywheel.pipeline import nightly
+
+    run = "scheduled__2026-11-04T02:00:00+00:00"
+    gt = run_groundtruth(settings, engine=engine)  # the 12 intents of test_groundtruth_and_split_stages_...
+    _airflow_task(monkeypatch, run, "augment")
+    assert nightly.augment(settings, split_id="sp-x", params={"skip_augmentation": True}, airflow_run_id=run) == "sp-x"
+    _airflow_task(monkeypatch, run, "make_split")
+    with pytest.raises(UsageError, match="DAG param `test_size` = 1000"):
+        nightly.split(settings, groundtruth_run_id=gt.run_id, params={"test_size": 1000}, airflow_run_id=run)
+    with engine.connect() as c:
+        rows = c.execute(text("SELECT task_id, stage, status, subject, outcome FROM analytics.dag_run_tasks"
+                              " WHERE dag_run_id = :r ORDER BY started_at"), {"r": run}).all()
+    assert [tuple(r)[:4] for r in rows] == [("augment", "augment", "skipped", "sp-x"),
+                                            ("make_split", "split", "failed", None)]
+    assert rows[0].outcome == "skipped by the DAG param `skip_augmentation`"
+    assert "DAG param `test_size` = 1000 leaves no training data" in rows[1].outcome

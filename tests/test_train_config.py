@@ -40,7 +40,7 @@ def test_the_default_is_the_ngram_student() -> None:
     assert isinstance(cfg, NgramConfig) and cfg.epochs == 60 and cfg.ngram.hidden == 256
     assert parse_train_config({"backend": None, "epochs": 5}).epochs == 5
     assert parse_train_config({"backend": "seq2seq"}).epochs == 10
-    assert sorted(FAMILIES) == ["causal", "ngram", "seq2seq"]
+    assert sorted(FAMILIES) == ["causal", "encoder", "ngram", "seq2seq"]
     assert student_family("ngram").family == "ngram"
     with pytest.raises(ValueError, match="unknown student family 'tiny'"):
         student_family("tiny")

@@ -135,6 +135,22 @@ class Settings(BaseSettings):
     mlflow_registered_model: str = "flywheel-student"
     mlflow_port: int = 8604
 
+    # Experiments that decide (flywheel.experiments, docs/domain.md#experiments-that-decide): the rule registered
+    # with a new experiment, what a ship ramps to, and the prices behind "what the student saves".
+    experiment_margin: float = 0.96  # non-inferiority: the student keeps >= this share of the teacher's completion
+    experiment_alpha: float = 0.05
+    experiment_design_users: int = 4000  # users (both arms) where the confidence sequence is tightest
+    experiment_min_users_per_arm: int = 300
+    experiment_max_student_p95_ms: float = 2000.0
+    experiment_max_fallback_rate: float = 0.05
+    experiment_max_contract_fix_rate: float = 0.02
+    experiment_guardrail_min_responses: int = 200
+    experiment_ship_student_weight: float = 0.9  # after a ship; the rest is the teacher holdout
+    experiment_apply_decisions: bool = True  # False: decisions are recorded, phases are left to an operator
+    teacher_tokens_per_call: float = 700.0  # prompt + completion of one assistant request
+    teacher_usd_per_1k_tokens: float = 0.002
+    student_usd_per_call: float = 0.00002  # the serving CPU's share of one request
+
     @property
     def embedded_database(self) -> bool:
         return self.database_url is None

@@ -1,5 +1,6 @@
 """`flywheel bench inference`: student latency (p50/p95 per single request, batch throughput) beside the
-teacher-server round trip measured in the same run (the simulator's in-process teacher-server on a free port)."""
+teacher-server round trip measured in the same run (the simulator's in-process teacher-server on a free port). Any
+student family (the model card says which; the row is labelled with the model's name)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ class BenchResult:
     student_p95_ms: float
     batch_size: int
     batch_intents_per_s: float
+    model_name: str = "student"
     teacher_p50_ms: float | None = None
     teacher_p95_ms: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -91,7 +93,8 @@ def bench_inference(settings: Any, model_dir: str | Path, requests: int = 100, b
     t0 = time.perf_counter()
     predictor.predict(batch)
     throughput = len(batch) / (time.perf_counter() - t0)
-    res = BenchResult(str(d), requests, statistics.median(single), _pct(single, 0.95), batch_size, throughput)
+    res = BenchResult(str(d), requests, statistics.median(single), _pct(single, 0.95), batch_size, throughput,
+                      model_name=predictor.model_name)
     teacher = _teacher_latencies(settings, intents[:requests], teacher_seed, res.notes)
     if teacher:
         res.teacher_p50_ms, res.teacher_p95_ms = statistics.median(teacher), _pct(teacher, 0.95)
@@ -105,7 +108,7 @@ def print_bench(r: BenchResult) -> None:
     t = Table(title=f"Inference latency ({r.requests} single requests; batch of {r.batch_size * 4} intents)")
     for col in ("", "p50 ms / request", "p95 ms / request", "batch intents/s"):
         t.add_column(col, justify="right")
-    t.add_row("student", f"{r.student_p50_ms:.1f}", f"{r.student_p95_ms:.1f}", f"{r.batch_intents_per_s:.1f}")
+    t.add_row(r.model_name, f"{r.student_p50_ms:.1f}", f"{r.student_p95_ms:.1f}", f"{r.batch_intents_per_s:.1f}")
     if r.teacher_p50_ms is not None:
         t.add_row("teacher-server", f"{r.teacher_p50_ms:.1f}", f"{r.teacher_p95_ms:.1f}", "-")
     console = Console()

@@ -60,7 +60,7 @@ def _overall(report: EvalReport) -> float:
 
 def novel_rows(split: SplitFiles) -> list[dict[str, Any]]:
     """Test rows with at least one word that no training intent has (the RQ1 table's ``novel`` subset)."""
-    from flywheel.contracts.words import intent_words
+    from flywheel.contracts.intents import intent_words
 
     seen = {w for r in split.train for w in intent_words(r["intent"])}
     return [r for r in split.test if set(intent_words(r["intent"])) - seen]

@@ -216,3 +216,28 @@ def students(
                       f"{r.p95_ms:.1f}", f"{r.batch_per_s:.0f}", f"{r.invalid_rate:.1%}")
     print_table(console, table)
     typer.echo(f"plot: {plot_students(rows, out_dir / 'students.png')}\nresults: {out_dir / 'students.json'}")
+
+
+@app.command("redact")
+def redact(
+    intents: int = typer.Option(5000, "--intents", help="Realistic intents (the simulator world's, as typed)."),
+    private_share: float = typer.Option(0.1, "--private-share", help="Share holding private items of every kind."),
+    long_share: float = typer.Option(0.01, "--long-share", help="Share near the 2000-character limit."),
+    rounds: int = typer.Option(3, "--rounds", help="Timed passes over the intents."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """What the assistant's redactor (flywheel.privacy) adds per request: p50/p95/p99 microseconds per intent, by
+    class (clean, private, long) and overall (goal: p95 <= 1000 us), and the placeholders it made per kind."""
+    from flywheel_lab.bench.redact import GOAL_P95_US, run_bench
+
+    r = run_bench(n=intents, seed=seed, rounds=rounds, private_share=private_share, long_share=long_share)
+    table = Table(title=f"redactor: {r.intents} intents x {r.rounds} rounds (microseconds per intent)")
+    for col in ("class", "n", "p50 us", "p95 us", "p99 us", "max us"):
+        table.add_column(col, justify="right")
+    for name, t in [*r.by_class.items(), ("all", r.overall)]:
+        table.add_row(name, str(t.n), f"{t.p50_us:.1f}", f"{t.p95_us:.1f}", f"{t.p99_us:.1f}", f"{t.max_us:.0f}")
+    print_table(console, table)
+    typer.echo(f"first call in this process: {r.first_call_us:.0f} us (libphonenumber loads its region metadata)")
+    typer.echo("placeholders per kind (one pass): " + ", ".join(f"{k} {v}" for k, v in sorted(r.found.items())))
+    typer.echo(f"p95 {r.overall.p95_us:.1f} us: {'meets' if r.meets_goal else 'MISSES'} the goal <= "
+               f"{GOAL_P95_US:.0f} us; cores: {os.cpu_count()}, load average now: {os.getloadavg()[0]:.1f}")

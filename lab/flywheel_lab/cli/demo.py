@@ -28,6 +28,8 @@ def demo(
     warm_epochs: float = typer.Option(20.0, min=0.0, help="Epochs of a warm-started night (0: the config default)."),
     groundtruth_arms: str = typer.Option("", help='"teacher" or "all" (empty: FLYWHEEL_GROUNDTRUTH_ARMS).'),
     max_steps: int = typer.Option(0, min=0, help="Cap on student optimizer steps (0: the config default)."),
+    backend: str = typer.Option("", help="Student family: ngram, encoder, seq2seq, causal (empty: the nightly DAG's "
+                                         "default)."),
     keep: bool = typer.Option(False, help="Leave the embedded services running afterwards."),
 ) -> None:
     """The main job on embedded defaults: day 0 with the teacher, then per day: nightly DAG -> A/B day -> ingest;
@@ -42,7 +44,8 @@ def demo(
     t0 = time.monotonic()
     opts = DemoOptions(intents=intents, days=days, seed=seed, test_size=test_size, ab_fraction=ab_fraction,
                        new_share=new_share, init_from=init_from, warm_epochs=warm_epochs or None,
-                       groundtruth_arms=groundtruth_arms or None, max_steps=max_steps or None, keep=keep)
+                       groundtruth_arms=groundtruth_arms or None, max_steps=max_steps or None, backend=backend or None,
+                       keep=keep)
     res = run_demo(get_settings(), opts, console)
     console.rule("[bold]summary")
     for title, secs in res.steps.items():

@@ -165,3 +165,58 @@ def arms_cmd(
     for row in trajectory_rows(results):
         table.add_row(*row)
     print_table(console, table)
+
+
+@app.command("decide")
+def decide_cmd(
+    experiment_id: str | None = typer.Argument(None, help="The phase to look at (default: the active experiment)."),
+    apply: bool | None = typer.Option(None, "--apply/--record-only",
+                                      help="Act on the decision (default: setting experiment_apply_decisions)."),
+) -> None:
+    """One look of the pre-registered rule: record the decision; on ship ramp the student up, on roll back return
+    everyone to the teacher (each a new phase)."""
+    from flywheel.db.experiments import ExperimentError
+    from flywheel.experiments.decide import decide_phase
+
+    try:
+        rec = decide_phase(_engine(), settings=get_settings(), experiment_id=experiment_id, apply=apply)
+    except ExperimentError as exc:
+        fail(str(exc), mark="[red]error:[/]")
+    console.print("nothing to decide (no active experiment with a student arm)" if rec is None else rec.line(),
+                  markup=False)
+
+
+@app.command("sequential")
+def sequential_cmd(
+    replicates: int = typer.Option(200, min=10, help="Seeded experiments per truth."),
+    max_days: int = typer.Option(14, min=1, help="Days each experiment may run."),
+    intents: int = typer.Option(3000, min=50, help="Catalogue of the demo-sized day."),
+    fraction: float = typer.Option(0.3, min=0.01, max=1.0, help="Share of a collection day one A/B day serves."),
+    seed: int = typer.Option(7),
+    weight: float = typer.Option(0.5, min=0.01, max=0.99, help="Student share of users."),
+    out: Path | None = typer.Option(None, help="Write the summaries as JSON here."),
+) -> None:
+    """The decision rule on the simulator, without services: A/A, a student at the margin, 3 % better, 10 % worse;
+    how often each ships or is rolled back, and after how many days."""
+    import json
+
+    from rich.table import Table
+
+    from flywheel.textable import print_table
+    from flywheel_lab.experiments.sequential import run_study
+
+    rows = run_study(seed=seed, intents=intents, fraction=fraction, replicates=replicates, max_days=max_days,
+                     pool_days=max_days, weight=weight)
+    table = Table(title=f"decision rule on the simulator ({replicates} experiments per truth, up to {max_days} days, "
+                        f"~{rows[0]['users_per_day']} users / {rows[0]['projects_per_day']} projects a day)")
+    cols = ("truth", "ship_rate", "roll_back_rate", "undecided_rate", "median_days_to_ship", "p90_days_to_ship",
+            "median_days_to_roll_back", "sequential_excludes_1_rate", "cumulative_fixed_excludes_1_rate",
+            "daily_fixed_excludes_1_rate", "sd_log_ratio_one_day")
+    for c in cols:
+        table.add_column(c.replace("_", " "))
+    for r in rows:
+        table.add_row(*("-" if r[c] is None else f"{r[c]:.3g}" for c in cols))
+    print_table(console, table)
+    if out is not None:
+        out.write_text(json.dumps(rows, indent=2))
+        console.print(f"written: {out}")

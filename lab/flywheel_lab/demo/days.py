@@ -88,6 +88,8 @@ def _run(s: Settings, o: DemoOptions, console: Console, result: DemoResult) -> N
             result.days.append(day)
             with step(f"ingest day {k}"):
                 ingest(s, console)
+            with step(f"decide after day {k}: the pre-registered rule on the sequential interval"):
+                _decide(s, console, day, day_start(k + 1))
     if result.days:
         with step(f"reality check of the last served student {result.days[-1].model_id}"):
             _reality_check(s, o, console, result.days[-1].model_id)
@@ -150,14 +152,38 @@ def _experiment(s: Settings, start: datetime, *, seed: int) -> str:
     rerun assigns every user to the same arm (a production experiment draws a random salt)."""
     from flywheel.db.engine import make_engine
     from flywheel.db.experiments import create_experiment, parse_arms
+    from flywheel.experiments.decide import register_experiment
 
     eng = make_engine(s)
     try:
         exp = create_experiment(eng, "demo: teacher vs student", parse_arms("teacher:0.5:teacher,student:0.5:student"),
                                 salt=f"demo-{seed}", now=start)
+        register_experiment(eng, experiment_id=exp.experiment_id, settings=s)  # the rule, before any traffic
     finally:
         eng.dispose()
     return exp.experiment_id
+
+
+def _decide(s: Settings, console: Console, day: DayResult, as_of: datetime) -> None:
+    """One look at the day's end (flywheel.experiments.decide): a ship ramps the student to the ship weight and a
+    roll back returns everyone to the teacher, each as a new phase that the next day's router reads."""
+    from flywheel.db.engine import make_engine
+    from flywheel.experiments.decide import decide_phase
+
+    eng = make_engine(s)
+    try:
+        rec = decide_phase(eng, settings=s, as_of=as_of)
+    finally:
+        eng.dispose()
+    if rec is None:
+        console.print("  nothing to decide (the teacher alone serves)")
+        return
+    seq = rec.decision.sequential
+    day.decision = {"outcome": rec.decision.outcome, "check": rec.decision.check, "action": rec.action,
+                    "phase": rec.phase, "student_weight": rec.student_weight, "ratio": seq.ratio,
+                    "seq_low": seq.ci_low, "seq_high": seq.ci_high, "experiment_id": rec.experiment_id,
+                    "next_experiment_id": rec.next_experiment_id, "reason": rec.decision.reason}
+    console.print(f"  {rec.line()}", markup=False)
 
 
 def _ab_day(s: Settings, o: DemoOptions, console: Console, day: DayResult, teacher_url: str) -> None:

@@ -36,6 +36,7 @@ class DemoOptions:
     # already fits yesterday's data, so a few epochs over today's ground truth suffice and keep a night short.
     warm_epochs: float | None = 20.0
     groundtruth_arms: str | None = None  # None: the setting
+    backend: str | None = None  # the student family; None: the nightly DAG's default
     keep: bool = False
 
 
@@ -52,6 +53,9 @@ class DayResult:
     requests: int = 0
     failed_requests: int = 0
     new_requests: int = 0
+    # The decision taken at the day's end (flywheel.experiments.decide): outcome, check, action, the phase and
+    # student share that served the day, the sequential interval; empty when nothing was decided.
+    decision: dict[str, Any] = field(default_factory=dict)
 
     def paired_ratio(self, subset: str = "all", arm: str = "student") -> float | None:
         """The arm's true completion over the teacher stand-in's expected completion on the same projects."""
@@ -138,6 +142,8 @@ def nightly(s: Settings, o: DemoOptions, console: Console, result: DemoResult, *
                             "init_from": o.init_from if warm else "scratch"}
     if o.groundtruth_arms:
         conf["groundtruth_arms"] = o.groundtruth_arms
+    if o.backend:
+        conf["backend"] = o.backend
     if o.max_steps:
         conf["max_steps"] = o.max_steps
     if warm and o.init_from == "production" and o.warm_epochs:

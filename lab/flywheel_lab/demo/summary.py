@@ -14,6 +14,7 @@ from rich.console import Console
 
 from flywheel.settings import Settings
 from flywheel_lab.demo.steps import DayResult, DemoResult
+from flywheel_lab.experiments.decisions_view import decision_cells
 
 SUBSETS = ("all", "seen", "new")
 
@@ -47,6 +48,7 @@ def final_report(s: Settings, console: Console, result: DemoResult, experiment_i
                 segment_reference={seg: _paired_by_date(result.days, seg) for seg in ("seen", "new")})
     result.report_path, result.plot_path = rep.paths.get("markdown"), str(plot)
     print_days(console, result)
+    _decisions(s, console, result, experiment_id, plot.with_name(f"{rep.report_id}-decisions.png"))
     console.print(f"  report: {result.report_path}\n  plot:   {result.plot_path}")
 
 
@@ -75,7 +77,7 @@ def day_rows(result: DemoResult) -> list[dict[str, str]]:
             "new": _f(d.paired_ratio("new")),
             "unpaired": _f(d.unpaired_ratio),
             "covers all/seen/new": "/".join(_COVER[cover[sub].get(d.day)] for sub in SUBSETS),
-        })
+        } | decision_cells(d.decision))
     return rows
 
 
@@ -112,3 +114,16 @@ def print_days(console: Console, result: DemoResult) -> None:
     print_table(console, table)
     for line in truth_lines(result):
         console.print(line, markup=False)
+
+
+def _decisions(s: Settings, console: Console, result: DemoResult, series_id: str | None, plot: Path) -> None:
+    """What the experiment decided and what the student saved (flywheel.experiments), with the phases plotted."""
+    from flywheel_lab.experiments.decisions_view import plot_decisions, savings_lines
+
+    if series_id is None:
+        return
+    for line in savings_lines(s, series_id):
+        console.print(line, markup=False)
+    path = plot_decisions(result.days, plot, margin=s.experiment_margin)
+    if path is not None:
+        console.print(f"  decisions plot: {path}")

@@ -5,7 +5,8 @@ arm weights (no active experiment -> everyone gets the teacher, arm 'teacher'), 
 outputs against the tool schemas (an invalid one becomes null and is logged), publish ``intent_submitted`` and
 ``assistant_responded`` (arm, model version, which backend served), answer. A student that cannot answer a request is
 replaced by the teacher for it (`flywheel.assistant.handler`); no intent text gives a 500. /healthz (alive), /readyz
-(database and Kafka reachable), /metrics (Prometheus: requests, fallbacks and p50/p95 latency per arm).
+(database and Kafka reachable), /metrics (Prometheus: requests, fallbacks and p50/p95 latency per arm, redactions per
+kind). The intent is redacted (`flywheel.privacy`) before any backend or event sees it.
 
 Guarded (`flywheel.assistant.guard`): API keys, per-key rate limits, a body limit, a daily teacher budget; /metrics
 and /v1/latency live on the internal app (`create_internal_app`, loopback port) unless `public_metrics`. A 200 means
@@ -32,6 +33,7 @@ from flywheel.assistant.guard import TEACHER_RETRIES, BodyLimit, KeyGuard
 from flywheel.assistant.handler import EditHandler, readiness_problems
 from flywheel.assistant.metrics import LatencyTracker
 from flywheel.contracts import normalize_intent
+from flywheel.privacy import Redactor
 
 log = logging.getLogger("flywheel.assistant")
 
@@ -102,6 +104,7 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
         engine, publisher = _open(settings, engine, publisher, owned)
         app.state.experiments = ExperimentCache(engine, experiment_ttl_s)
         app.state.guard = KeyGuard(engine) if require_key else None
+        redactor.warm()
         try:
             yield
         finally:
@@ -118,6 +121,7 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
     backends = {"teacher": teacher or TeacherBackend(capped), "student": student or StudentBackend(settings)}
     metrics = LatencyTracker()
     app.state.metrics = metrics
+    redactor = Redactor()
 
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
 
@@ -125,7 +129,7 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
     def edits(req: EditRequest, request: Request) -> JSONResponse:  # sync: FastAPI runs it in its threadpool
         handler = EditHandler(settings=settings, backends=backends, metrics=metrics, guard=app.state.guard,
                               experiments=app.state.experiments, publisher=publisher, now=now,
-                              ack_timeout_s=ack_timeout_s)
+                              ack_timeout_s=ack_timeout_s, redactor=redactor)
         return handler.handle(req, request)
 
     app.add_api_route("/healthz", _healthz, methods=["GET"])

@@ -6,6 +6,10 @@ When the student arm's model cannot answer a request (``StudentFailed``), the te
 and the answer say which arm the user is in (``arm``), which backend served (``served_by``) and why
 (``fallback_reason``), and ``flywheel_assistant_fallbacks_total`` counts it. When no backend can answer, or one fails
 in a way nobody foresaw, the answer is a 503 with a JSON body (``detail``, ``arm``), never a 500.
+
+Private text stays private: once the caller is authenticated, the intent passes ``flywheel.privacy`` and only the
+redacted text goes on (to either backend, into ``intent_submitted``); the event carries the kinds found
+(``redacted_kinds``) and ``flywheel_assistant_redactions_total`` counts them.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +31,7 @@ from flywheel.assistant.guard import Refused
 from flywheel.assistant.metrics import LatencyTracker
 from flywheel.assistant.routing import assign_arm
 from flywheel.events.envelope import make_event
+from flywheel.privacy import Redaction, Redactor
 
 log = logging.getLogger("flywheel.assistant")
 PRODUCER = "assistant"
@@ -59,6 +64,7 @@ class EditHandler:
     publisher: Any
     now: Callable[[], datetime]
     ack_timeout_s: float
+    redactor: Redactor = field(default_factory=Redactor)
 
     def handle(self, req: Any, request: Request) -> JSONResponse:
         received, t0 = self.now(), time.perf_counter()
@@ -66,9 +72,12 @@ class EditHandler:
             key = self.guard.authenticate(request) if self.guard is not None else None
         except Refused as exc:
             return self._refused("-", exc)
+        # Before routing, the backends and the event: the raw text goes nowhere (it is not logged either).
+        redaction = self.redactor.redact(req.intent)
+        self.metrics.count_redactions(redaction.counts)
         route = self.route(req.user_id)
         try:
-            served = self.answer(route, req.intent, key)
+            served = self.answer(route, redaction.text, key)
         except Refused as exc:
             return self._refused(route.arm, exc)
         except BackendUnavailable as exc:
@@ -82,7 +91,7 @@ class EditHandler:
             log.warning("arm %s model %s: invalid output for %s (recorded as not used)", route.arm,
                         result.model_version, invalid)
         latency_ms = round((time.perf_counter() - t0) * 1000, 2)
-        return self.publish_and_answer(req, route, served, outputs, invalid, received, latency_ms)
+        return self.publish_and_answer(req, route, served, outputs, invalid, received, latency_ms, redaction)
 
     def answer(self, route: Route, intent: str, key: Any) -> Served:
         """The arm's backend answers; a student that cannot is replaced by the teacher for this request. Refused
@@ -130,14 +139,16 @@ class EditHandler:
         return Route(arm, spec.backend, spec.model_ref, exp.experiment_id)
 
     def publish_and_answer(self, req: Any, route: Route, served: Served, outputs: dict[str, Any],
-                           invalid: list[str], received: datetime, latency_ms: float) -> JSONResponse:
-        """A 200 only once the broker acknowledged both events: an answer must never leave no trace."""
+                           invalid: list[str], received: datetime, latency_ms: float,
+                           redaction: Redaction) -> JSONResponse:
+        """A 200 only once the broker acknowledged both events: an answer must never leave no trace. The intent event
+        holds the redacted text (``redaction``; never the raw one) and the placeholders per kind (``{}``: none)."""
         request_id = str(uuid.uuid4())
         result = served.result
         fallback_reason = served.fallback.reason if served.fallback else None
         rationale = ({k: v for k, v in result.rationale.items() if k in outputs} if result.rationale else None)
         intent_ev = make_event("intent_submitted", PRODUCER, occurred_at=received, project_id=req.project_id,
-                               request_id=request_id, intent=req.intent)
+                               request_id=request_id, intent=redaction.text, redacted_kinds=redaction.counts)
         response_ev = make_event(
             "assistant_responded", PRODUCER, occurred_at=self.now(), project_id=req.project_id,
             request_id=request_id, arm=route.arm, model_name=result.model_name[:255],

@@ -1,4 +1,5 @@
-"""Per-arm latency (p50/p95 over a rolling window) and request counters, in Prometheus text format and in the logs."""
+"""Per-arm latency (p50/p95 over a rolling window), request counters and redactions per kind, in Prometheus text
+format and in the logs."""
 
 from __future__ import annotations
 
@@ -36,7 +37,14 @@ class LatencyTracker:
         # reason: the kind of StudentFailed (student_load_error, student_error, student_contract): a few values.
         self.fallbacks = Counter("flywheel_assistant_fallbacks", "Requests of an arm the teacher served because its "
                                  "student could not", ["arm", "reason"], registry=self.registry)
+        # kind: one of flywheel.privacy.KINDS (email, url, iban, card, ip, phone, number); placeholders made.
+        self.redactions = Counter("flywheel_assistant_redactions", "Private items in intents replaced by a "
+                                  "placeholder, by kind", ["kind"], registry=self.registry)
         self.registry.register(_QuantileCollector(self))
+
+    def count_redactions(self, counts: dict[str, int]) -> None:
+        for kind, n in counts.items():
+            self.redactions.labels(kind=kind).inc(n)
 
     def observe(self, arm: str, latency_ms: float) -> None:
         with self._lock:

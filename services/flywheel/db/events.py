@@ -45,6 +45,8 @@ class IntentSubmitted(_EventCols, Base):
     request_id: Mapped[str] = mapped_column(String(64), index=True)
     intent: Mapped[str] = mapped_column(Text)
     intent_norm: Mapped[str] = mapped_column(Text)
+    # Placeholders per kind the assistant's redactor made ({} = none); NULL on events older than it (0022).
+    redacted_kinds: Mapped[dict[str, int] | None] = mapped_column(JSONB)
 
 
 class AssistantResponded(_EventCols, Base):

@@ -3,6 +3,10 @@
 At most one experiment is ``active``; activating one ends the one before. An experiment created without activation
 is a ``draft`` (status values: 'draft' | 'active' | 'ended'). The assistant reads the active one; with none, every
 user is served by the teacher (arm 'teacher').
+
+An experiment that decides (flywheel.experiments) runs in PHASES: each phase is its own ``experiments`` row (its own
+salt, weights and window, so its own analysis), and ``experiment_phases`` ties the phases of one series together with
+the rule registered for them and why each began. ``experiment_decisions`` keeps every decision with its figures.
 """
 
 from __future__ import annotations
@@ -11,8 +15,10 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import DateTime, Double, Engine, ForeignKey, Text, select, update
+from sqlalchemy import DateTime, Double, Engine, ForeignKey, Integer, Text, func, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from flywheel.db.base import Base
@@ -39,6 +45,48 @@ class ExperimentArm(Base):
     weight: Mapped[float] = mapped_column(Double)
     backend: Mapped[str] = mapped_column(Text)
     model_ref: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ExperimentPhase(Base):
+    """One phase of a series: which experiments row serves it, the rule registered for it, and why it began."""
+
+    __tablename__ = "experiment_phases"
+    experiment_id: Mapped[str] = mapped_column(Text, ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+                                               primary_key=True)
+    series_id: Mapped[str] = mapped_column(Text, index=True)  # the first phase's experiment_id
+    phase: Mapped[int] = mapped_column(Integer)
+    student_weight: Mapped[float] = mapped_column(Double)
+    rule: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    reason: Mapped[str] = mapped_column(Text)  # 'start' | 'ship' | 'roll_back' | 'challenger' | an operator's note
+    decision_id: Mapped[str | None] = mapped_column(Text, nullable=True)  # the decision that began it
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ExperimentDecision(Base):
+    """One look of the rule at one phase: the outcome, the check that decided, every figure it read."""
+
+    __tablename__ = "experiment_decisions"
+    decision_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    series_id: Mapped[str] = mapped_column(Text, index=True)
+    experiment_id: Mapped[str] = mapped_column(Text, ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+                                               index=True)
+    phase: Mapped[int] = mapped_column(Integer)
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(Text)  # ship | keep_testing | roll_back
+    check_name: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)  # none | ramp | roll_back
+    next_experiment_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    ratio: Mapped[float | None] = mapped_column(Double, nullable=True)
+    seq_low: Mapped[float | None] = mapped_column(Double, nullable=True)
+    seq_high: Mapped[float | None] = mapped_column(Double, nullable=True)
+    fixed_low: Mapped[float | None] = mapped_column(Double, nullable=True)
+    fixed_high: Mapped[float | None] = mapped_column(Double, nullable=True)
+    users_student: Mapped[int] = mapped_column(Integer)
+    users_teacher: Mapped[int] = mapped_column(Integer)
+    srm_p_value: Mapped[float | None] = mapped_column(Double, nullable=True)
+    rule: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSONB)
 
 
 class ExperimentError(ValueError):
@@ -183,3 +231,71 @@ def list_experiments(engine: Engine) -> list[ExperimentConfig]:
         rows = s.scalars(select(Experiment).order_by(Experiment.started_at.desc().nulls_last(),
                                                      Experiment.experiment_id)).all()
         return [_config(s, e) for e in rows]
+
+
+@dataclass(frozen=True)
+class PhaseInfo:
+    experiment_id: str
+    series_id: str
+    phase: int
+    student_weight: float
+    rule: dict[str, Any]
+    reason: str
+
+
+def register_phase(session: Session, *, experiment_id: str, rule: dict[str, Any], series_id: str | None = None,
+                   phase: int = 1, reason: str = "start", decision_id: str | None = None) -> PhaseInfo:
+    """Record ``experiment_id`` as a phase (the first of its own series by default) with its pre-registered rule."""
+    e = session.get(Experiment, experiment_id)
+    if e is None:
+        raise ExperimentError(f"unknown experiment {experiment_id!r}")
+    arms = session.scalars(select(ExperimentArm).where(ExperimentArm.experiment_id == experiment_id)).all()
+    total = sum(a.weight for a in arms) or 1.0
+    weight = sum(a.weight for a in arms if a.backend == "student") / total
+    row = ExperimentPhase(experiment_id=experiment_id, series_id=series_id or experiment_id, phase=phase,
+                          student_weight=weight, rule=rule, reason=reason, decision_id=decision_id)
+    session.add(row)
+    session.flush()
+    return PhaseInfo(experiment_id, row.series_id, phase, weight, rule, reason)
+
+
+def phase_of(session: Session, experiment_id: str) -> PhaseInfo | None:
+    row = session.get(ExperimentPhase, experiment_id)
+    return None if row is None else PhaseInfo(row.experiment_id, row.series_id, row.phase, row.student_weight,
+                                              row.rule, row.reason)
+
+
+def start_phase(session: Session, *, current: str, student_weight: float, reason: str, decision_id: str | None,
+                now: datetime) -> str:
+    """End phase ``current`` and begin the next one of its series in the same transaction (the caller's): a new
+    experiments row with the same arms at the new weights (``student_weight`` 0: the teacher alone), a salt of its
+    own (the series' salt and the phase number, so a rerun reshuffles the same way), active from ``now``. The
+    assistant picks it up on its next read of the active experiment (ExperimentCache, ``experiment_ttl_s``)."""
+    if not 0 <= student_weight <= 1:
+        raise ExperimentError(f"student_weight must be in [0, 1], got {student_weight}")
+    old = session.get(Experiment, current, with_for_update=True)
+    info = phase_of(session, current)
+    if old is None or info is None:
+        raise ExperimentError(f"experiment {current!r} is not a phase of a decided experiment")
+    series = session.get(Experiment, info.series_id)
+    arms = session.scalars(select(ExperimentArm).where(ExperimentArm.experiment_id == current)).all()
+    phase = info.phase + 1
+    eid = f"{info.series_id}-p{phase}"
+    if session.get(Experiment, eid) is not None:
+        raise ExperimentError(f"phase {eid!r} already exists")
+    new_arms = [ArmSpec(TEACHER_ARM, 1.0 - student_weight, "teacher")]
+    new_arms += [ArmSpec(a.arm, student_weight, a.backend, a.model_ref) for a in arms if a.backend == "student"]
+    new_arms = [a for a in new_arms if a.weight > 0]
+    validate_arms(new_arms)
+    session.execute(update(Experiment).where(Experiment.status == "active")
+                    .values(status="ended", ended_at=now))
+    old.status, old.ended_at = "ended", old.ended_at or now
+    session.add(Experiment(experiment_id=eid, name=f"{series.name if series else old.name} (phase {phase})",
+                           salt=f"{series.salt if series else old.salt}/p{phase}", status="active",
+                           started_at=now, ended_at=None))
+    session.flush()
+    session.add_all(ExperimentArm(experiment_id=eid, arm=a.arm, weight=a.weight, backend=a.backend,
+                                  model_ref=a.model_ref) for a in new_arms)
+    register_phase(session, experiment_id=eid, rule=info.rule, series_id=info.series_id, phase=phase,
+                   reason=reason, decision_id=decision_id)
+    return eid

@@ -64,7 +64,10 @@ def _optional_text(key: str) -> Column:
 FANOUT: dict[str, Target] = {
     "project_started": Target("projects", ("user_id", "platform", "app_version")),
     "intent_submitted": Target("intents", ("request_id", "intent"),
-                               (Column("intent_norm", "intent_norm", lambda _e, n: n),)),
+                               (Column("intent_norm", "intent_norm", lambda _e, n: n),
+                                # Optional (0022): absent on events written before the redactor -> SQL NULL.
+                                Column("redacted_kinds", "doc->'redacted_kinds'",
+                                       lambda e, _n: _jsonb(e.get("redacted_kinds"))))),
     "assistant_responded": Target(
         "responses", ("request_id", "arm", "model_name", "model_version", "latency_ms"),
         (_tool("adjust"), _tool("selective_adjust"), _tool("filter"),

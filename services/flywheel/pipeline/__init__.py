@@ -7,7 +7,9 @@ refused promotion means. Steps raise `flywheel.errors` (a failed gate, a bad par
 file maps those to Airflow's fail/skip in one place. Modules here import the stage libraries at the top, so a DAG
 file imports them inside its tasks only (parsing a DAG must stay light).
 
-- `nightly`: ground truth -> gate -> split -> gate -> augment -> train -> evaluate -> promote.
+- `nightly`: the wait for ingest (a sensor's poke) -> ground truth -> gate -> split -> gate -> augment -> train ->
+  evaluate -> promote (returns its decision); whether a ground-truth run is news for the retrain DAG. Each step
+  leaves a record of what it did (`analytics.dag_run_tasks`).
 - `params`: the nightly DAGs' parameters (one typed model, its defaults the only defaults; the DAG file imports it
   at parse time, so it imports pydantic only).
 - `report`: the daily A/B report.

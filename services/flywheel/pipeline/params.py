@@ -60,7 +60,7 @@ class NightlyParams(_StepParams):
         default=None, ge=1, description="unique test intents (empty: 20% of the ground-truth run's intents, at most "
                                         "1,000 as in the paper, at least 50 on a run of 100 or more; auto_test_size)")
     seed: int = Field(default=0, description="split and training seed")
-    backend: Literal["ngram", "seq2seq", "causal"] = Field(
+    backend: Literal["ngram", "encoder", "seq2seq", "causal"] = Field(
         default="ngram", description="student family (ngram: the n-gram slot student, the default)")
     base_model: str | None = Field(
         default=None, description='"smollm2", a hub name or a local path (empty: the student family\'s default)')

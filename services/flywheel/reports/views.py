@@ -2,8 +2,9 @@
 
 They read the tables of several revisions (events 0002, experiments 0004, datasets 0005, registry 0006, reports
 0007), so the merge revision 0009 that follows all of them created them first; every revision that changes them
-carries its own frozen copy of this SQL (the latest: 0019, which also documents every view and column with COMMENT ON
-and grants them to the analyst role). A change here ships with a new revision carrying the new definitions.
+carries its own frozen copy of this SQL (0019 documents every view and column with COMMENT ON and grants them to
+the analyst role; 0020 adds the views of the analyst cookbook, docs/cookbook.md). A change here ships with a new
+revision carrying the new definitions.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 SQL_PATH = Path(__file__).with_name("views.sql")
 # Dependency order: a view comes after the views it reads.
 VIEWS = ("experiment_assignments", "arm_daily_completion", "ab_report_latest", "model_history", "dataset_lineage",
-         "pipeline_runs", "reality_check")
+         "pipeline_runs", "reality_check", "experiment_phases", "experiment_decisions", "arm_savings_daily",
+         "redactions_daily", "model_serving_daily", "promotions", "groundtruth_evidence", "dag_run_tasks")
 
 
 def views_sql() -> str:

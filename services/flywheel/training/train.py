@@ -119,6 +119,7 @@ def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: st
     lineage = {
         "model_id": model_id, "split_id": split.split_id, "groundtruth_run_id": split.groundtruth_run_id,
         "split_path": str(split.path), "backend": config.backend, "base_model": student.base_model,
+        "student": student.card(),  # the family's card fields (the encoder student: its encoder's name and hash)
         "seed": config.seed, "init_from": "production" if config.init_checkpoint else "scratch",
         "parent_model_id": config.parent_model_id, "initial_loss": sum(losses[:10]) / len(losses[:10]),
         "train_intents": len(intents), "train_examples": len(encoded.items),

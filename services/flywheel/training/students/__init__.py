@@ -8,12 +8,14 @@ Adding a family: its config class in the ``TrainConfig`` union (training/config.
 from __future__ import annotations
 
 from flywheel.training.students.base import Encoded, Prediction, Student
+from flywheel.training.students.encoder import EncoderStudent
 from flywheel.training.students.hf import CausalStudent, Seq2SeqStudent
 from flywheel.training.students.ngram import NgramStudent
 
 __all__ = ["FAMILIES", "Encoded", "Prediction", "Student", "student_family"]
 
-FAMILIES: dict[str, type[Student]] = {s.family: s for s in (NgramStudent, Seq2SeqStudent, CausalStudent)}
+FAMILIES: dict[str, type[Student]] = {s.family: s for s in (NgramStudent, EncoderStudent, Seq2SeqStudent,
+                                                                 CausalStudent)}
 
 
 def student_family(name: str) -> type[Student]:

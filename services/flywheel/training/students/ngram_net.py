@@ -190,7 +190,11 @@ class SlotLoss:
         self.heads = heads
 
     def __call__(self, model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        o = self.heads.split(model(batch["ids"], batch["offsets"], batch["weights"]))
+        return self.of(model(batch["ids"], batch["offsets"], batch["weights"]), batch)
+
+    def of(self, out: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The loss of a network's output vectors (another network with these heads: students.encoder_net)."""
+        o = self.heads.split(out)
         f = nn.functional
         use = batch["use"]
         loss = f.binary_cross_entropy_with_logits(o["use"], use)
