@@ -62,7 +62,7 @@ def test_every_task_of_the_run_left_its_record(engine, nightly_run):
     """analytics.dag_run_tasks: the DAG, run and task of every record, gates and the skipped augmentation included,
     the production model's evaluation inside promote too; the n-gram model's train record has no transformer
     settings."""
-    from flywheel.training.config import NgramConfig
+    from flywheel.training.config import EncoderConfig
 
     res, _, log = nightly_run
     assert res.returncode == 0, log[-3000:]
@@ -80,8 +80,8 @@ def test_every_task_of_the_run_left_its_record(engine, nightly_run):
     assert expected <= got, got
     assert all(r.try_number == 1 for r in rows)
     (train,) = [r for r in rows if r.stage == "train"]
-    assert train.inputs["config"]["backend"] == "ngram"
-    assert set(train.inputs["config"]) <= set(NgramConfig.model_fields), set(train.inputs["config"])
+    assert train.inputs["config"]["backend"] == "encoder"
+    assert set(train.inputs["config"]) <= set(EncoderConfig.model_fields), set(train.inputs["config"])
 
 
 @pytest.mark.slow

@@ -41,7 +41,7 @@ def test_two_days_of_the_flywheel(tmp_path: Path) -> None:
         if second != first:  # a refused promotion keeps yesterday's student serving: then there is no child to check
             lineage = json.loads((Path(resolve_model_dir(second, s)) / "lineage.json").read_text())
             assert lineage["init_from"] == "production" and lineage["parent_model_id"] == first
-            assert lineage["backend"] == "ngram"
+            assert lineage["backend"] == "encoder"  # the nightly default student
         # One report point per day per arm, on the simulated dates.
         ratios = {r.day: r for r in result.report.daily_ratios}
         assert sorted(str(d) for d in ratios) == [d.date for d in result.days]

@@ -11,7 +11,7 @@ from flywheel.pipeline.params import NightlyParams, RealityParams, airflow_param
 
 def test_defaults_and_coercion() -> None:
     p = nightly_params(None)
-    assert p == NightlyParams() and p.test_size is None and p.backend == "ngram" and p.launcher == "local"
+    assert p == NightlyParams() and p.test_size is None and p.backend == "encoder" and p.launcher == "local"
     q = nightly_params({"test_size": "30", "seed": 7, "groundtruth_arms": "", "train_overrides": None})
     assert (q.test_size, q.seed, q.groundtruth_arms, q.train_overrides) == (30, 7, None, {})
     assert nightly_params(q) is q  # validated once: a model passes through

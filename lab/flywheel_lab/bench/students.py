@@ -116,6 +116,8 @@ def bench_student(*, name: str, config: TrainConfig, split: SplitFiles, out_dir:
             scores.append(_overall(evaluate(p, rows)))
         canon, held = scores
     intents = [r["intent"] for r in test]
+    if eval_rows:  # a capped (generative, slow) family: as many timed requests as scored rows, a batch of 32
+        latency_requests, batch = min(latency_requests, eval_rows), min(batch, 32)
     p50, p95, per_s = _latency(predictor, intents, requests=latency_requests, batch=batch)
     return StudentRow(name=name, backend=config.backend, train_seconds=round(train_s, 1), rq1_all=_overall(report),
                       rq1_novel=rq1_novel, n_novel=len(novel), rq1_canonical=canon, rq1_heldout=held,

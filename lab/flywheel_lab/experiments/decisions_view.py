@@ -51,6 +51,12 @@ def savings_lines(s: Settings, series_id: str) -> list[str]:
                      f"exported {f(t['exported'], '.0f')}, $/completed project "
                      f"{f(t['usd_per_completed_project'], '.6f')}, latency p50/p95 (mean of days) "
                      f"{f(t['mean_daily_p50_ms'], '.0f')}/{f(t['mean_daily_p95_ms'], '.0f')} ms")
+    student = totals(rows).get("student")
+    if student and student["responses"]:
+        # Requests the student arm handed to the teacher (issue 28's rule: their own share, never in the ratio).
+        handed = float(student["teacher_calls"] or 0)
+        lines.append(f"    student arm served by the teacher (fallbacks): {handed:.0f} of {student['responses']:.0f} "
+                     f"requests ({handed / float(student['responses']):.2%})")
     o = overall(rows)
     lines.append(f"    overall: {o['teacher_calls_avoided']:.0f} teacher calls avoided "
                  f"({o['student_share_of_calls']:.0%} of calls), {o['teacher_tokens_avoided']:.0f} tokens, "
@@ -90,7 +96,7 @@ def plot_decisions(days: list[Any], path: Path, *, margin: float) -> Path | None
     ax.axhline(1.0, ls=":", color="k", lw=1)
     ax.set_xlabel("A/B day")
     ax.set_ylabel("student / teacher completion")
-    ax.set_title("sequential interval at each day's end (colour: decision; x: paired true ratio)", fontsize=9)
+    ax.set_title("sequential interval at each day's end (colour: decision; x: paired true ratio)", fontsize=9, pad=26)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -61,7 +61,9 @@ class NightlyParams(_StepParams):
                                         "1,000 as in the paper, at least 50 on a run of 100 or more; auto_test_size)")
     seed: int = Field(default=0, description="split and training seed")
     backend: Literal["ngram", "encoder", "seq2seq", "causal"] = Field(
-        default="ngram", description="student family (ngram: the n-gram slot student, the default)")
+        default="encoder", description=(
+            "student family (encoder: the pretrained encoder + n-gram bag student, the default; ngram: the n-gram "
+            "slot student)"))
     base_model: str | None = Field(
         default=None, description='"smollm2", a hub name or a local path (empty: the student family\'s default)')
     epochs: float | None = Field(default=None, description="training epochs (empty: the TrainConfig default)")

@@ -130,7 +130,7 @@ class NgramModelConfig(BaseModel):
 
 
 class NgramConfig(LoopConfig):
-    """The n-gram slot student (the default: best RQ1 and fastest on CPU, training/README.md)."""
+    """The n-gram slot student (the fastest on CPU; the default before the encoder student, training/README.md)."""
 
     # The old single config stored these for every family; for the n-gram student they only ever had one value.
     LEGACY: ClassVar[dict[str, Any]] = {"base_model": ("tiny",), "target_encoding": ("slots",), "lora": (None,),

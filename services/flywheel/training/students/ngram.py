@@ -1,4 +1,4 @@
-"""The n-gram slot student as a ``Student`` (``backend="ngram"``, the default): one example per intent with all three
+"""The n-gram slot student as a ``Student`` (``backend="ngram"``): one example per intent with all three
 tools' slots, its own slot loss, and outputs that are values, not text (the network, its features and decoding:
 :mod:`flywheel.training.students.ngram_net`).
 

@@ -1,4 +1,4 @@
-"""The n-gram slot student's model (``backend="ngram"``, the default): a bag of words and character trigrams -> one
+"""The n-gram slot student's model (``backend="ngram"``): a bag of words and character trigrams -> one
 hidden layer -> a head per output slot, all slots in one forward pass. Its ``Student`` (build, save, load, warm start,
 predict) is :mod:`flywheel.training.students.ngram`.
 
