@@ -150,6 +150,11 @@ class Settings(BaseSettings):
     teacher_tokens_per_call: float = 700.0  # prompt + completion of one assistant request
     teacher_usd_per_1k_tokens: float = 0.002
     student_usd_per_call: float = 0.00002  # the serving CPU's share of one request
+    # What a model that passes the promotion gate does to a running experiment that serves a student
+    # (docs/domain.md#champion-and-challenger): "replace" swaps production at once and the student arm follows it
+    # (the behaviour before issue 29); "challenger" leaves production (the champion) serving and starts a new phase in
+    # which the new model is a challenger arm against it, under the experiment's rule, which then promotes or drops it.
+    promotion_mode: Literal["replace", "challenger"] = "replace"
 
     @property
     def embedded_database(self) -> bool:

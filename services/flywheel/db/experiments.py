@@ -7,6 +7,8 @@ user is served by the teacher (arm 'teacher').
 An experiment that decides (flywheel.experiments) runs in PHASES: each phase is its own ``experiments`` row (its own
 salt, weights and window, so its own analysis), and ``experiment_phases`` ties the phases of one series together with
 the rule registered for them and why each began. ``experiment_decisions`` keeps every decision with its figures.
+A model promoted in challenger mode enters as a phase of its own (:func:`enter_challenger`), decided by the same
+rule and ended by :func:`end_challenger` (docs/domain.md#champion-and-challenger).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from flywheel.db.base import Base
 
 BACKENDS = ("teacher", "student")
 TEACHER_ARM = "teacher"
+STUDENT_ARM = "student"  # the arm a decided experiment weighs against the teacher; in a challenger phase, the champion
+CHALLENGER_ARM = "challenger"
 
 
 class Experiment(Base):
@@ -57,7 +61,8 @@ class ExperimentPhase(Base):
     phase: Mapped[int] = mapped_column(Integer)
     student_weight: Mapped[float] = mapped_column(Double)
     rule: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    reason: Mapped[str] = mapped_column(Text)  # 'start' | 'ship' | 'roll_back' | 'challenger' | an operator's note
+    # 'start' | 'ship' | 'roll_back' | 'challenger' | 'challenger_ship' | 'challenger_roll_back' | an operator's note
+    reason: Mapped[str] = mapped_column(Text)
     decision_id: Mapped[str | None] = mapped_column(Text, nullable=True)  # the decision that began it
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -75,7 +80,7 @@ class ExperimentDecision(Base):
     outcome: Mapped[str] = mapped_column(Text)  # ship | keep_testing | roll_back
     check_name: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
-    action: Mapped[str] = mapped_column(Text)  # none | ramp | roll_back
+    action: Mapped[str] = mapped_column(Text)  # none | ramp | roll_back; a challenger phase: none | promote | drop
     next_experiment_id: Mapped[str | None] = mapped_column(Text, nullable=True)
     ratio: Mapped[float | None] = mapped_column(Double, nullable=True)
     seq_low: Mapped[float | None] = mapped_column(Double, nullable=True)
@@ -273,19 +278,26 @@ def start_phase(session: Session, *, current: str, student_weight: float, reason
     assistant picks it up on its next read of the active experiment (ExperimentCache, ``experiment_ttl_s``)."""
     if not 0 <= student_weight <= 1:
         raise ExperimentError(f"student_weight must be in [0, 1], got {student_weight}")
+    arms = session.scalars(select(ExperimentArm).where(ExperimentArm.experiment_id == current)).all()
+    new_arms = [ArmSpec(TEACHER_ARM, 1.0 - student_weight, "teacher")]
+    new_arms += [ArmSpec(a.arm, student_weight, a.backend, a.model_ref) for a in arms if a.backend == "student"]
+    return begin_phase(session, current=current, arms=new_arms, reason=reason, decision_id=decision_id, now=now)
+
+
+def begin_phase(session: Session, *, current: str, arms: list[ArmSpec], reason: str, decision_id: str | None,
+                now: datetime) -> str:
+    """End phase ``current`` and begin the next one of its series with these ``arms`` (weight-0 arms left out), in
+    the caller's transaction; returns the new phase's experiment_id (``{series}-p{n}``)."""
     old = session.get(Experiment, current, with_for_update=True)
     info = phase_of(session, current)
     if old is None or info is None:
         raise ExperimentError(f"experiment {current!r} is not a phase of a decided experiment")
     series = session.get(Experiment, info.series_id)
-    arms = session.scalars(select(ExperimentArm).where(ExperimentArm.experiment_id == current)).all()
     phase = info.phase + 1
     eid = f"{info.series_id}-p{phase}"
     if session.get(Experiment, eid) is not None:
         raise ExperimentError(f"phase {eid!r} already exists")
-    new_arms = [ArmSpec(TEACHER_ARM, 1.0 - student_weight, "teacher")]
-    new_arms += [ArmSpec(a.arm, student_weight, a.backend, a.model_ref) for a in arms if a.backend == "student"]
-    new_arms = [a for a in new_arms if a.weight > 0]
+    new_arms = [a for a in arms if a.weight > 0]
     validate_arms(new_arms)
     session.execute(update(Experiment).where(Experiment.status == "active")
                     .values(status="ended", ended_at=now))
@@ -299,3 +311,66 @@ def start_phase(session: Session, *, current: str, student_weight: float, reason
     register_phase(session, experiment_id=eid, rule=info.rule, series_id=info.series_id, phase=phase,
                    reason=reason, decision_id=decision_id)
     return eid
+
+
+def _arms(session: Session, experiment_id: str) -> dict[str, ExperimentArm]:
+    rows = session.scalars(select(ExperimentArm).where(ExperimentArm.experiment_id == experiment_id))
+    return {a.arm: a for a in rows}
+
+
+def _kept(arms: dict[str, ExperimentArm]) -> list[ArmSpec]:
+    """The arms a champion/challenger change leaves as they were (the teacher holdout, any other arm)."""
+    return [ArmSpec(a.arm, a.weight, a.backend, a.model_ref) for a in arms.values()
+            if a.arm not in (STUDENT_ARM, CHALLENGER_ARM)]
+
+
+def enter_challenger(session: Session, *, model_id: str, champion_id: str, now: datetime) -> str | None:
+    """Start a challenger phase of the active experiment in the caller's transaction (which should hold the
+    promotion lock): the student arm's share is split in two equal arms, ``student`` pinned to the champion (its
+    pinned model, else ``champion_id``: production) and ``challenger`` pinned to ``model_id``; other arms (the
+    teacher holdout) keep their weights. Returns the new phase's id, or None when nothing serves a student (no
+    active experiment, or its student arm at weight 0): there is no champion to challenge. Raises ExperimentError
+    when a challenger is already under test or the experiment has no pre-registered rule to decide with."""
+    current = session.scalars(select(Experiment.experiment_id).where(Experiment.status == "active")
+                              .order_by(Experiment.started_at.desc()).limit(1)).first()
+    if current is None:
+        return None
+    arms = _arms(session, current)
+    student = arms.get(STUDENT_ARM)
+    if student is None or student.backend != "student" or student.weight <= 0:
+        return None
+    if CHALLENGER_ARM in arms:
+        raise ExperimentError(f"challenger {arms[CHALLENGER_ARM].model_ref} is under test in {current}; its "
+                              "experiment's rule decides it first")
+    if phase_of(session, current) is None:
+        raise ExperimentError(f"the active experiment {current!r} has no pre-registered rule to decide a challenger "
+                              "with (its first look registers one)")
+    champion = student.model_ref or champion_id
+    if champion == model_id:
+        raise ExperimentError(f"{model_id} is already the champion of {current}")
+    half = student.weight / 2
+    new = [*_kept(arms), ArmSpec(STUDENT_ARM, half, "student", champion),
+           ArmSpec(CHALLENGER_ARM, half, "student", model_id)]
+    return begin_phase(session, current=current, arms=new, reason="challenger", decision_id=f"promotion:{model_id}",
+                       now=now)
+
+
+def end_challenger(session: Session, *, current: str, won: bool, decision_id: str, now: datetime) -> str:
+    """The next phase after a challenger phase's decision, in the caller's transaction: one ``student`` arm with
+    the champion's and the challenger's shares together, other arms unchanged. It serves what the student arm
+    served before the challenger came (production, or an operator's pin), except that a pin moves to the
+    challenger when it ``won`` (the caller promotes it to production in the same transaction)."""
+    arms = _arms(session, current)
+    info = phase_of(session, current)
+    champ, chal = arms.get(STUDENT_ARM), arms.get(CHALLENGER_ARM)
+    if info is None or champ is None or chal is None:
+        raise ExperimentError(f"{current!r} is not a challenger phase (arms {STUDENT_ARM!r} and {CHALLENGER_ARM!r})")
+    before = session.scalars(select(ExperimentPhase.experiment_id).where(
+        ExperimentPhase.series_id == info.series_id, ExperimentPhase.phase == info.phase - 1)).first()
+    pinned = None if before is None else _arms(session, before).get(STUDENT_ARM)
+    ref = pinned.model_ref if pinned is not None else None
+    if won and ref is not None:
+        ref = chal.model_ref
+    new = [*_kept(arms), ArmSpec(STUDENT_ARM, champ.weight + chal.weight, "student", ref)]
+    return begin_phase(session, current=current, arms=new, decision_id=decision_id, now=now,
+                       reason="challenger_ship" if won else "challenger_roll_back")

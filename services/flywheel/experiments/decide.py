@@ -5,7 +5,9 @@ looks at once (the DAG and an operator) cannot both ramp. Acting means starting 
 (flywheel.db.experiments.start_phase): on ship, the student gets ``experiment_ship_student_weight`` of the users (the
 rest stay with the teacher as a holdout); on roll back, the teacher gets everyone. A phase already at that weight
 records the decision and changes nothing. The assistant reads the new phase on its next read of the active
-experiment (at most ``experiment_ttl_s`` later, 5 s by default), no redeploy.
+experiment (at most ``experiment_ttl_s`` later, 5 s by default), no redeploy. A challenger phase compares the
+challenger with the champion instead, and its ship promotes the challenger, its roll back drops it
+(:mod:`flywheel.experiments.challenger`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from flywheel.db.experiments import (
+    STUDENT_ARM,
+    TEACHER_ARM,
     Experiment,
+    ExperimentArm,
     ExperimentDecision,
     ExperimentError,
     PhaseInfo,
@@ -27,12 +32,11 @@ from flywheel.db.experiments import (
     register_phase,
     start_phase,
 )
+from flywheel.experiments.challenger import compared_arms, lock_promotions, settle
 from flywheel.experiments.data import arm_ops, arm_sums, unit_rows
 from flywheel.experiments.rule import ROLL_BACK, SHIP, ArmOps, Decision, DecisionRule, Look, decide
 from flywheel.experiments.sequential import ArmSums, RatioInterval, fixed_ratio, intersect, sequential_ratio
 from flywheel.settings import Settings
-
-STUDENT_ARM = "student"
 
 
 def rule_from_settings(settings: Settings) -> DecisionRule:
@@ -94,16 +98,20 @@ def _previous(s: Session, experiment_id: str) -> RatioInterval | None:
     return RatioInterval(row.ratio, row.seq_low, row.seq_high, None, row.users_student + row.users_teacher)
 
 
-def _look(s: Session, exp: Experiment, as_of: datetime) -> Look:
+def _arms(s: Session, experiment_id: str) -> dict[str, ExperimentArm]:
+    return {a.arm: a for a in s.scalars(select(ExperimentArm).where(ExperimentArm.experiment_id == experiment_id))}
+
+
+def _look(s: Session, exp: Experiment, as_of: datetime, arms: dict[str, ExperimentArm]) -> Look:
+    """The compared arms' figures, the treatment in the student's place and the control in the teacher's."""
     conn = s.connection()
     sums = arm_sums(unit_rows(conn, experiment_id=exp.experiment_id, as_of=as_of))
     ops = arm_ops(conn, experiment_id=exp.experiment_id, as_of=as_of)
-    from flywheel.db.experiments import ExperimentArm
-
-    arms = s.scalars(select(ExperimentArm).where(ExperimentArm.experiment_id == exp.experiment_id)).all()
-    return Look(student=sums.get(STUDENT_ARM, ArmSums()), teacher=sums.get("teacher", ArmSums()),
-                weights={a.arm: a.weight for a in arms}, student_ops=ops.get(STUDENT_ARM, ArmOps()),
-                teacher_ops=ops.get("teacher", ArmOps()))
+    treat, ctrl = compared_arms({a.arm: a.weight for a in arms.values()})
+    return Look(student=sums.get(treat, ArmSums()), teacher=sums.get(ctrl, ArmSums()),
+                weights={STUDENT_ARM: arms[treat].weight if treat in arms else 0.0,
+                         TEACHER_ARM: arms[ctrl].weight if ctrl in arms else 0.0},
+                student_ops=ops.get(treat, ArmOps()), teacher_ops=ops.get(ctrl, ArmOps()), labels=(treat, ctrl))
 
 
 def decide_phase(engine: Engine, *, settings: Settings, experiment_id: str | None = None,
@@ -119,19 +127,30 @@ def decide_phase(engine: Engine, *, settings: Settings, experiment_id: str | Non
                                       .order_by(Experiment.started_at.desc()).limit(1)).first()
             if experiment_id is None:
                 return None
+        arms = _arms(s, experiment_id)
+        treat, ctrl = compared_arms({a.arm: a.weight for a in arms.values()})
+        if treat != STUDENT_ARM:
+            lock_promotions(s)  # before the row lock: a ship promotes in the registry
         exp = s.get(Experiment, experiment_id, with_for_update=True)
         if exp is None:
             raise ExperimentError(f"unknown experiment {experiment_id!r}")
         info = phase_of(s, experiment_id) or register_phase(s, experiment_id=experiment_id,
                                                             rule=registered_rule(settings))
-        look = _look(s, exp, as_of)
+        look = _look(s, exp, as_of, arms)
         if look.weights.get(STUDENT_ARM, 0.0) <= 0:
             return None
         rule = rule_of(info.rule)
         d = decide(rule=rule, look=look, previous=_previous(s, experiment_id))
         decision_id = f"dec-{as_of:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
         action, nxt = "none", None
-        if apply and exp.status == "active":
+        models = {"treatment": treat, "control": ctrl, "treatment_model": arms[treat].model_ref,
+                  "control_model": arms[ctrl].model_ref if ctrl in arms else None}
+        if apply and exp.status == "active" and treat != STUDENT_ARM and d.outcome in (SHIP, ROLL_BACK):
+            action = "promote" if d.outcome == SHIP else "drop"
+            nxt = settle(s, experiment_id=experiment_id, challenger_model=str(arms[treat].model_ref),
+                         champion_model=models["control_model"], won=d.outcome == SHIP, decision_id=decision_id,
+                         why=d.reason, now=as_of)
+        elif apply and exp.status == "active" and treat == STUDENT_ARM:
             if d.outcome == SHIP and info.student_weight < settings.experiment_ship_student_weight:
                 action = "ramp"
                 nxt = start_phase(s, current=experiment_id, student_weight=settings.experiment_ship_student_weight,
@@ -142,7 +161,7 @@ def decide_phase(engine: Engine, *, settings: Settings, experiment_id: str | Non
                                   decision_id=decision_id, now=as_of)
         figures = d.figures | {"student_fallback_rate": look.student_ops.fallback_rate,
                                "student_contract_fix_rate": look.student_ops.contract_fix_rate,
-                               "fixed_ratio": d.fixed.ratio, "se_log": d.sequential.se_log}
+                               "fixed_ratio": d.fixed.ratio, "se_log": d.sequential.se_log, "compared": models}
         s.add(ExperimentDecision(
             decision_id=decision_id, series_id=info.series_id, experiment_id=experiment_id, phase=info.phase,
             decided_at=as_of, outcome=d.outcome, check_name=d.check, reason=d.reason, action=action,
@@ -167,18 +186,20 @@ class DayLook:
 def sequence_by_day(engine: Engine, *, experiment_id: str, rule: DecisionRule,
                     as_of: datetime | None = None) -> list[DayLook]:
     """The phase's looks at every UTC day end (for reading and plotting; decisions are the stored ones)."""
-    with engine.connect() as conn:
-        rows = unit_rows(conn, experiment_id=experiment_id, as_of=as_of or datetime.now(UTC) + timedelta(days=1))
+    with Session(engine) as s:
+        rows = unit_rows(s.connection(), experiment_id=experiment_id,
+                         as_of=as_of or datetime.now(UTC) + timedelta(days=1))
+        treat, ctrl = compared_arms({a.arm: a.weight for a in _arms(s, experiment_id).values()})
     out: list[DayLook] = []
     running: RatioInterval | None = None
     for day in sorted({r.day for r in rows}):
         cum = arm_sums(rows, until=day)
         today = arm_sums([r for r in rows if r.day == day])
-        seq = sequential_ratio(cum.get(STUDENT_ARM, ArmSums()), cum.get("teacher", ArmSums()), alpha=rule.alpha,
+        seq = sequential_ratio(cum.get(treat, ArmSums()), cum.get(ctrl, ArmSums()), alpha=rule.alpha,
                                design_users=rule.design_users)
         running = intersect(running, seq)
-        out.append(DayLook(experiment_id, day, fixed_ratio(today.get(STUDENT_ARM, ArmSums()),
-                                                           today.get("teacher", ArmSums())), running))
+        out.append(DayLook(experiment_id, day, fixed_ratio(today.get(treat, ArmSums()),
+                                                           today.get(ctrl, ArmSums())), running))
     return out
 
 

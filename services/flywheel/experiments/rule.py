@@ -82,6 +82,8 @@ class Look:
     weights: dict[str, float]
     student_ops: ArmOps = field(default_factory=ArmOps)
     teacher_ops: ArmOps = field(default_factory=ArmOps)
+    # The arms' names in the reasons: a challenger phase compares (challenger, student) in these two places.
+    labels: tuple[str, str] = ("student", "teacher")
 
 
 @dataclass(frozen=True)
@@ -97,17 +99,18 @@ class Decision:
 
 def _guardrail(rule: DecisionRule, look: Look) -> tuple[str, str] | None:
     s, t = look.student_ops, look.teacher_ops
+    s_name, t_name = look.labels
     if s.responses < rule.guardrail_min_responses:
         return None
     if s.p95_ms is not None and s.p95_ms > rule.max_student_p95_ms:
-        teacher = f" (teacher: {t.p95_ms:.0f} ms)" if t.p95_ms is not None else ""
-        return "guardrail_latency", (f"student p95 latency {s.p95_ms:.0f} ms > {rule.max_student_p95_ms:g} ms"
+        teacher = f" ({t_name}: {t.p95_ms:.0f} ms)" if t.p95_ms is not None else ""
+        return "guardrail_latency", (f"{s_name} p95 latency {s.p95_ms:.0f} ms > {rule.max_student_p95_ms:g} ms"
                                      f"{teacher}")
     if (s.fallback_rate or 0.0) > rule.max_fallback_rate:
-        return "guardrail_fallback", (f"student fallback rate {s.fallback_rate:.3f} ({s.fallbacks}/{s.responses}) "
+        return "guardrail_fallback", (f"{s_name} fallback rate {s.fallback_rate:.3f} ({s.fallbacks}/{s.responses}) "
                                       f"> {rule.max_fallback_rate:g}")
     if (s.contract_fix_rate or 0.0) > rule.max_contract_fix_rate:
-        return "guardrail_contract", (f"student contract-fix rate {s.contract_fix_rate:.3f} "
+        return "guardrail_contract", (f"{s_name} contract-fix rate {s.contract_fix_rate:.3f} "
                                       f"({s.contract_fixes}/{s.responses}) > {rule.max_contract_fix_rate:g}")
     return None
 
@@ -131,8 +134,8 @@ def decide(*, rule: DecisionRule, look: Look, previous: RatioInterval | None = N
         return Decision(outcome, reason, check, seq, fixed, srm_p, figures)
 
     if srm_p is not None and srm_p < rule.srm_alpha:
-        return out(ROLL_BACK, "srm", f"sample-ratio mismatch: users {look.student.users} student vs "
-                                     f"{look.teacher.users} teacher, p = {srm_p:.2g} < {rule.srm_alpha:g}")
+        return out(ROLL_BACK, "srm", f"sample-ratio mismatch: users {look.student.users} {look.labels[0]} vs "
+                                     f"{look.teacher.users} {look.labels[1]}, p = {srm_p:.2g} < {rule.srm_alpha:g}")
     breach = _guardrail(rule, look)
     if breach is not None:
         return out(ROLL_BACK, *breach)

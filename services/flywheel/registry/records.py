@@ -55,6 +55,8 @@ class PromotionDecision:
     candidate_overall: float | None = None
     production_model_id: str | None = None
     production_overall: float | None = None
+    # Promotion mode "challenger": the experiment phase the candidate now serves in as a challenger (not promoted).
+    challenger_experiment_id: str | None = None
 
 
 def _record(m: Model) -> ModelRecord:

@@ -8,6 +8,11 @@ checkpoint must exist). The first model ever only has to clear the floor. Every 
 in ``promotion_decisions`` with its reason; promotion retires the old production model in the same transaction, and a
 partial unique index guarantees there is never more than one production model.
 
+``settings.promotion_mode``: "replace" swaps production as above. "challenger": while a running experiment serves a
+student, a candidate that passes the gate is not promoted but enters that experiment as a challenger arm against the
+production model (flywheel.db.experiments.enter_challenger, in the same transaction); the experiment's rule then
+promotes or drops it (docs/domain.md#champion-and-challenger).
+
 Each entry opens one engine for its whole run (the caller may pass its own) and takes ``airflow_run_id`` when an
 Airflow task calls it. ``python -m flywheel.training`` runs :func:`run_training` (the launchers' entry).
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +31,7 @@ from sqlalchemy.orm import Session
 from flywheel import tracking
 from flywheel.datasets.files import load_split, resolve_split_dir
 from flywheel.db.engine import owned_engine
+from flywheel.db.experiments import STUDENT_ARM, ExperimentArm, ExperimentError, enter_challenger
 from flywheel.db.runs import track_run
 from flywheel.evaluation.offline import evaluate_checkpoint, evaluate_trained
 from flywheel.registry import records
@@ -136,15 +143,19 @@ def _production_overall(settings: Settings, eng: Engine, prod: ModelRecord, spli
 
 
 def promote(settings: Settings, model_id: str, evaluate_production: bool = True, *,
-            airflow_run_id: str | None = None, engine: Engine | None = None) -> PromotionDecision:
-    """The promote stage: apply the gate to a candidate; the decision is stored whatever it is."""
-    inputs = {"model_id": model_id, "evaluate_production": evaluate_production}
+            airflow_run_id: str | None = None, engine: Engine | None = None,
+            now: datetime | None = None) -> PromotionDecision:
+    """The promote stage: apply the gate to a candidate; the decision is stored whatever it is. ``now`` dates a
+    challenger phase's start (default: the wall clock; a simulated day passes its own)."""
+    inputs = {"model_id": model_id, "evaluate_production": evaluate_production,
+              "promotion_mode": settings.promotion_mode}
     with owned_engine(settings, engine) as eng, \
             track_run(eng, stage="promote", inputs=inputs, airflow_run_id=airflow_run_id) as out:
-        decision = _promote(settings, eng, model_id, evaluate_production)
+        decision = _promote(settings, eng, model_id, evaluate_production, now or datetime.now(UTC))
         out.update(model_id=model_id, promoted=decision.promoted, reason=decision.reason,
                    candidate_overall=decision.candidate_overall, production_model_id=decision.production_model_id,
-                   production_overall=decision.production_overall)
+                   production_overall=decision.production_overall,
+                   challenger_experiment_id=decision.challenger_experiment_id)
     if decision.promoted:  # MLflow mirrors the decision; the platform's tables made it
         tracking.safely(settings, "production alias", lambda: tracking.set_production_alias(settings, model_id))
     return decision
@@ -154,7 +165,28 @@ def promote(settings: Settings, model_id: str, evaluate_production: bool = True,
 PROMOTE_ATTEMPTS = 3
 
 
-def _promote(settings: Settings, eng: Engine, model_id: str, evaluate_production: bool) -> PromotionDecision:
+def _challenge(s: Session, *, settings: Settings, candidate: ModelRecord, prod: ModelRecord | None, promoted: bool,
+               reason: str, now: datetime) -> tuple[bool, str, str | None]:
+    """Promotion mode "challenger": a candidate that passed the gate enters the running experiment as a challenger
+    instead of replacing production. Nothing to challenge (no production model, no experiment serving a student):
+    it replaces production as in "replace" mode, and the reason says so."""
+    if settings.promotion_mode != "challenger" or not promoted or prod is None:
+        return promoted, reason, None
+    gate = reason.removeprefix("promoted: ")
+    try:
+        phase = enter_challenger(s, model_id=candidate.model_id, champion_id=prod.model_id, now=now)
+    except ExperimentError as exc:
+        return False, f"refused (promotion mode challenger): {exc}; gate: {gate}", None
+    if phase is None:
+        return promoted, f"{reason}; promotion mode challenger, but no running experiment serves a student", None
+    champion = s.get(ExperimentArm, (phase, STUDENT_ARM))
+    return False, (f"challenger: passed the gate ({gate}); serves the challenger arm of {phase} against the champion "
+                   f"{champion.model_ref if champion else prod.model_id} until the experiment's rule promotes or "
+                   "drops it"), phase
+
+
+def _promote(settings: Settings, eng: Engine, model_id: str, evaluate_production: bool,
+             now: datetime) -> PromotionDecision:
     """Read, decide, then write under the promotion lock; if another promotion won meanwhile, decide again against
     the winner (so no candidate ever retires a production model it was not compared with)."""
     for attempt in range(PROMOTE_ATTEMPTS):
@@ -177,9 +209,11 @@ def _promote(settings: Settings, eng: Engine, model_id: str, evaluate_production
                     continue  # the lock is released with this (empty) transaction
                 promoted, reason = False, (f"refused: production changed {PROMOTE_ATTEMPTS} times while deciding; "
                                            "run promote again")
+            promoted, reason, phase = _challenge(s, settings=settings, candidate=cand, prod=prod, promoted=promoted,
+                                                 reason=reason, now=now)
             promoted, reason = records.apply_decision(s, candidate=cand, prod=prod, promoted=promoted,
                                                       reason=reason, cand_overall=cand_overall,
                                                       prod_overall=prod_overall)
         return PromotionDecision(promoted, reason, model_id, cand_overall, prod.model_id if prod else None,
-                                 prod_overall)
+                                 prod_overall, phase)
     raise AssertionError("unreachable: the last attempt always returns")
