@@ -4,6 +4,8 @@
   embedded Postgres of its own, the app on loopback).
 - `airflow-ui.png`, `airflow-nightly.png`: `airflow standalone` on loopback with the checkout's DAGs (all paused, its
   own AIRFLOW_HOME, no login): the DAG list, and the `flywheel_nightly` graph with every task.
+- `airflow-failed-run.png`, `airflow-promotion.png`: a failed night's failing task and a promotion's `promote` task,
+  signed in with the generated admin login (flywheel_lab.docs_runs).
 
 The browser is Debian's chromium, headless, driven by Selenium through the chromedriver on PATH; nothing is
 downloaded. Everything runs in a temporary folder and every process started is stopped by PID before returning.
@@ -27,7 +29,7 @@ from flywheel.errors import ServiceUnavailable, UsageError
 CHECKOUT_DOCS = Path(__file__).resolve().parents[2] / "docs"
 BROWSER_MISSING = ("needs Debian's chromium and chromium-driver on PATH (`make setup` installs them when run as root; "
                    "else `apt-get install chromium chromium-driver`)")
-SHOTS = ("annotation", "airflow")
+SHOTS = ("annotation", "airflow", "runs")
 DAG_IDS = ("ab_report", "flywheel_groundtruth", "flywheel_nightly", "flywheel_retrain")
 NIGHTLY_LAST_TASK = "reality_check"
 
@@ -308,4 +310,9 @@ def take_screenshots(out_dir: Path | None = None, only: tuple[str, ...] = SHOTS,
         if "airflow" in only:
             (work / "airflow").mkdir()
             written += airflow_screenshots(out, work / "airflow", echo, timeout)
+        if "runs" in only:
+            from flywheel_lab.docs_runs import runs_screenshots
+
+            (work / "runs").mkdir()
+            written += runs_screenshots(out, work / "runs", echo, timeout)
     return written

@@ -16,13 +16,15 @@ app = typer.Typer(help="Files of the docs made from the code.", no_args_is_help=
 def screenshots(
     out: Path = typer.Option(None, "--out", help="Folder for the PNGs (default: the checkout's docs/)."),
     only: list[str] = typer.Option(None, "--only",
-                                   help="annotation (annotation-app.png) or airflow (airflow-ui.png, "
-                                        "airflow-nightly.png); repeatable (default: both)."),
+                                   help="annotation (annotation-app.png), airflow (airflow-ui.png, "
+                                        "airflow-nightly.png) or runs (airflow-failed-run.png, "
+                                        "airflow-promotion.png: a failed night and a promotion, signed in); "
+                                        "repeatable (default: all)."),
     timeout: float = typer.Option(420.0, min=30.0, help="Seconds to wait for Airflow to start and parse the DAGs."),
 ) -> None:
     """Bring up what each screenshot needs on loopback (an embedded Postgres and the annotation app; airflow
-    standalone with the DAGs paused), photograph it with headless chromium (Selenium, the chromedriver on PATH) and
-    stop everything it started."""
+    standalone with the DAGs paused; for runs, a failing and a promoting nightly first), photograph it with headless
+    chromium (Selenium, the chromedriver on PATH) and stop everything it started."""
     from flywheel_lab.docs_screens import SHOTS, take_screenshots
 
     t0 = time.monotonic()
