@@ -20,6 +20,7 @@ from flywheel.cli import (
     assistant,
     augment,
     db,
+    erase,
     evaluate,
     groundtruth,
     ingest,
@@ -42,7 +43,7 @@ app = typer.Typer(help="flywheel: teacher -> student distillation platform.", no
 
 # Top-level commands, each module's Typer merged in (no group name).
 for module in (stack, ingest, assistant, groundtruth, splits, validate, train, predict, evaluate, models, augment,
-               render, airflow, mlflow, sql):
+               render, airflow, mlflow, sql, erase):
     app.add_typer(module.app)
 app.add_typer(annotate.app, name="annotate")
 app.add_typer(db.app, name="db")

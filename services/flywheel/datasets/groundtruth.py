@@ -149,7 +149,10 @@ def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem
         _forget(conn, run_id)
         seq = conn.execute(text(
             "INSERT INTO groundtruth_runs (run_id, watermark, teacher_arm, arms, params, status)"
-            " VALUES (:r, :wm, :arm, :arms, CAST(:p AS jsonb), 'running') RETURNING seq"),
+            " VALUES (:r, :wm, :arm, :arms, CAST(:p AS jsonb), 'running')"
+            # A run an erasure made stale is recomputed in place: splits still name it (flywheel.privacy.erase).
+            " ON CONFLICT (run_id) DO UPDATE SET status = 'running', params = excluded.params, lineage = NULL,"
+            " seq = nextval(pg_get_serial_sequence('groundtruth_runs', 'seq')) RETURNING seq"),
             {"r": run_id, "wm": wm, "arm": teacher_arm if arms == "teacher" else "*", "arms": arms,
              "p": _json(params)}).scalar_one()
         # Hash joins/aggregates that fit in memory keep the cost linear in the events; memoize only adds a
@@ -273,9 +276,9 @@ def _lineage(teacher_arm: str, arms: Arms) -> str:
 
 
 def _forget(conn: Any, run_id: str) -> None:
-    """Drop an unfinished run (a failure's leftovers) and the versions only it reads."""
-    lineage = conn.execute(text("DELETE FROM groundtruth_runs WHERE run_id = :r RETURNING lineage"),
-                           {"r": run_id}).scalar()
+    """Drop an unfinished run (a failure's leftovers) and the versions only it reads; a stale run keeps its row."""
+    lineage = conn.execute(text("SELECT lineage FROM groundtruth_runs WHERE run_id = :r"), {"r": run_id}).scalar()
+    conn.execute(text("DELETE FROM groundtruth_runs WHERE run_id = :r AND status <> 'stale'"), {"r": run_id})
     if lineage is not None and lineage.startswith("full:"):  # an incremental lineage's versions are shared
         conn.execute(text("DELETE FROM groundtruth_picks WHERE lineage = :l"), {"l": lineage})
 

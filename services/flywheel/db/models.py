@@ -1,6 +1,16 @@
 """Imports every table module so `Base.metadata` is complete (Alembic's target_metadata)."""
 
-from flywheel.db import annotations, core, datasets, events, experiments, keys, registry, reports  # noqa: F401
+from flywheel.db import (  # noqa: F401
+    annotations,
+    core,
+    datasets,
+    erasures,
+    events,
+    experiments,
+    keys,
+    registry,
+    reports,
+)
 from flywheel.db.base import Base
 
 metadata = Base.metadata
