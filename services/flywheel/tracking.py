@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from flywheel.settings import Settings
 
@@ -69,10 +70,31 @@ def ensure_backend(settings: Settings) -> str:
     return uri
 
 
+class TrackingUnreachable(RuntimeError):
+    """The MLflow backend database does not answer."""
+
+
+def _probe(uri: str, timeout_s: int = 5) -> None:
+    """Fail in seconds when a Postgres backend is down: MLflow's own engine retries ten times with backoff (~100 s
+    per call), which would stretch every stage of a night with tracking down by minutes."""
+    if not uri.startswith("postgresql"):
+        return
+    eng = create_engine(uri, connect_args={"connect_timeout": timeout_s}, poolclass=NullPool)
+    try:
+        with eng.connect():
+            pass
+    except Exception as e:  # noqa: BLE001 - any driver error means the same: not reachable now
+        raise TrackingUnreachable(f"MLflow backend {make_url(uri).render_as_string()} does not answer: "
+                                  f"{type(e).__name__}") from e
+    finally:
+        eng.dispose()
+
+
 def client(settings: Settings) -> MlflowClient:
     from mlflow import MlflowClient
 
     uri = ensure_backend(settings)
+    _probe(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
