@@ -56,3 +56,20 @@ def test_the_table_judges_the_interval_against_the_paired_truth():
     print_days(out, result)
     text = out.export_text()
     assert "paired true ratio" in text and "teacher arm's paired ratio" in text
+
+
+def test_a_day_after_the_ramp_is_reported_within_its_own_phase():
+    """Day 2 ran in phase 2 (a new experiment row after the ramp): its numbers come from that phase's report."""
+    days = [_day(1, {"all": (.72, .70)}, .75), _day(2, {"all": (.73, .70)}, .70)]
+    phase1 = SimpleNamespace(
+        daily=[SimpleNamespace(day=date(2026, 7, 2), arm="student", rate=.7, ci_low=.68, ci_high=.72)],
+        daily_ratios=[_ratio("2026-07-02", 1.0, 1.05)], daily_ratios_by_segment=[])
+    phase2 = SimpleNamespace(
+        daily=[SimpleNamespace(day=date(2026, 7, 3), arm="teacher", rate=.69, ci_low=.6, ci_high=.78)],
+        daily_ratios=[_ratio("2026-07-03", 1.0, 1.1)], daily_ratios_by_segment=[])
+    alone = DemoResult(days=days, report=phase1)
+    assert alone.coverage() == {1: True, 2: None} and day_rows(alone)[1]["ratio"] == "n/a"
+    both = DemoResult(days=days, report=phase1, later_reports=[phase2])
+    assert both.coverage() == {1: True, 2: True}  # 1.043 in [1.0, 1.1]
+    rows = day_rows(both)
+    assert rows[1]["ratio"] == "1.050 [1.000, 1.100]" and rows[1]["teacher"].startswith("0.690 [0.600, 0.780]")

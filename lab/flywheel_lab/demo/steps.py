@@ -86,6 +86,11 @@ class DemoResult:
     plot_path: str | None = None
     days: list[DayResult] = field(default_factory=list)
     report: Any = None
+    # The reports of the experiment's later phases (a ramp starts a new experiment row): their days' rows.
+    later_reports: list[Any] = field(default_factory=list)
+
+    def ratios_of(self, attr: str) -> list[Any]:
+        return [r for rep in (self.report, *self.later_reports) for r in getattr(rep, attr, [])]
 
     @property
     def covers_truth(self) -> bool | None:
@@ -98,10 +103,9 @@ class DemoResult:
         report's seen / new segment) covers the student's paired true ratio of the same subset."""
         out: dict[int, bool | None] = {}
         if subset == "all":
-            ratios = {str(r.day): r for r in getattr(self.report, "daily_ratios", [])}
+            ratios = {str(r.day): r for r in self.ratios_of("daily_ratios")}
         else:
-            ratios = {str(r.day): r for r in getattr(self.report, "daily_ratios_by_segment", [])
-                      if r.segment == subset}
+            ratios = {str(r.day): r for r in self.ratios_of("daily_ratios_by_segment") if r.segment == subset}
         for d in self.days:
             r, t = ratios.get(d.date), d.paired_ratio(subset)
             out[d.day] = None if r is None or t is None or r.ci_low is None else r.ci_low <= t <= r.ci_high

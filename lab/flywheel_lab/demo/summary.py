@@ -42,6 +42,7 @@ def final_report(s: Settings, console: Console, result: DemoResult, experiment_i
 
     rep = ab_report(s, experiment_id)
     result.report = rep
+    result.later_reports = later_phase_reports(s, experiment_id)
     console.print(render_markdown(rep), markup=False)
     plot = Path(rep.paths["plot"]).with_name(f"{rep.report_id}-vs-truth.png")
     render_plot(rep, plot, reference=_paired_by_date(result.days, "all"),
@@ -55,13 +56,35 @@ def final_report(s: Settings, console: Console, result: DemoResult, experiment_i
 _COVER = {True: "yes", False: "NO", None: "n/a"}
 
 
+def later_phase_reports(s: Settings, series_id: str | None) -> list[object]:
+    """The A/B numbers of the experiment's later phases (each its own experiment, after a ramp), computed without
+    storing: a day after the ramp is reported within its own phase, not n/a."""
+    from sqlalchemy import text
+
+    from flywheel.db.engine import owned_engine
+    from flywheel.reports.ab import ABReportError, compute_ab
+
+    if series_id is None:
+        return []
+    out: list[object] = []
+    with owned_engine(s, None) as eng, eng.connect() as conn:
+        ids = conn.execute(text("SELECT experiment_id FROM experiment_phases WHERE series_id = :s AND phase > 1"
+                                " ORDER BY phase"), {"s": series_id}).scalars().all()
+        for eid in ids:
+            try:
+                out.append(compute_ab(conn, eid))
+            except ABReportError:  # a phase with no answered project yet
+                continue
+    return out
+
+
 def day_rows(result: DemoResult) -> list[dict[str, str]]:
     """One row per A/B day: each arm's completion with its interval, the ratio with its interval, the student's
     paired true ratio (all / seen / new), the unpaired one for reference, whether the report's interval covers the
     paired ratio (all; seen and new against the report's segment intervals), and the serving model's RQ1 overall."""
     rep = result.report
-    daily = {(str(d.day), d.arm): d for d in getattr(rep, "daily", [])}
-    ratios = {str(r.day): r for r in getattr(rep, "daily_ratios", [])}
+    daily = {(str(d.day), d.arm): d for r_ in (rep, *result.later_reports) for d in getattr(r_, "daily", [])}
+    ratios = {str(r.day): r for r in result.ratios_of("daily_ratios")}
     cover = {sub: result.coverage(sub) for sub in SUBSETS}
     rows = []
     for d in result.days:
