@@ -1,5 +1,5 @@
-"""Nightly retraining: wait for ingest -> ground truth -> GX gate -> split -> GX gate -> (augment) -> fine-tune ->
-evaluate -> promote.
+"""Nightly retraining: event partitions -> wait for ingest -> ground truth -> GX gate -> split -> GX gate -> (augment)
+-> fine-tune -> evaluate -> promote.
 
 Every task is a thin call into the `flywheel` package, imported inside the task so parsing this file touches no
 database, broker or heavy library (only the parameters' model, `flywheel.pipeline.params`, which imports pydantic).
@@ -88,6 +88,16 @@ def _emit(asset: Asset, **extra: Any) -> None:
 
 
 # ---------------------------------------------------------------- tasks (each a thin call into flywheel.pipeline)
+
+@task(retries=_retries(2))
+def ensure_partitions() -> dict[str, Any]:
+    """The event tables' partitions of the coming months, and of any month whose events landed in a default partition
+    (their rows move there); then the count of event_ids stored twice under different dates
+    (docs/domain.md#partitions-and-retention). Returns what it created and moved."""
+    from flywheel.db.partitions import nightly_partitions
+
+    return _step(nightly_partitions)
+
 
 @task.sensor(mode="reschedule", poke_interval=30, timeout=3600, retries=_retries(1))
 def wait_for_ingest(params: dict[str, Any] | None = None) -> PokeReturnValue:
@@ -246,7 +256,8 @@ def retrain_chain(gt_run_id: Any) -> Any:
     doc_md="""
 ### flywheel_nightly — retrain the student from yesterday's feedback
 
-`wait_for_ingest` (a reschedule-mode sensor: no worker slot held while it waits) → `run_groundtruth` →
+`ensure_partitions` (the event tables' coming months; rows that landed in a default partition move to their
+month's) → `wait_for_ingest` (a reschedule-mode sensor: no worker slot held while it waits) → `run_groundtruth` →
 **`validate_groundtruth`** (GX gate) → `make_split` → **`validate_split`** (GX gate) → `augment` (optional) →
 `plan_training` → `train_local` | `train_kubernetes` (a Kubernetes Job, deferrable, logs streamed) →
 `trained_model` → `evaluate` → **`promote`** (registry gate) → `reality_check` (the new model's batch for the
@@ -265,7 +276,9 @@ annotation app, docs/reality.md), all in the same run.
 """,
 )
 def flywheel_nightly():
-    retrain_chain(validate_groundtruth(run_groundtruth(wait_for_ingest())))
+    waited = wait_for_ingest()
+    ensure_partitions() >> waited
+    retrain_chain(validate_groundtruth(run_groundtruth(waited)))
 
 
 @dag(

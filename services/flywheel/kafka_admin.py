@@ -1,4 +1,9 @@
-"""Topic administration. Topics are always created explicitly (broker auto-create picks its own partition count)."""
+"""Topic administration. Topics are always created explicitly (broker auto-create picks its own partition count).
+
+They are created with ``retention.ms`` = :data:`TOPIC_RETENTION_MS` (7 days): raw events, user ids and intents
+included, leave the log within a week, which is what covers an erased user's records in Kafka (docs/domain.md#erasure).
+A broker that refuses topic configs (the embedded Tansu may) gets the topic without it, and its own default applies
+(Kafka's is 7 days too); a topic that already exists keeps its settings (``kafka-configs --alter`` changes them)."""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import time
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+TOPIC_RETENTION_MS = 7 * 24 * 3600 * 1000
 
 
 class KafkaUnavailable(RuntimeError):
@@ -25,18 +32,30 @@ def admin_client(bootstrap: str, timeout_s: float = 20.0) -> KafkaAdminClient:
     raise KafkaUnavailable(f"no Kafka broker answered at {bootstrap} within {timeout_s:.0f}s: {last}")
 
 
-def ensure_topics(bootstrap: str, topics: dict[str, int], replication: int = 1) -> list[str]:
-    """Create the topics that do not exist yet. Returns the names created by this call."""
+def ensure_topics(bootstrap: str, topics: dict[str, int], replication: int = 1,
+                  retention_ms: int | None = TOPIC_RETENTION_MS) -> list[str]:
+    """Create the topics that do not exist yet (with ``retention_ms``, see the module docstring). Returns the names
+    created by this call."""
     admin = admin_client(bootstrap)
+    configs = {"retention.ms": str(retention_ms)} if retention_ms else {}
     try:
         existing = set(admin.list_topics())
-        todo = [NewTopic(name=t, num_partitions=p, replication_factor=replication)
-                for t, p in topics.items() if t not in existing]
         created = []
-        for nt in todo:
+        for name, partitions in topics.items():
+            if name in existing:
+                continue
             try:
-                admin.create_topics([nt])
-                created.append(nt.name)
+                try:
+                    admin.create_topics([NewTopic(name=name, num_partitions=partitions, replication_factor=replication,
+                                                  topic_configs=configs)])
+                except TopicAlreadyExistsError:
+                    raise
+                except KafkaError:
+                    if not configs:
+                        raise
+                    admin.create_topics([NewTopic(name=name, num_partitions=partitions,
+                                                  replication_factor=replication)])
+                created.append(name)
             except TopicAlreadyExistsError:
                 pass
         return created

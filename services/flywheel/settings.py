@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     # is as good a candidate as a teacher output). Default teacher: measured better on the simulator (true ratio 1.055
     # vs 1.033 on day 5 of `flywheel experiment arms`). docs/domain.md#groundtruth-arms
     groundtruth_arms: Literal["teacher", "all"] = "teacher"
+    # Event retention (docs/domain.md#partitions-and-retention): the monthly partitions of the event tables whose end
+    # is older than this many days are dropped by `flywheel retention` / the flywheel_retention DAG, first exported to
+    # Parquet under retention_export_dir when it is set. None = keep every event for ever.
+    retention_days: int | None = Field(default=None, ge=1)
+    retention_export_dir: Path | None = None
     # Kubernetes launcher: the training Job that the nightly DAG submits (KubernetesJobOperator) and waits for.
     train_image: str = "ghcr.io/flywheel/flywheel-train:latest"
     k8s_namespace: str = "flywheel"

@@ -32,6 +32,9 @@ REQUESTS_PER_INTENT = 20
 VARIANTS = 4
 POOL = 4096
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
+# The history's occurred_at spans this many days (several monthly partitions of the event tables); the new events of
+# each night follow it, a day apart, a second apart each.
+HISTORY_DAYS = 120
 
 
 @dataclass
@@ -98,12 +101,16 @@ class _Stream:
     readline = read
 
 
-def synthetic_lines(n_requests: int, seed: int, *, history: tuple[int, int] | None = None) -> dict[str, Iterator[str]]:
+def synthetic_lines(n_requests: int, seed: int, *, history: tuple[int, int] | None = None,
+                    history_days: float = HISTORY_DAYS, night: int = 0) -> dict[str, Iterator[str]]:
     """One COPY line generator per table; all three walk the same seeded request sequence. ``history`` = (requests,
     seed) of an earlier load that these requests continue: the same intents (spread over all of them, the costliest
-    day for an incremental run) and the same teacher outputs."""
+    day for an incremental run) and the same teacher outputs, dated on day ``night`` after the history's
+    ``history_days`` (which the history's own requests spread over evenly)."""
     n_intents = max(10, (history[0] if history else n_requests) // REQUESTS_PER_INTENT)
     pool_seed = (history[1] if history else seed) + 1
+    start = T0 + timedelta(days=history_days + night) if history else T0
+    step = 1.0 if history else history_days * 86400 / max(1, n_requests)
 
     def walk(table: str) -> Iterator[str]:
         rng = random.Random(seed)
@@ -111,7 +118,7 @@ def synthetic_lines(n_requests: int, seed: int, *, history: tuple[int, int] | No
         for i in range(n_requests):
             intent = rng.randrange(n_intents)
             rid = f"{seed}-{i}"
-            at = (T0 + timedelta(seconds=i)).isoformat()
+            at = (start + timedelta(seconds=i * step)).isoformat()
             eid = uuid.UUID(int=rng.getrandbits(128), version=4)
             picks = [(intent * 7919 + rng.randrange(VARIANTS) * 104729 + k) % POOL for k in range(len(TOOLS))]
             used = [rng.random() > 0.25 for _ in TOOLS]
@@ -155,11 +162,14 @@ def _db_events(settings: Settings, name: str) -> int | None:
 
 
 def _load(eng: Any, n_requests: int, seed: int, progress: Any, analyze: bool = True,
-          history: tuple[int, int] | None = None) -> None:
+          history: tuple[int, int] | None = None, history_days: float = HISTORY_DAYS, night: int = 0) -> None:
+    if history is None:
+        _partitions(eng, history_days)
     raw: Any = eng.raw_connection()
     try:
         with raw.cursor() as cur:
-            for table, lines in synthetic_lines(n_requests, seed, history=history).items():
+            for table, lines in synthetic_lines(n_requests, seed, history=history, history_days=history_days,
+                                                 night=night).items():
                 if progress:
                     progress(f"COPY {table} ({n_requests:,} requests)")
                 cur.copy_expert(f"COPY {table} ({_COLS[table]}) FROM STDIN", _Stream(lines))
@@ -173,7 +183,8 @@ def _load(eng: Any, n_requests: int, seed: int, progress: Any, analyze: bool = T
 
 
 def bench_one(settings: Settings, n_events: int, seed: int = 0, keep: bool = False, validate: bool = False,
-              progress: Any = None, repeats: int = 2, reuse: bool = False, new_events: int = 100_000) -> BenchResult:
+              progress: Any = None, repeats: int = 2, reuse: bool = False, new_events: int = 100_000,
+              history_days: float = HISTORY_DAYS) -> BenchResult:
     """Load (or, with ``reuse``, find) the scratch database, then time ground truth and split ``repeats`` times each
     and keep the fastest: on a shared machine the minimum is the least disturbed measurement."""
     from flywheel.datasets.groundtruth import run_groundtruth
@@ -182,7 +193,7 @@ def bench_one(settings: Settings, n_events: int, seed: int = 0, keep: bool = Fal
     from flywheel.db.migrate import upgrade
 
     n_requests = n_events // EVENTS_PER_REQUEST
-    name = f"flywheel_bench_{n_events}"
+    name = f"flywheel_bench_{n_events}" + ("" if history_days == HISTORY_DAYS else f"_{history_days:g}d")
     fresh = not (reuse and _db_events(settings, name) == n_requests * EVENTS_PER_REQUEST)
     if fresh:
         recreate(settings, name)
@@ -193,7 +204,7 @@ def bench_one(settings: Settings, n_events: int, seed: int = 0, keep: bool = Fal
     try:
         t0 = time.perf_counter()
         if fresh:
-            _load(eng, n_requests, seed, progress)
+            _load(eng, n_requests, seed, progress, history_days=history_days)
         load_s = time.perf_counter() - t0
         gt_times, split_times = [], []
         for i in range(max(1, repeats)):
@@ -219,7 +230,8 @@ def bench_one(settings: Settings, n_events: int, seed: int = 0, keep: bool = Fal
             validate_groundtruth(s, run.run_id, engine=eng)
             validate_split(s, split.split_id, engine=eng)
             val_s = time.perf_counter() - t3
-        inc = _incremental(s, eng, new_events, seed, progress, n_requests) if new_events else {}
+        inc = (_incremental(s, eng, new_events, seed, progress, n_requests, history_days=history_days)
+               if new_events else {})
         return BenchResult(events=n_requests * EVENTS_PER_REQUEST, requests=n_requests,
                            intents=max(10, n_requests // REQUESTS_PER_INTENT), load_s=load_s,
                            groundtruth_s=min(gt_times), split_s=min(split_times), validate_s=val_s,
@@ -232,7 +244,7 @@ def bench_one(settings: Settings, n_events: int, seed: int = 0, keep: bool = Fal
 
 
 def _incremental(s: Settings, eng: Any, new_events: int, seed: int, progress: Any, n_history: int,
-                 days: int = 3) -> dict[str, Any]:
+                 days: int = 3, history_days: float = HISTORY_DAYS) -> dict[str, Any]:
     """Fold the history (first incremental run), then ``days`` nights: COPY ``new_events`` more and time the
     incremental run over them (the fastest night counts, as with the other repeats). The last night's rows are
     checked against a full recompute at the same watermark."""
@@ -253,7 +265,8 @@ def _incremental(s: Settings, eng: Any, new_events: int, seed: int, progress: An
     for day in range(max(1, days)):
         if progress:
             progress(f"night {day + 1}/{days}: COPY {n_req * EVENTS_PER_REQUEST:,} new events, incremental run ...")
-        _load(eng, n_req, seed + 1 + day, None, analyze=False, history=(n_history, seed))
+        _load(eng, n_req, seed + 1 + day, None, analyze=False, history=(n_history, seed),
+              history_days=history_days, night=day)
         _checkpoint(eng)
         t1 = time.perf_counter()
         inc = run_groundtruth(s, engine=eng)
@@ -276,6 +289,15 @@ def _incremental(s: Settings, eng: Any, new_events: int, seed: int, progress: An
             "incremental_fold_s": float((best.params.get("fold") or {}).get("duration_s") or 0.0),
             "incremental_repick_s": float(repick.get("duration_s") or 0.0),
             "incremental_intents": int(repick.get("n_touched") or 0), "incremental_rows": same}
+
+
+def _partitions(eng: Any, history_days: float) -> None:
+    """The monthly partitions of the history and of the nights after it, as the platform creates them ahead
+    (flywheel.db.partitions): the events land in their month's partition, not in the default one."""
+    from flywheel.db.partitions import ensure_partitions
+
+    with eng.begin() as conn:
+        ensure_partitions(conn, now=T0, ahead_months=int(history_days // 28) + 2)
 
 
 def _vacuum(eng: Any) -> None:

@@ -1,4 +1,5 @@
-"""`flywheel bench ingest / simulate / groundtruth / inference / render / train-gpu`: speed goals (not tested)."""
+"""`flywheel bench ingest / simulate / groundtruth / inference / render / train-gpu / redact / erase / retention`:
+speed goals (not tested)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ def groundtruth(
     repeats: int = typer.Option(2, help="Time each stage this many times; the fastest counts."),
     validate: bool = typer.Option(False, help="Also time the GX gate (not part of the ratio)."),
     new_events: int = typer.Option(100_000, help="New events for the incremental run (0 = skip it)."),
+    history_days: float = typer.Option(120, help="Days of occurred_at the history spreads over (monthly partitions)."),
 ) -> None:
     """Time the full ground truth + splits on bulk-loaded synthetic events (per-event cost ratio, goal <= 1.2), then
     an incremental run over that history + new events (goal <= 2 s at 10M + 100k)."""
@@ -74,7 +76,7 @@ def groundtruth(
     for n in sorted(events or [1_000_000, 10_000_000]):
         with console.status(f"{n:,} events ...") as st:
             results.append(bench_one(s, n, seed=seed, keep=keep or reuse, validate=validate, repeats=repeats,
-                                     reuse=reuse, new_events=new_events,
+                                     reuse=reuse, new_events=new_events, history_days=history_days,
                                      progress=lambda msg, st=st: st.update(msg)))
         r = results[-1]
         console.print(f"[green]✓[/] {r.events:,} events ({r.requests:,} requests, {r.gt_intents:,} intents): "
@@ -241,3 +243,56 @@ def redact(
     typer.echo("placeholders per kind (one pass): " + ", ".join(f"{k} {v}" for k, v in sorted(r.found.items())))
     typer.echo(f"p95 {r.overall.p95_us:.1f} us: {'meets' if r.meets_goal else 'MISSES'} the goal <= "
                f"{GOAL_P95_US:.0f} us; cores: {os.cpu_count()}, load average now: {os.getloadavg()[0]:.1f}")
+
+
+@app.command("erase")
+def erase(
+    events: list[int] = typer.Option(None, "--events", help="Event counts of history (repeatable; default 1M)."),
+    seed: int = typer.Option(0),
+    user_requests: int = typer.Option(50, help="History requests of the erased user (intents others typed too)."),
+    private: int = typer.Option(5, help="Requests of the erased user with intents only they typed."),
+    check: bool = typer.Option(True, help="Compare the run after the erasure with a full recompute (not timed)."),
+    keep: bool = typer.Option(False, help="Keep the scratch databases."),
+) -> None:
+    """Erase one user at N events of history, ground truth included: erase_user + the next incremental ground-truth
+    run (goal <= 10 s end to end at 10M events)."""
+    from flywheel_lab.bench.erase import bench_erase
+
+    s = get_settings()
+    table = Table(title="bench erase (erase_user + the next incremental ground-truth run)")
+    for c in ("events", "user requests", "first fold s", "erase s", "ground truth s", "re-picked", "total s",
+              "= full"):
+        table.add_column(c, justify="right")
+    for n in sorted(events or [1_000_000]):
+        with console.status(f"{n:,} events ...") as st:
+            r = bench_erase(s, n, seed=seed, user_requests=user_requests, private=private, check=check, keep=keep,
+                            progress=lambda msg, st=st: st.update(msg))
+        table.add_row(f"{r.events:,}", f"{r.user_requests:,}", f"{r.first_fold_s:.2f}", f"{r.erase_s:.2f}",
+                      f"{r.groundtruth_s:.2f}", f"{r.repicked:,}", f"{r.total_s:.2f}",
+                      {True: "yes", False: "NO", None: "-"}[r.equals_full])
+        console.print(f"  {r.events:,} events, deleted: " + ", ".join(f"{k} {v:,}" for k, v in r.deleted.items()))
+    print_table(console, table)
+
+
+@app.command("retention")
+def retention(
+    events: int = typer.Option(10_000_000, "--events", help="Events of history (5 per request over 120 days)."),
+    seed: int = typer.Option(0),
+    keep: bool = typer.Option(False, help="Keep the scratch database (what is left of it)."),
+) -> None:
+    """Retention at N events of history: drop one month of the event tables' partitions without, then with the
+    Parquet export (goal: seconds at 10M events). Clones `flywheel bench groundtruth --keep`'s database if there is
+    one of that size."""
+    from flywheel_lab.bench.retention import bench_retention
+
+    with console.status(f"{events:,} events ...") as st:
+        r = bench_retention(get_settings(), events, seed=seed, keep=keep, progress=lambda msg: st.update(msg))
+    console.print(f"[green]✓[/] {r.events:,} events ({r.source}, {r.prepare_s:.1f}s); plan {r.plan_s:.3f}s")
+    t = Table(title="bench retention (one month of every event table)")
+    for c in ("month", "export", "partitions", "rows", "size", "parquet", "export s", "total s"):
+        t.add_column(c, justify="right")
+    for d in r.drops:
+        t.add_row(d["month"], "yes" if d["export"] else "no", str(d["partitions"]), f"{d['rows']:,}",
+                  f"{d['bytes'] / 2**20:,.0f} MB", f"{d['parquet_bytes'] / 2**20:,.0f} MB" if d["export"] else "-",
+                  f"{d['export_s']:.2f}", f"{d['total_s']:.2f}")
+    print_table(console, t)

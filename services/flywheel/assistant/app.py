@@ -6,7 +6,8 @@ outputs against the tool schemas (an invalid one becomes null and is logged), pu
 ``assistant_responded`` (arm, model version, which backend served), answer. A student that cannot answer a request is
 replaced by the teacher for it (`flywheel.assistant.handler`); no intent text gives a 500. /healthz (alive), /readyz
 (database and Kafka reachable), /metrics (Prometheus: requests, fallbacks and p50/p95 latency per arm, redactions per
-kind). The intent is redacted (`flywheel.privacy`) before any backend or event sees it.
+kind). The intent is redacted (`flywheel.privacy`) before any backend or event sees it. POST /admin/erasures erases a
+user (admin-scope keys only, `flywheel.assistant.admin`).
 
 Guarded (`flywheel.assistant.guard`): API keys, per-key rate limits, a body limit, a daily teacher budget; /metrics
 and /v1/latency live on the internal app (`create_internal_app`, loopback port) unless `public_metrics`. A 200 means
@@ -21,6 +22,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,6 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
+from flywheel.assistant.admin import admin_routes
 from flywheel.assistant.backends import StudentBackend, TeacherBackend
 from flywheel.assistant.guard import TEACHER_RETRIES, BodyLimit, KeyGuard
 from flywheel.assistant.handler import EditHandler, readiness_problems
@@ -102,6 +105,7 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nonlocal publisher, engine
         engine, publisher = _open(settings, engine, publisher, owned)
+        app.state.engine = engine
         app.state.experiments = ExperimentCache(engine, experiment_ttl_s)
         app.state.guard = KeyGuard(engine) if require_key else None
         redactor.warm()
@@ -133,6 +137,7 @@ def create_app(settings: Any, *, publisher: Any = None, teacher: Any = None, stu
         return handler.handle(req, request)
 
     app.add_api_route("/healthz", _healthz, methods=["GET"])
+    admin_routes(app, artifacts_dir=Path(settings.artifacts_dir))  # POST /admin/erasures: admin keys only
 
     @app.get("/readyz")
     def readyz() -> JSONResponse:

@@ -1,5 +1,5 @@
-"""`flywheel db upgrade / downgrade / current / dictionary`: the schema (Alembic is the only way it changes) and the
-analysts' data dictionary generated from it."""
+"""`flywheel db upgrade / downgrade / current / dictionary / partitions`: the schema (Alembic is the only way it
+changes), the analysts' data dictionary generated from it, and the event tables' partitions."""
 
 from __future__ import annotations
 
@@ -54,3 +54,40 @@ def dictionary() -> None:
 
     with owned_engine(get_settings()) as eng, eng.connect() as conn:
         sys.stdout.write(data_dictionary(conn=conn))
+
+
+@app.command("partitions")
+def partitions(
+    ensure: bool = typer.Option(False, "--ensure", help="First create the coming months' partitions (and move rows "
+                                "that landed in a default partition), as `db upgrade` and the nightly DAG do."),
+) -> None:
+    """List the event tables' partitions: table, range, rows (the planner's estimate), size."""
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from flywheel.db.engine import owned_engine
+    from flywheel.db.partitions import ensure_partitions, list_partitions
+    from flywheel.textable import print_table
+
+    with owned_engine(get_settings()) as eng, eng.begin() as conn:
+        if ensure:
+            done = ensure_partitions(conn, now=datetime.now(UTC))
+            console.print(f"[green]✓[/] created {len(done.created)} partition(s)"
+                          + (f"; rows moved from default: {done.moved}" if done.moved else ""))
+        parts = list_partitions(conn)
+    t = Table(title="event partitions")
+    for c in ("table", "partition", "range", "rows (est.)", "size"):
+        t.add_column(c, justify="right" if c in ("rows (est.)", "size") else "left")
+    for p in parts:
+        t.add_row(p.table, p.name, p.range_text(), f"{p.rows:,}", _size(p.bytes))
+    print_table(console, t)
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "kB", "MB"):
+        if size < 1024:
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return f"{size:,.1f} GB"

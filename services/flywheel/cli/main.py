@@ -30,6 +30,7 @@ from flywheel.cli import (
     predict,
     render,
     report,
+    retention,
     splits,
     sql,
     stack,
@@ -43,7 +44,7 @@ app = typer.Typer(help="flywheel: teacher -> student distillation platform.", no
 
 # Top-level commands, each module's Typer merged in (no group name).
 for module in (stack, ingest, assistant, groundtruth, splits, validate, train, predict, evaluate, models, augment,
-               render, airflow, mlflow, sql, erase):
+               render, airflow, mlflow, sql, erase, retention):
     app.add_typer(module.app)
 app.add_typer(annotate.app, name="annotate")
 app.add_typer(db.app, name="db")

@@ -22,6 +22,10 @@ Decisions the original rules left open (docs/domain.md#decisions, pinned by test
   request's exports (OR over duplicates) apply to each of its responses. ``support`` = the intent's showings.
 * Arms (docs/domain.md#d2-which-arm-feeds-ground-truth): ``arms="teacher"`` reads the teacher arm only, ``"all"``
   every arm.
+* Expired evidence (docs/domain.md#partitions-and-retention): once retention dropped event partitions, every run's
+  params carry ``evidence_expired_before`` (the latest dropped upper bound). Incremental runs keep counting what was
+  folded before the drop; a ``mode="full"`` run recomputes from the events left and says so (``evidence_partial``), as
+  does an incremental run whose aggregates were folded anew after a drop (a reset, an erasure).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from flywheel.datasets.groundtruth_sql import (
 from flywheel.db.datasets import OPEN_VERSION
 from flywheel.db.engine import owned_engine
 from flywheel.db.locks import LockNamespace, xact_lock
+from flywheel.db.retention import evidence_expired_before, evidence_lost
 from flywheel.db.runs import track_run
 from flywheel.settings import Settings
 
@@ -146,6 +151,11 @@ def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem
                            "compute ground truth from (is the teacher arm name right?)")
         params: dict[str, Any] = {"teacher_arm": teacher_arm, "arms": arms, "watermark": wm.isoformat(),
                                   "rules": "spec-v2"}
+        # Retention dropped the events before this (docs/domain.md#partitions-and-retention): an incremental run
+        # still counts them (folded before they went), a full one cannot (see _pick).
+        expired = evidence_expired_before(conn)
+        if expired is not None:
+            params["evidence_expired_before"] = _utc(expired).isoformat()
         _forget(conn, run_id)
         seq = conn.execute(text(
             "INSERT INTO groundtruth_runs (run_id, watermark, teacher_arm, arms, params, status)"
@@ -163,6 +173,8 @@ def _compute(eng: Engine, watermark: datetime | None, teacher_arm: str, work_mem
         t0 = time.perf_counter()
         args = {"run_id": run_id, "arm": teacher_arm, "watermark": wm, "seq": seq, "lineage": f"full:{seq}"}
         stats = _pick(conn, args, params, mode=mode, arms=arms)
+        if expired is not None and evidence_lost(conn, full=params["mode"] == "full"):
+            params["evidence_partial"] = True  # it counts only events newer than evidence_expired_before
         params["used"] = {t: stats["used_" + t] for t in TOOLS}
         duration = time.perf_counter() - t0
         conn.execute(text(

@@ -14,11 +14,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from flywheel.db.base import Base
 
+# Partitioned by month of event time (0024, flywheel.db.partitions): the primary key must hold the partition key.
+PARTITIONED = {"postgresql_partition_by": "RANGE (occurred_at)"}
+
 
 class _EventCols:
     event_id: Mapped[str] = mapped_column(UUID(as_uuid=False), primary_key=True)
     schema_version: Mapped[int] = mapped_column(Integer)
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     producer: Mapped[str] = mapped_column(String(128))
     ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     kafka_topic: Mapped[str | None] = mapped_column(String(255))
@@ -30,6 +33,7 @@ class _EventCols:
 
 class ProjectStarted(_EventCols, Base):
     __tablename__ = "projects"
+    __table_args__ = PARTITIONED
     project_id: Mapped[str] = mapped_column(String(64), index=True)
     user_id: Mapped[str] = mapped_column(String(128), index=True)
     platform: Mapped[str] = mapped_column(String(32))
@@ -40,7 +44,7 @@ class IntentSubmitted(_EventCols, Base):
     __tablename__ = "intents"
     # A hash index: a btree refuses keys over ~2.7 kB, and one long intent must not stop ingest (0011).
     __table_args__ = (Index("ix_intents_intent_norm", "intent_norm", postgresql_using="hash"),
-                      Index("ix_intents_ingested_at", "ingested_at", postgresql_using="brin"))
+                      Index("ix_intents_ingested_at", "ingested_at", postgresql_using="brin"), PARTITIONED)
     project_id: Mapped[str] = mapped_column(String(64), index=True)
     request_id: Mapped[str] = mapped_column(String(64), index=True)
     intent: Mapped[str] = mapped_column(Text)
@@ -52,7 +56,7 @@ class IntentSubmitted(_EventCols, Base):
 class AssistantResponded(_EventCols, Base):
     __tablename__ = "responses"
     # Incremental ground truth reads what arrived since its last fold (0013); rows arrive in ingested_at order.
-    __table_args__ = (Index("ix_responses_ingested_at", "ingested_at", postgresql_using="brin"),)
+    __table_args__ = (Index("ix_responses_ingested_at", "ingested_at", postgresql_using="brin"), PARTITIONED)
     project_id: Mapped[str] = mapped_column(String(64), index=True)
     request_id: Mapped[str] = mapped_column(String(64), index=True)
     arm: Mapped[str] = mapped_column(String(64), index=True)
@@ -72,7 +76,7 @@ class AssistantResponded(_EventCols, Base):
 class ToolExported(_EventCols, Base):
     __tablename__ = "tool_exports"
     __table_args__ = (Index("ix_tool_exports_request_tool", "request_id", "tool"),
-                      Index("ix_tool_exports_ingested_at", "ingested_at", postgresql_using="brin"))
+                      Index("ix_tool_exports_ingested_at", "ingested_at", postgresql_using="brin"), PARTITIONED)
     project_id: Mapped[str] = mapped_column(String(64), index=True)
     request_id: Mapped[str] = mapped_column(String(64))
     tool: Mapped[str] = mapped_column(String(32))
@@ -81,6 +85,7 @@ class ToolExported(_EventCols, Base):
 
 class ProjectExported(_EventCols, Base):
     __tablename__ = "project_exports"
+    __table_args__ = PARTITIONED
     project_id: Mapped[str] = mapped_column(String(64), index=True)
 
 

@@ -30,6 +30,9 @@ class LockNamespace(IntEnum):
     """One split id (key: the split id): its rows are inserted once."""
     PROMOTION = 5_000_004
     """Promotions (key: none): read production, decide and write, one promotion at a time."""
+    PARTITIONS = 5_000_010
+    """The event tables' partitions (key: none): creating, moving rows into and dropping them (flywheel.db.partitions,
+    flywheel.db.retention), one at a time."""
 
 
 def _key(key_text: str | None) -> tuple[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ migrates without a checkout; the repository's own alembic.ini points the `alembi
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from alembic import command
@@ -14,6 +15,7 @@ from alembic.config import Config
 
 from flywheel.db.analyst import AnalystLogin, ensure_analyst
 from flywheel.db.engine import owned_engine
+from flywheel.db.partitions import ensure_partitions, is_partition_name
 from flywheel.settings import MIGRATIONS_DIR, Settings
 
 log = logging.getLogger(__name__)
@@ -23,8 +25,11 @@ VIEWS_SCHEMA = "analytics"
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Autogenerate / `alembic check` leave the analytics schema alone (its views come from SQL). Views elsewhere are
-    never reflected as tables, so they need no rule here."""
+    """Autogenerate / `alembic check` leave the analytics schema alone (its views come from SQL), and the event
+    tables' partitions (the platform creates and drops them: flywheel.db.partitions). Views elsewhere are never
+    reflected as tables, so they need no rule here."""
+    if type_ == "table" and reflected and compare_to is None and is_partition_name(name or ""):
+        return False
     return getattr(obj, "schema", None) != VIEWS_SCHEMA
 
 
@@ -50,9 +55,11 @@ def check(db_url: str, target_metadata: Any = None) -> None:
 
 
 def upgrade(settings: Settings, revision: str = "heads") -> AnalystLogin:
-    """Migrate, then create or update the analysts' read-only login (it carries a password: no migration makes it)."""
+    """Migrate, then create the event tables' partitions of the coming months (flywheel.db.partitions) and create or
+    update the analysts' read-only login (it carries a password: no migration makes it)."""
     command.upgrade(alembic_config(settings.db_url()), revision)
     with owned_engine(settings) as eng, eng.begin() as conn:
+        ensure_partitions(conn, now=datetime.now(UTC))
         login = ensure_analyst(settings, conn=conn)
     if login.skipped:
         log.warning("analyst login %s not made: %s", login.user, login.skipped)

@@ -10,6 +10,8 @@ from flywheel.db import (  # noqa: F401
     keys,
     registry,
     reports,
+    request_spans,
+    retention,
 )
 from flywheel.db.base import Base
 

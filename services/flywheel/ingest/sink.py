@@ -4,9 +4,12 @@ A batch whose event_ids are all new is COPY'd straight into the event tables fro
 parsed (one COPY per event type; Postgres parses no JSON but the four jsonb columns). A batch that repeats an event_id
 within itself, or whose direct COPY Postgres refuses (an event_id already stored: a redelivery after a crash, a
 producer's retry), is written again through the staged path: COPY as jsonb into a temporary table, fan out with
-``INSERT ... SELECT ... ON CONFLICT (event_id) DO NOTHING`` and compare content hashes, so a redelivery stays a no-op
-and a different body under a known event_id a failure. Both paths map columns from one table (flywheel/ingest/
-tables.py). Rejected records go to ``failed_events`` (``ON CONFLICT`` on their Kafka coordinates).
+``INSERT ... SELECT ... ON CONFLICT (event_id, occurred_at) DO NOTHING`` and compare content hashes, so a redelivery
+stays a no-op and a different body under a known event_id a failure, in whatever partition it is stored. The direct
+COPY cannot see an event_id reused with another occurred_at (another partition): the nightly check
+``flywheel.db.partitions.event_ids_stored_twice`` finds those (docs/domain.md#partitions-and-retention). Both
+paths map columns from one table (flywheel/ingest/tables.py). Rejected records go to ``failed_events`` (``ON
+CONFLICT`` on their Kafka coordinates).
 """
 
 from __future__ import annotations

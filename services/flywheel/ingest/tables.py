@@ -2,9 +2,11 @@
 
 Direct path (the common case): the sink builds each row from the event it already parsed and COPYs it straight into
 the event's table. Staged path (a batch that may hold known event_ids): the raw events are COPY'd as jsonb into a
-temporary table and fanned out with ``INSERT ... SELECT ... ON CONFLICT (event_id) DO NOTHING``, then compared by
-content hash. Each column below carries its SQL expression over the staged ``doc`` and the same value taken from the
-parsed event, so the two paths cannot drift apart (tests/test_ingest_paths.py compares the rows they store).
+temporary table and fanned out with ``INSERT ... SELECT ... ON CONFLICT (event_id, occurred_at) DO NOTHING`` (the
+primary key holds the partition key, 0024), one row per event_id and none whose event_id is stored in any partition,
+then compared by content hash. Each column below carries its SQL expression over the staged ``doc`` and the same
+value taken from the parsed event, so the two paths cannot drift apart (tests/test_ingest_paths.py compares the rows
+they store).
 """
 
 from __future__ import annotations
@@ -96,8 +98,14 @@ def _fanout_sql(etype: str) -> str:
     t = FANOUT[etype]
     fields = [f"(doc->>'{f}')::{_CASTS[f]}" if f in _CASTS else f"doc->>'{f}'" for f in (*COMMON_FIELDS, *t.fields)]
     exprs = ", ".join([*fields, *(c.sql for c in t.computed), *RECORD_COLUMNS])
-    return (f"INSERT INTO {t.table} ({_names(etype)}) SELECT {exprs} FROM stage_events "
-            f"WHERE event_type = '{etype}' ON CONFLICT (event_id) DO NOTHING")
+    # The first record of an event_id only, and none whose event_id is stored already, under any occurred_at: the
+    # key (event_id, occurred_at) alone would store an event_id reused with another date in another partition.
+    # The probe reads every partition's primary key (event_id first): the staged path is the rare one.
+    eid = "(doc->>'event_id')::uuid"
+    return (f"INSERT INTO {t.table} ({_names(etype)}) SELECT {exprs} FROM (SELECT DISTINCT ON ({eid}) * "
+            f"FROM stage_events WHERE event_type = '{etype}' ORDER BY {eid}, kafka_topic, kafka_partition, "
+            f"kafka_offset) s WHERE NOT EXISTS (SELECT 1 FROM {t.table} e WHERE e.event_id = {eid}) "
+            f"ON CONFLICT (event_id, occurred_at) DO NOTHING")
 
 
 def _conflict_sql(etype: str) -> str:

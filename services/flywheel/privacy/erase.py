@@ -7,12 +7,16 @@ transaction, with a record that holds no personal data (``erasures``, revision 0
 * Private text: an ``intent_norm`` the user typed and nobody else did. Its ground-truth versions, split members and
   reality-check tasks go, and the split files holding it are rewritten without it (and marked, see below). An
   intent others typed too stays, with their evidence only.
-* Ground truth: every run whose watermark is past the user's first event counted their evidence; it is marked
-  ``stale`` (kept: splits name it; never served again, a run at its watermark is recomputed in place) and the
-  incremental aggregates are reset, so the next run folds every remaining event again and re-picks every intent.
+* Ground truth: the user's requests are taken out of the incremental aggregates before their events go
+  (``flywheel.datasets.groundtruth_unfold``: a fold with negative deltas that lists the intents it touched), so the
+  next run stays incremental and re-picks only those. Every run whose watermark is past the user's first event
+  counted their evidence; it is marked ``stale`` (kept: splits name it; never served again, a run at its watermark is
+  recomputed in place).
 * Splits holding any of the user's intents, their derived splits, the models trained on them and the reality-check
-  batches that lost a task are listed in the record; a split that lost an intent is unusable (listed, and an
-  ``ERASED.json`` marker beside its files). Kafka keeps the raw events until the topic retention drops them (README).
+  batches that lost a task are listed in the record; a split that lost an intent is unusable (listed, an
+  ``ERASED.json`` marker beside its files, refused by training). Model folders lose the private intents' lines of
+  their prediction files (``test_predictions.jsonl``, ``eval/*/predictions.jsonl``) and a model trained on an
+  unusable split is marked. Kafka keeps the raw events until the topic retention drops them (README).
 """
 
 from __future__ import annotations
@@ -27,11 +31,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from flywheel.datasets.files import read_jsonl, write_jsonl
-from flywheel.datasets.groundtruth_fold import reset
+from flywheel.datasets.erased import MARKER, scrub_folder
+from flywheel.datasets.groundtruth_unfold import Unfold, forget_picks, settle, unfold
 from flywheel.db.locks import LockNamespace, xact_lock
+from flywheel.privacy.erase_exports import scrub_exports
 
-MARKER = "ERASED.json"  # beside a split's files: they lost intents to an erasure and must not be trained on
+__all__ = ["MARKER", "Erasure", "erase_user", "user_sha256"]
 
 _FIND = """
 CREATE TEMPORARY TABLE er_projects ON COMMIT DROP AS
@@ -46,11 +51,10 @@ CREATE TEMPORARY TABLE er_typed ON COMMIT DROP AS
 SELECT DISTINCT intent, intent_norm FROM intents WHERE request_id IN (SELECT request_id FROM er_requests);
 """
 
-# The user's first event: every ground-truth run at or past it counted their evidence.
-_FIRST = ("SELECT least("
-          "(SELECT min(ingested_at) FROM intents WHERE request_id IN (SELECT request_id FROM er_requests)),"
-          " (SELECT min(ingested_at) FROM responses WHERE request_id IN (SELECT request_id FROM er_requests)),"
-          " (SELECT min(ingested_at) FROM tool_exports WHERE request_id IN (SELECT request_id FROM er_requests)))")
+# The user's first event (every ground-truth run at or past it counted their evidence) and their last.
+_SPAN = "SELECT min(a), max(b) FROM (" + " UNION ALL ".join(
+    f"SELECT min(ingested_at) AS a, max(ingested_at) AS b FROM {t} WHERE request_id IN"
+    " (SELECT request_id FROM er_requests)" for t in ("intents", "responses", "tool_exports")) + ") s"
 
 # Children before parents is not needed (no foreign keys between event tables); request ids cover every row of the
 # user's projects (er_requests was built from them).
@@ -60,6 +64,9 @@ _EVENTS = {
     "tool_exports": "DELETE FROM tool_exports WHERE request_id IN (SELECT request_id FROM er_requests)",
     "project_exports": "DELETE FROM project_exports WHERE project_id IN (SELECT project_id FROM er_projects)",
     "projects": "DELETE FROM projects WHERE user_id = :u OR project_id IN (SELECT project_id FROM er_projects)",
+    # Where the fold last read each request (db/request_spans.py): ids and dates only, but they are the user's.
+    "groundtruth_request_spans": "DELETE FROM groundtruth_request_spans"
+                                 " WHERE request_id IN (SELECT request_id FROM er_requests)",
 }
 
 # A dead letter is raw bytes of any shape: it goes when it names the user, one of their projects or a text they typed
@@ -114,24 +121,25 @@ def user_sha256(*, user_id: str, salt: str) -> str:
 
 
 def erase_user(*, engine: Engine, user_id: str, artifacts_dir: Path) -> Erasure:
-    """Erase ``user_id`` in one transaction (module docstring) and record it; the split files under
-    ``artifacts_dir/splits`` are rewritten before the commit, so a failure leaves the database as it was."""
+    """Erase ``user_id`` in one transaction (module docstring) and record it; the split and model files under
+    ``artifacts_dir`` are rewritten before the commit, so a failure leaves the database as it was."""
     if not user_id:
         raise ValueError("user_id must not be empty")
     t0 = time.perf_counter()
     with engine.begin() as conn:
-        # Folds and resets of the aggregates wait for the erasure, and it for them.
+        # Folds of the aggregates wait for the erasure, and it for them.
         xact_lock(conn, LockNamespace.GROUNDTRUTH_FOLD)
         u = {"u": user_id}
         for statement in _FIND.split(";"):
             if statement.strip():
                 conn.execute(text(statement), u)
-        first = conn.execute(text(_FIRST)).scalar()
+        first, newest = conn.execute(text(_SPAN)).one()
+        unfolded = unfold(conn) if first is not None else None  # before the events it reads go
         counts = {table: conn.execute(text(sql), u).rowcount for table, sql in _EVENTS.items()}
         conn.execute(text(_PRIVATE))
         conn.execute(text(_KEYS), u)
         counts["failed_events"] = conn.execute(text(_DEAD_LETTERS)).rowcount
-        stale = _groundtruth(conn, first=first, counts=counts)
+        stale = _groundtruth(conn, first=first, newest=newest, unfolded=unfolded, counts=counts)
         hit = [(r.split_id, r.lost) for r in conn.execute(text(_SPLITS))]
         splits = [s for s, _ in hit]
         unusable = [s for s, lost in hit if lost]
@@ -142,8 +150,8 @@ def erase_user(*, engine: Engine, user_id: str, artifacts_dir: Path) -> Erasure:
             .scalars())
         batches = sorted(set(tasks))
         counts["annotation_tasks"] = len(tasks)
-        models = list(conn.execute(text("SELECT id FROM models WHERE split_id = ANY(:s) ORDER BY id"),
-                                   {"s": splits}).scalars())
+        trained = {r.id: r for r in conn.execute(text("SELECT id, path, split_id FROM models ORDER BY id"))}
+        models = [m for m, r in trained.items() if r.split_id in splits]
         private = set(conn.execute(text("SELECT intent_norm FROM er_private")).scalars())
         counts["private_intents"] = len(private)
         salt = secrets.token_hex(16)
@@ -156,43 +164,63 @@ def erase_user(*, engine: Engine, user_id: str, artifacts_dir: Path) -> Erasure:
             {"h": digest, "salt": salt, "d": duration, "c": json.dumps(counts), "g": json.dumps(stale),
              "s": json.dumps(splits), "us": json.dumps(unusable), "m": json.dumps(models),
              "b": json.dumps(batches)}).scalar_one()
+        root = Path(artifacts_dir)
+        files = {"split_rows": 0, "model_rows": 0,
+                 "export_rows": scrub_exports(conn, user_id=user_id, erasure_id=erasure_id)}
         for split_id in splits:
-            _rewrite_split(Path(artifacts_dir) / "splits" / split_id, private=private, erasure_id=erasure_id,
-                           unusable=split_id in unusable)
+            folder = root / "splits" / split_id
+            files["split_rows"] += scrub_folder(
+                folder, files=[folder / "train.jsonl", folder / "test.jsonl"], private=private,
+                erasure_id=erasure_id, mark=split_id in unusable, note={"unusable": True})
+        if private:
+            files["model_rows"] = _scrub_models(root, trained=trained, private=private, splits=splits,
+                                                unusable=unusable, erasure_id=erasure_id)
+        if any(files.values()):
+            counts.update(files)
+            conn.execute(text("UPDATE erasures SET counts = CAST(:c AS jsonb) WHERE id = :i"),
+                         {"c": json.dumps(counts), "i": erasure_id})
     return Erasure(erasure_id=erasure_id, user_sha256=digest, counts=counts, groundtruth_runs=stale, splits=splits,
                    unusable_splits=unusable, models=models, annotation_batches=batches,
                    duration_s=time.perf_counter() - t0)
 
 
-def _groundtruth(conn: Connection, *, first: Any, counts: dict[str, int]) -> list[str]:
-    """Make stale the runs that counted the user's evidence, drop the private intents' versions, and reset the
-    aggregates (their per-intent totals hold the erased showings): the next run re-derives every pick."""
-    counts["groundtruth_picks"] = conn.execute(text(
-        "DELETE FROM groundtruth_picks WHERE intent_norm IN (SELECT intent_norm FROM er_private)")).rowcount
+def _groundtruth(conn: Connection, *, first: Any, newest: Any, unfolded: Unfold | None,
+                 counts: dict[str, int]) -> list[str]:
+    """Drop the private intents' versions, settle the aggregates the erased requests were taken out of
+    (``groundtruth_unfold``) and make stale the runs that counted the user's evidence."""
+    counts["groundtruth_picks"] = forget_picks(conn)
+    if unfolded is not None:
+        settle(conn, unfolded, newest_erased=newest)
+        counts["groundtruth_candidates"] = unfolded.n_candidates
     if first is None:  # the user has no events: nothing counted them
         return []
-    stale = list(conn.execute(text(
+    return sorted(conn.execute(text(
         "UPDATE groundtruth_runs SET status = 'stale' WHERE status = 'succeeded' AND watermark >= :first"
         " RETURNING run_id"), {"first": first}).scalars())
-    reset(conn)
-    return sorted(stale)
 
 
-def _rewrite_split(folder: Path, *, private: set[str], erasure_id: int, unusable: bool) -> None:
-    """Drop the private intents' lines from a split's files and, when it lost any, mark it unusable."""
-    if not folder.is_dir():
-        return
+def _scrub_models(root: Path, *, trained: dict[str, Any], private: set[str], splits: list[str],
+                  unusable: list[str], erasure_id: int) -> int:
+    """Drop the private intents' rows from model folders: the test predictions of a model trained on a split that
+    held them, and every model's evaluation on such a split (a production model is evaluated on a candidate's
+    split); a model trained on an unusable split is marked. Returns the rows removed."""
+    folders = {Path(r.path): r.split_id for r in trained.values() if r.path}
+    models_dir = root / "models"
+    if models_dir.is_dir():  # a folder whose model was never registered (`--no-register`) too
+        folders.update({f: _lineage_split(f) for f in models_dir.iterdir() if f.is_dir() and f not in folders})
     removed = 0
-    for part in ("train", "test"):
-        path = folder / f"{part}.jsonl"
-        if not path.is_file():
-            continue
-        rows = read_jsonl(path)
-        kept = [r for r in rows if r["intent"] not in private]
-        if len(kept) != len(rows):
-            tmp = write_jsonl(folder / f".{part}.jsonl.erase", kept)
-            tmp.replace(path)
-            removed += len(rows) - len(kept)
-    if unusable or removed:
-        (folder / MARKER).write_text(json.dumps({"erasure_id": erasure_id, "rows_removed": removed,
-                                                 "unusable": True}) + "\n")
+    for folder, split_id in folders.items():
+        files = [folder / "eval" / s / "predictions.jsonl" for s in splits]
+        if split_id in splits:
+            files.append(folder / "test_predictions.jsonl")
+        removed += scrub_folder(folder, files=files, private=private, erasure_id=erasure_id,
+                                mark=split_id in unusable, note={"retrain": True})
+    return removed
+
+
+def _lineage_split(folder: Path) -> str | None:
+    """The split an unregistered model folder was trained on, from its lineage (None: unknown or unreadable)."""
+    try:
+        return json.loads((folder / "lineage.json").read_text()).get("split_id")
+    except (OSError, ValueError, AttributeError):
+        return None

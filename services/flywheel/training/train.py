@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from flywheel.contracts.student import write_card
+from flywheel.datasets.erased import refuse_erased
 from flywheel.training.config import TrainConfig
 from flywheel.training.data import SplitFiles, subsample
 from flywheel.training.loop import process_rank, run_loop
@@ -87,7 +88,8 @@ def _save(config: TrainConfig, student: Student, out_dir: Path, model_id: str) -
 def train(config: TrainConfig, split: SplitFiles, out_dir: Path, *, model_id: str, progress: bool = True,
           evaluate_test: TestEvaluator | None = None) -> TrainResult:
     """Train, save the checkpoint and its card; with ``evaluate_test`` (and ``config.evaluate_test``) also score the
-    in-memory student on the split's test rows."""
+    in-memory student on the split's test rows. Refuses a split an erasure made unusable (``ErasedSplit``)."""
+    refuse_erased(split.path, split_id=split.split_id)
     seed_everything(config.seed, config.num_threads)
     intents = subsample(split.train, config.max_train_rows, config.seed)
     if not intents:

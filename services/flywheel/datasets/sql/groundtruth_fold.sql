@@ -1,5 +1,7 @@
 -- Fold into groundtruth_candidates the requests touched by events ingested in (:since, :watermark]
--- (docs/domain.md#d20-incremental-ground-truth). The caller fills the temporary table gt_touched(request_id) first.
+-- (docs/domain.md#d20-incremental-ground-truth). The caller fills the temporary table gt_touched(request_id, lo, hi)
+-- first; on a night the SPAN placeholders bound each request's events to its span of occurred_at [lo, hi], so the
+-- probes read only the partitions of that span (groundtruth_fold.py).
 --
 -- Each touched request is counted twice under the same rules as the full run (first-ingested intent, bool_or of its
 -- exports, every response one showing): with its events ingested up to :watermark, and with those ingested up to
@@ -8,7 +10,7 @@
 -- a request and a response's outputs cannot change once counted, and an export flag can only turn true.
 WITH req AS (
     SELECT DISTINCT ON (i.request_id) i.request_id, i.intent_norm, i.ingested_at
-    FROM intents i JOIN gt_touched t ON t.request_id = i.request_id
+    FROM intents i JOIN gt_touched t ON t.request_id = i.request_id /*SPAN:i*/
     WHERE i.ingested_at <= :watermark
     ORDER BY i.request_id, i.ingested_at, i.event_id
 ),
@@ -21,7 +23,7 @@ exp AS (
            coalesce(bool_or(x.exported) FILTER (WHERE x.tool = 'selective_adjust' AND x.ingested_at <= :since),
                     false) AS was_s,
            coalesce(bool_or(x.exported) FILTER (WHERE x.tool = 'filter' AND x.ingested_at <= :since), false) AS was_f
-    FROM tool_exports x JOIN gt_touched t ON t.request_id = x.request_id
+    FROM tool_exports x JOIN gt_touched t ON t.request_id = x.request_id /*SPAN:x*/
     WHERE x.ingested_at <= :watermark
     GROUP BY x.request_id
 ),
@@ -32,7 +34,7 @@ delta AS (
            coalesce(e.ex_a, false) AS ex_a, coalesce(e.ex_s, false) AS ex_s, coalesce(e.ex_f, false) AS ex_f,
            coalesce(e.was_a, false) AS was_a, coalesce(e.was_s, false) AS was_s, coalesce(e.was_f, false) AS was_f
     FROM responses p
-    JOIN gt_touched t ON t.request_id = p.request_id
+    JOIN gt_touched t ON t.request_id = p.request_id /*SPAN:p*/
     JOIN req q ON q.request_id = p.request_id
     LEFT JOIN exp e ON e.request_id = p.request_id
     WHERE p.ingested_at <= :watermark
