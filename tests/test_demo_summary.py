@@ -73,3 +73,22 @@ def test_a_day_after_the_ramp_is_reported_within_its_own_phase():
     assert both.coverage() == {1: True, 2: True}  # 1.043 in [1.0, 1.1]
     rows = day_rows(both)
     assert rows[1]["ratio"] == "1.050 [1.000, 1.100]" and rows[1]["teacher"].startswith("0.690 [0.600, 0.780]")
+
+
+def test_the_plot_gets_the_later_phases_days_and_keeps_the_first_phases_totals():
+    from datetime import datetime
+
+    from flywheel.reports.ab import ABReport, DailyResult
+    from flywheel_lab.demo.summary import with_later_days
+
+    def report(day: date) -> ABReport:
+        return ABReport(report_id=str(day), experiment_id=str(day), generated_at=datetime(2026, 7, 7), since=None,
+                        until=None, control_arm="teacher", arms=[], ratios=[], srm=None,
+                        daily=[DailyResult(day, "student", 10, 7, .7, .6, .8)],
+                        daily_ratios=[_ratio(day.isoformat(), .9, 1.1)])  # type: ignore[list-item]
+
+    first, second = report(date(2026, 7, 5)), report(date(2026, 7, 6))
+    merged = with_later_days(first, [second])
+    assert merged.days() == [date(2026, 7, 5), date(2026, 7, 6)] and merged.report_id == first.report_id
+    assert [str(r.day) for r in merged.daily_ratios] == ["2026-07-05", "2026-07-06"]
+    assert first.days() == [date(2026, 7, 5)] and with_later_days(first, []) is first  # the stored report untouched

@@ -7,8 +7,10 @@ arm's rate over the teacher arm's, two different crowds) is printed beside it fo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -45,7 +47,7 @@ def final_report(s: Settings, console: Console, result: DemoResult, experiment_i
     result.later_reports = later_phase_reports(s, experiment_id)
     console.print(render_markdown(rep), markup=False)
     plot = Path(rep.paths["plot"]).with_name(f"{rep.report_id}-vs-truth.png")
-    render_plot(rep, plot, reference=_paired_by_date(result.days, "all"),
+    render_plot(with_later_days(rep, result.later_reports), plot, reference=_paired_by_date(result.days, "all"),
                 segment_reference={seg: _paired_by_date(result.days, seg) for seg in ("seen", "new")})
     result.report_path, result.plot_path = rep.paths.get("markdown"), str(plot)
     print_days(console, result)
@@ -54,6 +56,17 @@ def final_report(s: Settings, console: Console, result: DemoResult, experiment_i
 
 
 _COVER = {True: "yes", False: "NO", None: "n/a"}
+
+
+_DAILY = ("daily", "daily_ratios", "daily_models", "daily_by_segment", "daily_ratios_by_segment")
+
+
+def with_later_days(rep: Any, later: list[Any]) -> Any:
+    """The first phase's report with the later phases' days appended (for the per-day plot; the overall numbers
+    stay the first phase's)."""
+    if not later:
+        return rep
+    return replace(rep, **{f: [*getattr(rep, f), *(x for r in later for x in getattr(r, f))] for f in _DAILY})
 
 
 def later_phase_reports(s: Settings, series_id: str | None) -> list[object]:
