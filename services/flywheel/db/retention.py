@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import BigInteger, DateTime, Identity, Index, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from flywheel.checksums import file_sha256
 from flywheel.db.base import Base
 from flywheel.db.locks import LockNamespace, xact_lock
 from flywheel.db.partitions import Partition, list_partitions, month_start
@@ -209,7 +210,7 @@ def export_partition(conn: Any, *, partition: Partition, export_dir: Path) -> tu
     manifest = {"table": partition.table, "partition": partition.name, "lower": partition.lower.isoformat()
                 if partition.lower else None, "upper": partition.upper.isoformat() if partition.upper else None,
                 "rows": rows, "columns": [{"name": n, "type": t} for n, t in cols], "file": path.name,
-                "sha256": _sha256(path), "exported_at": datetime.now(UTC).isoformat()}
+                "sha256": file_sha256(path), "exported_at": datetime.now(UTC).isoformat()}
     body = json.dumps(manifest, indent=2, sort_keys=True).encode()
     mpath = folder / f"{partition.name}.manifest.json"
     mpath.write_bytes(body)
@@ -235,14 +236,6 @@ def _arrow_type(pa: Any, name: str) -> Any:
         return pa.timestamp("us", tz="UTC")
     return {"string": pa.string(), "int16": pa.int16(), "int32": pa.int32(), "int64": pa.int64(),
             "float32": pa.float32(), "float64": pa.float64(), "bool": pa.bool_()}[name]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync(path: Path) -> None:

@@ -19,6 +19,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from flywheel.checksums import file_sha256
+
 
 def scrub_exports(conn: Connection, *, user_id: str, erasure_id: int) -> int:
     """Remove the user's rows from every exported partition; returns the rows removed."""
@@ -69,11 +71,7 @@ def _rewrite_manifest(path: Path, *, rows: int, erasure_id: int) -> str | None:
     if not mpath.is_file():
         return None
     manifest = json.loads(mpath.read_text())
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    manifest.update(rows=rows, sha256=h.hexdigest(), erasures=[*manifest.get("erasures", []), erasure_id])
+    manifest.update(rows=rows, sha256=file_sha256(path), erasures=[*manifest.get("erasures", []), erasure_id])
     body = json.dumps(manifest, indent=2, sort_keys=True).encode()
     tmp = mpath.with_suffix(".json.erase")
     tmp.write_bytes(body)

