@@ -34,14 +34,19 @@ depends_on = None
 TABLES = ("projects", "intents", "responses", "tool_exports", "project_exports")
 
 
-def upgrade() -> None:
+def _reshape(*, partitioned: bool) -> None:
+    """Every event table swapped for its partitioned (or plain) twin, the views that read them saved and restored."""
     conn = op.get_bind()
     conn.execute(sa.text("SET LOCAL maintenance_work_mem = '512MB'"))
     views = _save_views(conn)
     _drop_views(conn, views)
     for table in TABLES:
-        _swap(conn, table, partitioned=True)
+        _swap(conn, table, partitioned=partitioned)
     _restore_views(conn, views)
+
+
+def upgrade() -> None:
+    _reshape(partitioned=True)
     op.create_table(
         "retention_drops",
         sa.Column("id", sa.BigInteger(), sa.Identity(), nullable=False),
@@ -65,7 +70,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("request_id", name=op.f("pk_groundtruth_request_spans")),
     )
     # Aggregates folded before this revision: the spans of what they read, or the next night would miss old events.
-    conn.execute(sa.text(
+    op.get_bind().execute(sa.text(
         "INSERT INTO groundtruth_request_spans (request_id, lo, hi) SELECT request_id, min(occurred_at),"
         " max(occurred_at) FROM (SELECT request_id, occurred_at, ingested_at FROM intents UNION ALL"
         " SELECT request_id, occurred_at, ingested_at FROM responses UNION ALL"
@@ -77,13 +82,7 @@ def downgrade() -> None:
     op.drop_table("groundtruth_request_spans")
     op.drop_index("ix_retention_drops_upper", table_name="retention_drops")
     op.drop_table("retention_drops")
-    conn = op.get_bind()
-    conn.execute(sa.text("SET LOCAL maintenance_work_mem = '512MB'"))
-    views = _save_views(conn)
-    _drop_views(conn, views)
-    for table in TABLES:
-        _swap(conn, table, partitioned=False)
-    _restore_views(conn, views)
+    _reshape(partitioned=False)
 
 
 # ---------------------------------------------------------------- the tables
