@@ -18,7 +18,7 @@ from flywheel.contracts import ADJUST_KEYS, TOOLS
 from flywheel.datasets.groundtruth import groundtruth_rows, run_groundtruth
 from flywheel.datasets.groundtruth_sql import Arms
 from flywheel.privacy.erase import erase_user
-from tests.support.events import clear_events
+from tests.support.events import clear_events, insert_rows
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
 USERS = [f"u-{i}" for i in range(5)]
@@ -26,19 +26,7 @@ USERS = [f"u-{i}" for i in range(5)]
 
 def _insert(engine, table: str, user: str, rows: list[dict[str, Any]]) -> None:
     """Events of one user's project, in one transaction of the moment (ingested_at = its now())."""
-    cols = {"intents": "request_id, intent, intent_norm",
-            "responses": "request_id, arm, model_name, model_version, adjust, selective_adjust, filter, latency_ms",
-            "tool_exports": "request_id, tool, exported"}[table]
-    vals = {"intents": ":request_id, :intent, :intent_norm",
-            "responses": ":request_id, :arm, 'm', 'v1', CAST(:adjust AS jsonb), CAST(:selective_adjust AS jsonb),"
-                         " CAST(:filter AS jsonb), 100",
-            "tool_exports": ":request_id, :tool, :exported"}[table]
-    with engine.begin() as conn:
-        for r in rows:
-            conn.execute(text(f"INSERT INTO {table} (event_id, schema_version, occurred_at, producer, project_id,"
-                              f" {cols}) VALUES (CAST(:event_id AS uuid), 1, :occurred_at, 'test', :project_id,"
-                              f" {vals})"),
-                         {"event_id": str(uuid.uuid4()), "occurred_at": T0, "project_id": f"p-{user}", **r})
+    insert_rows(engine, table, rows, occurred_at=T0, project_id=f"p-{user}")
 
 
 def _projects(engine) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +13,7 @@ from sqlalchemy import text
 
 from flywheel.contracts import ADJUST_KEYS, TOOLS
 from flywheel.datasets.groundtruth import groundtruth_rows, run_groundtruth
-from tests.support.events import EventWriter, clear_events
+from tests.support.events import EventWriter, clear_events, insert_rows
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -26,20 +25,7 @@ def w(engine):
 
 
 def _insert(engine, table: str, rows: list[dict[str, Any]]) -> None:
-    """Single events, each in its own transaction of the moment (ingested_at = now() of that transaction)."""
-    cols = {"intents": "project_id, request_id, intent, intent_norm",
-            "responses": "project_id, request_id, arm, model_name, model_version, adjust, selective_adjust, filter,"
-                         " latency_ms",
-            "tool_exports": "project_id, request_id, tool, exported"}[table]
-    vals = {"intents": ":project_id, :request_id, :intent, :intent_norm",
-            "responses": ":project_id, :request_id, :arm, 'm', 'v1', CAST(:adjust AS jsonb),"
-                         " CAST(:selective_adjust AS jsonb), CAST(:filter AS jsonb), 100",
-            "tool_exports": ":project_id, :request_id, :tool, :exported"}[table]
-    with engine.begin() as conn:
-        for r in rows:
-            conn.execute(text(f"INSERT INTO {table} (event_id, schema_version, occurred_at, producer, {cols})"
-                              f" VALUES (CAST(:event_id AS uuid), 1, :occurred_at, 'test', {vals})"),
-                         {"event_id": str(uuid.uuid4()), "occurred_at": T0, "project_id": "p", **r})
+    insert_rows(engine, table, rows, occurred_at=T0)
 
 
 def intent(engine, rid: str, norm: str) -> None:

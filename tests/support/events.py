@@ -165,3 +165,27 @@ def insert_event_dicts(engine: Engine, events: Any, chunk: int = 20_000) -> dict
             flush()
     flush()
     return counts
+
+
+# Columns of the hand-written rows per event table, for insert_rows (the row dicts carry the values by name).
+_ROW_COLS = {
+    "intents": ("project_id, request_id, intent, intent_norm", ":project_id, :request_id, :intent, :intent_norm"),
+    "responses": ("project_id, request_id, arm, model_name, model_version, adjust, selective_adjust, filter,"
+                  " latency_ms",
+                  ":project_id, :request_id, :arm, 'm', 'v1', CAST(:adjust AS jsonb),"
+                  " CAST(:selective_adjust AS jsonb), CAST(:filter AS jsonb), 100"),
+    "tool_exports": ("project_id, request_id, tool, exported", ":project_id, :request_id, :tool, :exported"),
+}
+
+
+def insert_rows(engine: Engine, table: str, rows: list[dict[str, Any]], *, occurred_at: datetime,
+                project_id: str = "p") -> None:
+    """Rows of one event table in one transaction of the moment (ingested_at = its now()); a row's own
+    ``occurred_at`` or ``project_id`` wins over the defaults."""
+    cols, vals = _ROW_COLS[table]
+    with engine.begin() as conn:
+        for r in rows:
+            conn.execute(text(f"INSERT INTO {table} (event_id, schema_version, occurred_at, producer, {cols})"
+                              f" VALUES (CAST(:event_id AS uuid), 1, :occurred_at, 'test', {vals})"),
+                         {"event_id": str(uuid.uuid4()), "occurred_at": occurred_at, "project_id": project_id,
+                          **r})
