@@ -52,3 +52,27 @@ def test_scoring_tells_a_reader_of_words_from_one_that_knows_the_looks():
     assert reports["canonical"].overall == pytest.approx(1.0) and reports["heldout"].overall == 0.0
     assert reports["heldout"].missing == BASES and reports["canonical"].extra == 0
     assert heldout_ratio(reports) == 0.0
+
+
+def test_figures_split_the_looks_by_whether_training_has_met_their_held_out_words():
+    from flywheel_lab.checks.wordings import wording_figures
+
+    world = build_world(SEED, BASES)
+    sets = wording_sets(world=world)
+    answer = {r["intent"]: {t: r[t] for t in TOOLS} for r in sets.canonical}
+    # Training met the held-out words of the first 30 looks; the "student" answers those right, the others not at all.
+    met = sets.heldout[:30]
+    answer |= {r["intent"]: {t: r[t] for t in TOOLS} for r in met}
+    preds = [{"intent": i, **a} for i, a in answer.items()]
+    train = [r["intent"] for r in sets.canonical] + [r["intent"] for r in met]
+    f = wording_figures(sets=sets, predictions=preds, train_intents=train)
+    whole = score_wordings(sets=sets, predictions=preds)
+    assert f.canonical == pytest.approx(1.0) and 0 < f.heldout == whole["heldout"].overall < 1
+    assert f.ratio == pytest.approx(heldout_ratio(whole))
+    # A look counts as met when every word of its held-out text is a training word, so some others may join it.
+    assert f.n_seen >= 30 and f.n_seen + f.n_unseen == BASES
+    assert f.seen_ratio is not None and f.seen_ratio > f.ratio and f.unseen_ratio == 0.0
+    if f.n_seen == 30:
+        assert f.seen_ratio == pytest.approx(1.0)
+    nothing = wording_figures(sets=sets, predictions=preds, train_intents=[])
+    assert nothing.n_seen == 0 and nothing.seen_ratio is None and nothing.n_unseen == BASES

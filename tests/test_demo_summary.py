@@ -92,3 +92,19 @@ def test_the_plot_gets_the_later_phases_days_and_keeps_the_first_phases_totals()
     assert merged.days() == [date(2026, 7, 5), date(2026, 7, 6)] and merged.report_id == first.report_id
     assert [str(r.day) for r in merged.daily_ratios] == ["2026-07-05", "2026-07-06"]
     assert first.days() == [date(2026, 7, 5)] and with_later_days(first, []) is first  # the stored report untouched
+
+
+def test_the_serving_students_wordings_are_a_column_a_line_and_a_plot(tmp_path):
+    days = [_day(1, {"all": (.72, .70)}, .75), _day(2, {"all": (.73, .70)}, .70), _day(3, {"all": (.73, .70)}, .70)]
+    days[0].wordings = {"ratio": .52, "seen_ratio": None, "unseen_ratio": .52, "n_seen": 0, "n_unseen": 600}
+    days[1].wordings = {"ratio": .61, "seen_ratio": .71, "unseen_ratio": .55, "n_seen": 200, "n_unseen": 400}
+    result = DemoResult(days=days, report=SimpleNamespace(daily=[], daily_ratios=[], daily_ratios_by_segment=[]))
+    rows = day_rows(result)
+    assert [r["held-out/canonical all/met/unmet"] for r in rows] == ["0.520/n/a/0.520", "0.610/0.710/0.550",
+                                                                     "n/a/n/a/n/a"]
+    assert truth_lines(result)[-1].endswith("0/600, 200/400, 0/0")
+    from flywheel_lab.demo.summary import plot_wordings
+
+    path = plot_wordings(days, tmp_path / "w.png")
+    assert path is not None and path.stat().st_size > 5_000
+    assert plot_wordings([DayResult(day=1, date="x")], tmp_path / "none.png") is None

@@ -71,6 +71,7 @@ def _run(s: Settings, o: DemoOptions, console: Console, result: DemoResult) -> N
     with step("ingest day 0"):
         ingest(s, console)
     experiment_id: str | None = None
+    wordings = _wording_sets(o)
     with _teacher_server(o) as teacher_url:
         s = with_teacher(s, teacher_url)  # nights and A/B days: the stand-in, never the product's default teacher
         for k in range(1, o.days + 1):
@@ -81,6 +82,8 @@ def _run(s: Settings, o: DemoOptions, console: Console, result: DemoResult) -> N
             if day.model_id is None:
                 console.print("[yellow]no production student yet: the A/B days are skipped[/]")
                 return
+            with step(f"check {day.model_id} on the referee's held-out wordings ({len(wordings.heldout)} looks)"):
+                _wordings(s, console, day, wordings)
             if experiment_id is None:
                 experiment_id = _experiment(s, day_start(k), seed=o.seed)
             with step(f"day {k} ({day.date}): A/B teacher vs student {day.model_id}"):
@@ -144,6 +147,35 @@ def _serving_model(s: Settings, day: DayResult) -> None:
         day.model_id = prod.model_id
         overall = (prod.metrics or {}).get("overall")
         day.rq1_overall = float(overall) if overall is not None else None
+
+
+def _wording_sets(o: DemoOptions) -> Any:
+    """Every look of the world in its canonical and in held-out wording (only the referee reads the held-out list)."""
+    from flywheel_lab.checks.wordings import wording_sets
+    from flywheel_lab.simulator.world import build_world
+
+    return wording_sets(world=build_world(o.seed))
+
+
+def _wordings(s: Settings, console: Console, day: DayResult, sets: Any) -> None:
+    """How well the day's student reads looks in words collection never emitted: on every look, on looks whose
+    held-out words earlier days' traffic brought into training, and on looks with a word it never saw."""
+    from dataclasses import asdict
+
+    from flywheel.datasets.files import split_dir
+    from flywheel.registry.store import get_model
+    from flywheel_lab.checks.wordings import served_wordings
+
+    m = get_model(s, day.model_id or "")
+    f = served_wordings(model_dir=m.path, split_dir=split_dir(s, m.split_id), sets=sets)
+    day.wordings = asdict(f)
+    console.print(f"  RQ1 canonical {f.canonical:.3f}, held-out {f.heldout:.3f}: held-out / canonical {_r(f.ratio)}; "
+                  f"looks whose held-out words training has met {_r(f.seen_ratio)} ({f.n_seen}), "
+                  f"with a word it never saw {_r(f.unseen_ratio)} ({f.n_unseen})")
+
+
+def _r(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
 
 
 def _experiment(s: Settings, start: datetime, *, seed: int) -> str:

@@ -56,6 +56,9 @@ class DayResult:
     # The decision taken at the day's end (flywheel.experiments.decide): outcome, check, action, the phase and
     # student share that served the day, the sequential interval; empty when nothing was decided.
     decision: dict[str, Any] = field(default_factory=dict)
+    # The serving student on the referee's held-out wordings (flywheel_lab.checks.wordings.WordingFigures as a dict):
+    # RQ1 held-out / canonical on every look, on looks whose held-out words the training data has met, and on the rest.
+    wordings: dict[str, Any] = field(default_factory=dict)
 
     def paired_ratio(self, subset: str = "all", arm: str = "student") -> float | None:
         """The arm's true completion over the teacher stand-in's expected completion on the same projects."""

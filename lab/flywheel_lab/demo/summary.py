@@ -19,6 +19,9 @@ from flywheel_lab.demo.steps import DayResult, DemoResult
 from flywheel_lab.experiments.decisions_view import decision_cells
 
 SUBSETS = ("all", "seen", "new")
+# The serving student's held-out / canonical RQ1 on every look, on looks whose held-out words training has met, and on
+# looks with a word it never saw (flywheel_lab.checks.wordings.WordingFigures).
+WORDING_KEYS = ("ratio", "seen_ratio", "unseen_ratio")
 
 
 def _ci(lo: float | None, hi: float | None) -> str:
@@ -52,6 +55,9 @@ def final_report(s: Settings, console: Console, result: DemoResult, experiment_i
     result.report_path, result.plot_path = rep.paths.get("markdown"), str(plot)
     print_days(console, result)
     _decisions(s, console, result, experiment_id, plot.with_name(f"{rep.report_id}-decisions.png"))
+    wordings = plot_wordings(result.days, plot.with_name(f"{rep.report_id}-wordings.png"))
+    if wordings is not None:
+        console.print(f"  wordings plot: {wordings}")
     console.print(f"  report: {result.report_path}\n  plot:   {result.plot_path}")
 
 
@@ -113,6 +119,7 @@ def day_rows(result: DemoResult) -> list[dict[str, str]]:
             "new": _f(d.paired_ratio("new")),
             "unpaired": _f(d.unpaired_ratio),
             "covers all/seen/new": "/".join(_COVER[cover[sub].get(d.day)] for sub in SUBSETS),
+            "held-out/canonical all/met/unmet": "/".join(_f(d.wordings.get(k)) for k in WORDING_KEYS),
         } | decision_cells(d.decision))
     return rows
 
@@ -131,6 +138,8 @@ def truth_lines(result: DemoResult) -> list[str]:
                  + ", ".join(_f(d.paired_ratio("all", "teacher")) for d in result.days))
     lines.append("  requests of never-seen intents per day: "
                  + ", ".join(f"{d.new_requests}/{d.requests}" for d in result.days))
+    lines.append("  serving student on the held-out wordings, looks whose words training has met / never saw: "
+                 + ", ".join(f"{d.wordings.get('n_seen', 0)}/{d.wordings.get('n_unseen', 0)}" for d in result.days))
     return lines
 
 
@@ -163,3 +172,33 @@ def _decisions(s: Settings, console: Console, result: DemoResult, series_id: str
     path = plot_decisions(result.days, plot, margin=s.experiment_margin)
     if path is not None:
         console.print(f"  decisions plot: {path}")
+
+
+def plot_wordings(days: list[DayResult], path: Path, *, goal: float = 0.8) -> Path | None:
+    """The serving student's held-out / canonical RQ1 per day: on every look, on looks whose held-out words the
+    nightly training has met in earlier days' new-intent traffic, and on looks with a word it never saw."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = [d for d in days if d.wordings]
+    if not pts:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for key, label, style in (("ratio", "every look", "o-"), ("seen_ratio", "words met in training", "s--"),
+                              ("unseen_ratio", "a word never seen", "^:")):
+        xs = [d.day for d in pts if d.wordings.get(key) is not None]
+        ax.plot(xs, [d.wordings[key] for d in pts if d.wordings.get(key) is not None], style, label=label)
+    ax.axhline(goal, ls="--", color="tab:red", lw=1, label=f"goal {goal:g}")
+    ax.set_xticks([d.day for d in pts])
+    ax.set_xlabel("A/B day (the student that served it)")
+    ax.set_ylabel("RQ1 held-out / canonical")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("the serving student on looks said in words collection never emitted", fontsize=9)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from flywheel.contracts import TOOLS
+from flywheel.contracts.intents import intent_words
 from flywheel.evaluation.metrics import EvalReport, evaluate
 from flywheel_lab.simulator import heldout
 from flywheel_lab.simulator.world import BaseIntent, World
@@ -88,3 +90,39 @@ def heldout_ratio(reports: dict[str, EvalReport]) -> float | None:
     """RQ1 overall on held-out wordings over that on canonical wordings (the goal is >= 0.8)."""
     c = reports["canonical"].overall
     return reports["heldout"].overall / c if c else None
+
+
+@dataclass(frozen=True)
+class WordingFigures:
+    """A student's RQ1 overall on both sets, and the held-out / canonical ratio on all looks and split by whether
+    the flywheel has met the held-out words: ``seen`` looks are those whose held-out text has only words that some
+    training intent had (new-intent traffic brought them: a teacher's answer to such an intent became ground
+    truth), ``unseen`` looks have a word no training intent had (the language-understanding figure proper)."""
+
+    canonical: float
+    heldout: float
+    ratio: float | None
+    n_seen: int
+    seen_ratio: float | None
+    n_unseen: int
+    unseen_ratio: float | None
+
+
+def wording_figures(*, sets: WordingSets, predictions: list[dict[str, Any]],
+                    train_intents: Iterable[str]) -> WordingFigures:
+    """The figures of one student from its prediction rows (both sets' intents) and its training intents."""
+    vocab = {w for t in train_intents for w in intent_words(t)}
+    seen = {r["base_id"] for r in sets.heldout if not set(intent_words(r["intent"])) - vocab}
+
+    def ratio(keep: bool | None) -> tuple[int, float | None]:
+        part = WordingSets(*([r for r in rows if keep is None or (r["base_id"] in seen) == keep]
+                             for rows in (sets.canonical, sets.heldout)))
+        if not part.heldout:
+            return 0, None
+        return len(part.heldout), heldout_ratio(score_wordings(sets=part, predictions=predictions))
+
+    reports = score_wordings(sets=sets, predictions=predictions)
+    (n_seen, seen_ratio), (n_unseen, unseen_ratio) = ratio(True), ratio(False)
+    return WordingFigures(canonical=reports["canonical"].overall, heldout=reports["heldout"].overall,
+                          ratio=heldout_ratio(reports), n_seen=n_seen, seen_ratio=seen_ratio, n_unseen=n_unseen,
+                          unseen_ratio=unseen_ratio)
