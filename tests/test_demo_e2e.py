@@ -36,6 +36,11 @@ def test_two_days_of_the_flywheel(tmp_path: Path) -> None:
         result = run_demo(s, opts, out)
         assert [d.day for d in result.days] == [1, 2] and all(d.model_id for d in result.days)
         assert all(d.true_ratio is not None and d.rq1_overall is not None for d in result.days)
+        # Each serving student was scored on every look of the world, in canonical and in held-out words.
+        for d in result.days:
+            w = d.wordings
+            assert 0 < w["heldout"] < w["canonical"] <= 1 and w["n_seen"] + w["n_unseen"] > 100, w
+        assert result.days[0].wordings["n_seen"] == 0  # night 1 trained on day 0 alone: no held-out word yet
         # The second night continued the first night's student (warm start), and that student served day 2.
         first, second = result.days[0].model_id, result.days[1].model_id
         if second != first:  # a refused promotion keeps yesterday's student serving: then there is no child to check
