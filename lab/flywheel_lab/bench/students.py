@@ -154,12 +154,9 @@ def run_students(*, split_path: Path, configs: list[tuple[str, TrainConfig]], ou
 
 def plot_students(rows: list[StudentRow], path: Path) -> Path:
     """RQ1 per family (All, novel, canonical and held-out wordings) beside p95 latency."""
-    import matplotlib
+    from flywheel_lab.plots import figure, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 1]})
+    fig, (ax, ax2) = figure(figsize=(11, 4), ncols=2, gridspec_kw={"width_ratios": [3, 1]})
     cols = [("All", "rq1_all"), ("novel", "rq1_novel"), ("canonical wording", "rq1_canonical"),
             ("held-out wording", "rq1_heldout")]
     w = .8 / len(cols)
@@ -174,8 +171,4 @@ def plot_students(rows: list[StudentRow], path: Path) -> Path:
     ax2.set_yscale("log")
     ax2.set_ylabel("p95 ms per request (1 thread)")
     ax2.set_title("serving latency")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)

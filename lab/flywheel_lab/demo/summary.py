@@ -177,15 +177,12 @@ def _decisions(s: Settings, console: Console, result: DemoResult, series_id: str
 def plot_wordings(days: list[DayResult], path: Path, *, goal: float = 0.8) -> Path | None:
     """The serving student's held-out / canonical RQ1 per day: on every look, on looks whose held-out words the
     nightly training has met in earlier days' new-intent traffic, and on looks with a word it never saw."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from flywheel_lab.plots import figure, save
 
     pts = [d for d in days if d.wordings]
     if not pts:
         return None
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = figure(figsize=(7, 3.6))
     for key, label, style in (("ratio", "every look", "o-"), ("seen_ratio", "words met in training", "s--"),
                               ("unseen_ratio", "a word never seen", "^:")):
         xs = [d.day for d in pts if d.wordings.get(key) is not None]
@@ -197,8 +194,4 @@ def plot_wordings(days: list[DayResult], path: Path, *, goal: float = 0.8) -> Pa
     ax.set_ylim(0, 1.05)
     ax.set_title("the serving student on looks said in words collection never emitted", fontsize=9)
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)

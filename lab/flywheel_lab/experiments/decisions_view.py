@@ -71,15 +71,12 @@ def savings_lines(s: Settings, series_id: str) -> list[str]:
 def plot_decisions(days: list[Any], path: Path, *, margin: float) -> Path | None:
     """Each day's sequential interval (error bar) and the day's own ratio, the margin, and the phases shaded by the
     student share that served each day; the decision's outcome colours the marker."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from flywheel_lab.plots import figure, save
 
     pts = [d for d in days if d.decision and d.decision.get("seq_low") is not None]
     if not pts:
         return None
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = figure(figsize=(8, 4))
     for d in days:
         w = d.decision.get("student_weight") if d.decision else None
         if w is not None:
@@ -98,8 +95,4 @@ def plot_decisions(days: list[Any], path: Path, *, margin: float) -> Path | None
     ax.set_ylabel("student / teacher completion")
     ax.set_title("sequential interval at each day's end (colour: decision; x: paired true ratio)", fontsize=9, pad=26)
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)
